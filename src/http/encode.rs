@@ -1,0 +1,180 @@
+//! Response head encoding: status line, our headers, the handler's headers and the framing
+//! header, written into the connection's write buffer. Pure: no I/O.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::body::BodyKind;
+
+/// Everything needed to write one response head.
+#[derive(Debug)]
+pub struct ResponseHead<'a> {
+    /// The status code.
+    pub status: StatusCode,
+    /// Content-Type, if the response has one.
+    pub content_type: Option<&'a HeaderValue>,
+    /// The handler's own header fields. Content-Length, Transfer-Encoding and Connection
+    /// are the server's business and are skipped here.
+    pub headers: &'a HeaderMap,
+    /// How the body that follows is framed. `Length` is written as Content-Length even when
+    /// no body follows (HEAD), except on 1xx, 204 and 304.
+    pub body: BodyKind,
+    /// The Connection header to send, if any.
+    pub connection: Option<ConnectionHeader>,
+    /// The IMF-fixdate for the Date header.
+    pub date: &'a [u8],
+}
+
+/// The value of a Connection header the server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionHeader {
+    /// `Connection: close`: the server closes after this response.
+    Close,
+    /// `Connection: keep-alive`: sent to HTTP/1.0 clients that asked for it.
+    KeepAlive,
+}
+
+/// Whether a response with this status may carry content (RFC 9110 §6.4.1).
+pub fn status_allows_body(status: StatusCode) -> bool {
+    !(status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
+}
+
+/// Appends the encoded head, blank line included, to `out`.
+pub fn encode_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
+    out.reserve(128 + head.headers.len() * 32);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(head.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(b"\r\nServer: ringbolt\r\nDate: ");
+    out.extend_from_slice(head.date);
+    out.extend_from_slice(b"\r\n");
+    let with_body = status_allows_body(head.status);
+    if let (Some(ct), true) = (head.content_type, with_body) {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(ct.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match head.body {
+        BodyKind::Length(n) if with_body => {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Chunked if with_body => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    for (name, value) in head.headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+            continue;
+        }
+        push_canonical_name(out, name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match head.connection {
+        Some(ConnectionHeader::Close) => out.extend_from_slice(b"Connection: close\r\n"),
+        Some(ConnectionHeader::KeepAlive) => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        None => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a lower-case header name in the usual capitalisation (`x-request-id` ->
+/// `X-Request-Id`). Names are case-insensitive; this only reads better in a trace.
+fn push_canonical_name(out: &mut Vec<u8>, name: &[u8]) {
+    let mut upper = true;
+    for &b in name {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
+    }
+}
+
+/// Appends a chunk-size line for a chunk of `len` bytes (`len` > 0).
+pub fn encode_chunk_head(out: &mut Vec<u8>, len: usize) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut n = len;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk with an empty trailer section.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::body::ChunkedDecoder;
+
+    fn head<'a>(headers: &'a HeaderMap, ct: Option<&'a HeaderValue>, status: u16, body: BodyKind) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            &ResponseHead {
+                status: StatusCode::from_u16(status).unwrap(),
+                content_type: ct,
+                headers,
+                body,
+                connection: None,
+                date: b"Thu, 26 Nov 2026 09:00:00 GMT",
+            },
+        );
+        out
+    }
+
+    #[test]
+    fn plain_response_head_is_exact() {
+        let ct = HeaderValue::from_static("text/plain; charset=utf-8");
+        let out = head(&HeaderMap::new(), Some(&ct), 200, BodyKind::Length(13));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nServer: ringbolt\r\nDate: Thu, 26 Nov 2026 09:00:00 GMT\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn no_content_has_no_length_or_type() {
+        let ct = HeaderValue::from_static("application/json");
+        let out = String::from_utf8(head(&HeaderMap::new(), Some(&ct), 204, BodyKind::Length(0))).unwrap();
+        assert!(!out.contains("Content-Length"), "{out}");
+        assert!(!out.contains("Content-Type"), "{out}");
+    }
+
+    #[test]
+    fn handler_framing_headers_are_not_duplicated() {
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("999"));
+        h.insert("x-custom-header", HeaderValue::from_static("v"));
+        let out = String::from_utf8(head(&h, None, 200, BodyKind::Chunked)).unwrap();
+        assert!(out.contains("Transfer-Encoding: chunked\r\n"));
+        assert!(!out.contains("999"));
+        assert!(out.contains("X-Custom-Header: v\r\n"));
+    }
+
+    #[test]
+    fn encoded_chunks_decode_back() {
+        let mut out = Vec::new();
+        for piece in [&b"a"[..], &[7u8; 300], b"hello"] {
+            encode_chunk_head(&mut out, piece.len());
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(LAST_CHUNK);
+        let mut body = Vec::new();
+        let p = ChunkedDecoder::new(1 << 20).decode(&out, Some(&mut body)).unwrap();
+        assert!(p.done);
+        assert_eq!(p.consumed, out.len());
+        assert_eq!(body.len(), 306);
+    }
+}

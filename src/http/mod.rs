@@ -1,0 +1,16 @@
+//! The HTTP/1.1 codec: request heads and bodies in, response heads and chunks out.
+//!
+//! Pure: every function here takes bytes and returns values or appends to a `Vec<u8>`;
+//! nothing here touches a socket or a runtime. The server drives it; the fuzz targets and
+//! benches call it directly.
+
+pub mod body;
+pub mod date;
+pub mod encode;
+pub mod error;
+pub mod parse;
+
+pub use body::{BodyKind, ChunkedDecoder, Progress};
+pub use encode::{ConnectionHeader, ResponseHead, encode_chunk_head, encode_head};
+pub use error::ParseError;
+pub use parse::{ConnectionOption, Head, HeaderIndices, Limits, Status, parse_head};
