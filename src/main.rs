@@ -1,1 +1,96 @@
-fn main(){}
+//! The `ringbolt` binary: serves the embedded demo app.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ringbolt::http::Limits;
+use ringbolt::{Config, Driver, ServerBuilder, Timeouts};
+
+/// An HTTP/1.1 server on io_uring, serving the ringbolt demo app.
+#[derive(Debug, Parser)]
+#[command(name = "ringbolt", version)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000", env = "RINGBOLT_BIND")]
+    bind: SocketAddr,
+    /// Worker threads, each with its own runtime and listener (default: number of CPUs).
+    #[arg(long, env = "RINGBOLT_WORKERS")]
+    workers: Option<usize>,
+    /// I/O driver: auto (io_uring where available, else epoll), uring or epoll.
+    #[arg(long, default_value = "auto", env = "RINGBOLT_DRIVER")]
+    driver: Driver,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    body_limit: u64,
+    /// Longest request line in bytes (414 past it).
+    #[arg(long, default_value_t = 8 * 1024)]
+    max_request_line: usize,
+    /// Largest request head in bytes (431 past it).
+    #[arg(long, default_value_t = 16 * 1024)]
+    max_head: usize,
+    /// Most header fields in a request (431 past it).
+    #[arg(long, default_value_t = 100)]
+    max_headers: usize,
+    /// Seconds a client has to send a whole request head.
+    #[arg(long, default_value_t = 10.0)]
+    head_timeout: f64,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, default_value_t = 30.0)]
+    body_timeout: f64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Seconds a write may make no progress before the connection closes.
+    #[arg(long, default_value_t = 30.0)]
+    write_timeout: f64,
+    /// Seconds a graceful shutdown waits for in-flight requests.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout: f64,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let defaults = Config::default();
+    let config = Config {
+        bind: cli.bind,
+        workers: cli.workers.unwrap_or(defaults.workers).max(1),
+        driver: cli.driver,
+        limits: Limits {
+            max_request_line: cli.max_request_line,
+            max_head: cli.max_head,
+            max_headers: cli.max_headers,
+        },
+        body_limit: cli.body_limit,
+        timeouts: Timeouts {
+            head: secs(cli.head_timeout),
+            body: secs(cli.body_timeout),
+            idle: secs(cli.idle_timeout),
+            write: secs(cli.write_timeout),
+        },
+        drain_timeout: secs(cli.drain_timeout),
+        ..defaults
+    };
+    let result = ServerBuilder::config(config).serve_then(ringbolt::demo::app(), |addr| {
+        println!("ringbolt serving the demo app on http://{addr}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringbolt: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! [`Api`]: the route table. Register handlers with `api.get("/path", handler)` and friends;
+//! each returns a [`Route`] for per-route options. The `Api` is built once, before the
+//! server starts, and shared read-only by every worker.
+
+use http::{Method, StatusCode};
+
+use crate::handler::Handler;
+use crate::router::Router;
+
+/// One registered handler and its options.
+pub(crate) struct Endpoint {
+    pub(crate) handler: Box<dyn Handler>,
+    pub(crate) body_limit: Option<u64>,
+    pub(crate) status: Option<StatusCode>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("body_limit", &self.body_limit).finish_non_exhaustive()
+    }
+}
+
+/// The application: routes to handlers.
+///
+/// ```
+/// use ringbolt::{Api, Request};
+///
+/// async fn hello(_req: Request) -> &'static str {
+///     "Hello, World!"
+/// }
+///
+/// let mut api = Api::new();
+/// api.get("/hello", hello);
+/// ```
+#[derive(Debug, Default)]
+pub struct Api {
+    pub(crate) router: Router<Endpoint>,
+}
+
+/// Options of one registered route, returned by [`Api::get`] and friends.
+#[derive(Debug)]
+pub struct Route<'a> {
+    endpoint: &'a mut Endpoint,
+}
+
+impl Route<'_> {
+    /// The largest request body this route accepts, in bytes (default: the server's
+    /// `body_limit`, 1 MiB). Larger bodies get 413.
+    pub fn body_limit(self, bytes: u64) -> Self {
+        self.endpoint.body_limit = Some(bytes);
+        self
+    }
+
+    /// The status code of a successful response when the handler does not set one.
+    ///
+    /// # Panics
+    /// If `status` is not in 100..=999.
+    pub fn status_code(self, status: u16) -> Self {
+        self.endpoint.status = Some(StatusCode::from_u16(status).expect("status code in 100..=999"));
+        self
+    }
+}
+
+macro_rules! method_fns {
+    ($($(#[$doc:meta])* $name:ident => $method:expr;)*) => {$(
+        $(#[$doc])*
+        ///
+        /// # Panics
+        /// If the pattern is invalid, conflicts with another, or already has this method.
+        pub fn $name(&mut self, pattern: &str, handler: impl Handler) -> Route<'_> {
+            self.route($method, pattern, handler)
+        }
+    )*};
+}
+
+impl Api {
+    /// An empty route table.
+    pub fn new() -> Self {
+        Api::default()
+    }
+
+    /// Registers `handler` for `method` on `pattern` (`/users/{user_id}`, `/files/{*path}`).
+    ///
+    /// # Panics
+    /// If the pattern is invalid, conflicts with another, or already has this method.
+    pub fn route(&mut self, method: Method, pattern: &str, handler: impl Handler) -> Route<'_> {
+        let endpoint = Endpoint { handler: Box::new(handler), body_limit: None, status: None };
+        Route { endpoint: self.router.insert(method, pattern, endpoint) }
+    }
+
+    method_fns! {
+        /// Registers a GET handler (HEAD is served by it too).
+        get => Method::GET;
+        /// Registers a POST handler.
+        post => Method::POST;
+        /// Registers a PUT handler.
+        put => Method::PUT;
+        /// Registers a PATCH handler.
+        patch => Method::PATCH;
+        /// Registers a DELETE handler.
+        delete => Method::DELETE;
+        /// Registers a HEAD handler (overrides the automatic one from GET).
+        head => Method::HEAD;
+        /// Registers an OPTIONS handler (overrides the automatic 204 with Allow).
+        options => Method::OPTIONS;
+    }
+}

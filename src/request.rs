@@ -1,0 +1,200 @@
+//! [`Request`]: what a handler gets. The head stays in the bytes it was read into and is
+//! looked at through offsets; strings are made only when a handler asks for one.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use http::{Method, Version};
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::http::Head;
+use crate::server::body::PendingBody;
+
+/// An HTTP request as a handler sees it.
+#[derive(Debug)]
+pub struct Request {
+    head: Head,
+    buf: Bytes,
+    params: Vec<(&'static str, Range<usize>)>,
+    body: RequestBody,
+    peer: Option<SocketAddr>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    Empty,
+    Ready(Bytes),
+    Pending(PendingBody),
+    Gone,
+}
+
+impl Request {
+    pub(crate) fn new(
+        head: Head,
+        buf: Bytes,
+        params: Vec<(&'static str, Range<usize>)>,
+        body: RequestBody,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        Request { head, buf, params, body, peer }
+    }
+
+    /// The request method. A HEAD request served by a GET handler says HEAD here.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// HTTP/1.0 or HTTP/1.1.
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The request target as sent (`/users/5?x=1`).
+    pub fn target(&self) -> &str {
+        self.str_at(self.head.target.clone())
+    }
+
+    /// The path, still percent-encoded (`/users/5`).
+    pub fn path(&self) -> &str {
+        if self.head.path.is_empty() { "/" } else { self.str_at(self.head.path.clone()) }
+    }
+
+    /// The raw query string after `?`, if any.
+    pub fn query_string(&self) -> Option<&str> {
+        self.head.query.clone().map(|r| self.str_at(r))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    fn str_at(&self, r: Range<usize>) -> &str {
+        // Request lines hold visible ASCII or obs-text; anything not UTF-8 reads as empty.
+        std::str::from_utf8(&self.buf[r]).unwrap_or("")
+    }
+
+    /// The first value of header `name` (case-insensitive), if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(&self.buf, name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every header field as `(name, value bytes)`, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.head.headers.iter().map(|h| (self.str_at(h.name.clone()), &self.buf[h.value.clone()]))
+    }
+
+    /// The value of cookie `name` from the Cookie header(s).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim_matches('"'))
+    }
+
+    /// Path parameter `name`, percent-decoded, as a string.
+    pub fn param_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        let (_, r) = self.params.iter().find(|(k, _)| *k == name)?;
+        Some(percent_encoding::percent_decode(&self.buf[r.clone()]).decode_utf8_lossy())
+    }
+
+    /// Path parameter `name`, percent-decoded and parsed as `T`.
+    ///
+    /// # Errors
+    /// 422 with a `{"detail":[…]}` body when the value does not parse as `T`; 500 when the
+    /// route has no parameter of that name (a programming error, logged).
+    pub fn param<T: FromStr>(&self, name: &str) -> Result<T, Error> {
+        let Some(raw) = self.param_str(name) else {
+            tracing::error!(param = name, path = self.path(), "route has no such path parameter");
+            return Err(Error::internal());
+        };
+        raw.parse::<T>().map_err(|_| {
+            Error::validation("path", name.to_owned(), expected::<T>(), raw.into_owned())
+        })
+    }
+
+    /// Query parameter `name`, decoded (`+` is a space), first occurrence.
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        let q = self.head.query.clone()?;
+        form_urlencoded::parse(&self.buf[q]).find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Query parameter `name` parsed as `T`: `Ok(None)` when absent.
+    ///
+    /// # Errors
+    /// 422 when present but not a valid `T`.
+    pub fn query_as<T: FromStr>(&self, name: &str) -> Result<Option<T>, Error> {
+        match self.query_param(name) {
+            None => Ok(None),
+            Some(raw) => raw.parse::<T>().map(Some).map_err(|_| {
+                Error::validation("query", name.to_owned(), expected::<T>(), raw.into_owned())
+            }),
+        }
+    }
+
+    /// The whole query string deserialized into `T` (serde, `application/x-www-form-urlencoded`).
+    ///
+    /// # Errors
+    /// 422 naming the problem when the query does not fit `T`.
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let q = self.head.query.clone().map(|r| &self.buf[r]).unwrap_or_default();
+        serde_urlencoded::from_bytes(q).map_err(|e| {
+            Error::validation("query", "query", e.to_string(), String::from_utf8_lossy(q).into_owned())
+        })
+    }
+
+    /// The request body, read on first call (answering `Expect: 100-continue` then).
+    ///
+    /// # Errors
+    /// 413 when it passes the route's limit, 400 when its framing is broken, 408 when the
+    /// client stops sending. After such an error the connection closes.
+    pub async fn body(&mut self) -> Result<Bytes, Error> {
+        match std::mem::replace(&mut self.body, RequestBody::Gone) {
+            RequestBody::Empty => {
+                self.body = RequestBody::Empty;
+                Ok(Bytes::new())
+            }
+            RequestBody::Ready(b) => {
+                self.body = RequestBody::Ready(b.clone());
+                Ok(b)
+            }
+            RequestBody::Pending(p) => {
+                let b = p.read().await?;
+                self.body = RequestBody::Ready(b.clone());
+                Ok(b)
+            }
+            RequestBody::Gone => Err(Error::bad_request("Request body unavailable")),
+        }
+    }
+
+    /// The body parsed as JSON into `T`.
+    ///
+    /// # Errors
+    /// As [`Request::body`], and 422 when the body is not valid JSON for `T`.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let body = self.body().await?;
+        sonic_rs::from_slice(&body)
+            .map_err(|e| Error::validation("body", "body", format!("Invalid JSON: {e}"), ""))
+    }
+}
+
+/// How a failed parse is described: `Expected `int``, in the words a JSON client knows.
+fn expected<T>() -> String {
+    let name = std::any::type_name::<T>();
+    let label = match name {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+        | "usize" => "int",
+        "f32" | "f64" => "float",
+        "bool" => "bool",
+        "char" => "char",
+        other => other.rsplit("::").next().unwrap_or(other),
+    };
+    format!("Expected `{label}`")
+}

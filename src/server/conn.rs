@@ -1,0 +1,426 @@
+//! One connection: read heads, route, run handlers, write responses, until the peer or a
+//! rule ends it. Pipelined requests already in the buffer are answered in order, and their
+//! responses leave in as few writes as possible: the write buffer is flushed only when the
+//! connection needs more input, grows past [`FLUSH_AT`], or a handler has to wait.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{Either, select};
+use http::header::ALLOW;
+use http::{Method, StatusCode, Version};
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use super::body::{BodyShared, BodyState, PendingBody, discard};
+use super::io::{ConnError, Io};
+use super::worker::WorkerCtx;
+use crate::api::Endpoint;
+use crate::http::{
+    BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
+    encode::status_allows_body, encode_head, parse_head,
+};
+use crate::request::{Request, RequestBody};
+use crate::response::{Body, Response};
+use crate::router::Lookup;
+
+/// Pending response bytes past which the write buffer is flushed even mid-batch.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Bodies up to this size are copied next to their head (one write); larger ones are
+/// written from their own buffer after the head.
+const COPY_BODY_MAX: usize = 16 * 1024;
+
+/// How a request ended for the connection.
+enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Flush what is buffered and close.
+    Close,
+    /// Flush, then read what the peer still sends for a while before closing (after an
+    /// error response, so that it is not destroyed by a reset).
+    Linger,
+    /// The socket is gone or unusable: drop it.
+    Drop,
+}
+
+/// Serves one accepted connection until it ends.
+pub(crate) async fn serve(stream: TcpStream, peer: Option<SocketAddr>, ctx: Rc<WorkerCtx>) {
+    let mut io = Io::new(stream);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let stall = ctx.config.timeouts.write;
+    loop {
+        let (next, io_back) = one_request(io, &mut wbuf, peer, &ctx).await;
+        let Some(back) = io_back else { return };
+        io = back;
+        match next {
+            Next::KeepAlive => {}
+            Next::Close => {
+                let _ = io.flush(&mut wbuf, stall).await;
+                let _ = io.stream.shutdown().await;
+                return;
+            }
+            Next::Linger => {
+                if io.flush(&mut wbuf, stall).await.is_ok() {
+                    io.linger_close().await;
+                }
+                return;
+            }
+            Next::Drop => return,
+        }
+    }
+}
+
+/// Writes an error response `{"detail": …}` with `Connection: close` into `wbuf`.
+fn error_response(wbuf: &mut Vec<u8>, status: StatusCode, detail: &str) {
+    let resp = Response::detail(status, detail);
+    encode_response(wbuf, resp, false, Some(ConnectionHeader::Close));
+}
+
+/// Encodes `resp` into `wbuf`: the head, and the body unless `head_only`. Returns the body
+/// when it is too large to copy and must be written after the buffer.
+fn encode_response(
+    wbuf: &mut Vec<u8>,
+    resp: Response,
+    head_only: bool,
+    connection: Option<ConnectionHeader>,
+) -> Option<Bytes> {
+    let (status, content_type, headers, body) = resp.into_parts();
+    let date = date::now();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Bytes(b) => b,
+    };
+    let head = ResponseHead {
+        status,
+        content_type: content_type.as_ref(),
+        headers: &headers,
+        body: BodyKind::Length(bytes.len() as u64),
+        connection,
+        date: &date,
+    };
+    encode_head(wbuf, &head);
+    if head_only || bytes.is_empty() || !status_allows_body(status) {
+        return None;
+    }
+    if bytes.len() <= COPY_BODY_MAX {
+        wbuf.extend_from_slice(&bytes);
+        None
+    } else {
+        Some(bytes)
+    }
+}
+
+/// Reads, handles and answers one request. Gives the socket back unless it was lost.
+async fn one_request(
+    mut io: Io,
+    wbuf: &mut Vec<u8>,
+    peer: Option<SocketAddr>,
+    ctx: &Rc<WorkerCtx>,
+) -> (Next, Option<Io>) {
+    let config = &ctx.config;
+    let stall = config.timeouts.write;
+
+    // 1. A complete head.
+    let mut head_deadline = Instant::now() + config.timeouts.head;
+    let head = loop {
+        if !io.rbuf.is_empty() {
+            match parse_head(&io.rbuf, &config.limits) {
+                Ok(Status::Complete(head)) => break head,
+                Ok(Status::Partial) => {}
+                Err(e) => {
+                    error_response(wbuf, e.status(), e.detail());
+                    return (Next::Linger, Some(io));
+                }
+            }
+        }
+        // More input is needed: what is answered so far goes out first.
+        if io.flush(wbuf, stall).await.is_err() {
+            return (Next::Drop, None);
+        }
+        if io.rbuf.is_empty() {
+            match idle_wait(&mut io, ctx).await {
+                Ok(()) => head_deadline = Instant::now() + config.timeouts.head,
+                Err(_) => return (Next::Drop, None),
+            }
+        } else {
+            match io.fill(head_deadline, 0).await {
+                Ok(_) => {}
+                Err(ConnError::Timeout) => {
+                    error_response(wbuf, StatusCode::REQUEST_TIMEOUT, "Request header timeout");
+                    // The timed-out read took the buffer with it: nothing left to parse.
+                    return (Next::Close, Some(io));
+                }
+                Err(_) => return (Next::Drop, None),
+            }
+        }
+    };
+    let head_bytes = io.rbuf.split_to(head.len).freeze();
+
+    // 2. The route.
+    let head_only = head.method == Method::HEAD;
+    let keep_alive = wants_keep_alive(&head) && !ctx.draining();
+    let path = path_str(&head, &head_bytes);
+    let api = ctx.api;
+    let found = match path {
+        None => None,
+        Some(_) if head.method == Method::OPTIONS && &head_bytes[head.target.clone()] == b"*" => {
+            let mut resp = Response::new(StatusCode::NO_CONTENT);
+            resp.insert_header(ALLOW, api.router.allow_all().clone());
+            return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
+        }
+        Some(path) => match api.router.lookup(&head.method, path) {
+            Lookup::Found(endpoint, params) => {
+                let base = head.path.start;
+                let params =
+                    params.into_iter().map(|(name, r)| (name, r.start + base..r.end + base)).collect();
+                Some((endpoint, params))
+            }
+            Lookup::MethodNotAllowed(allow) => {
+                let mut resp = Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                resp.insert_header(ALLOW, allow.clone());
+                return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
+            }
+            Lookup::Options(allow) => {
+                let mut resp = Response::new(StatusCode::NO_CONTENT);
+                resp.insert_header(ALLOW, allow.clone());
+                return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
+            }
+            Lookup::NotFound => None,
+            Lookup::NotImplemented => {
+                let resp = Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented");
+                return finish_without_handler(io, wbuf, &head, resp, false, config).await;
+            }
+        },
+    };
+    let Some((endpoint, params)) = found else {
+        let resp = Response::detail(StatusCode::NOT_FOUND, "Not Found");
+        return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
+    };
+
+    // 3. The body: in hand, or left on the socket for the handler to read.
+    let limit = endpoint.body_limit.unwrap_or(config.body_limit);
+    let kind = head.body;
+    let mut shared = None;
+    let mut held = None;
+    let body = match kind {
+        BodyKind::Length(0) | BodyKind::CloseDelimited => {
+            held = Some(io);
+            RequestBody::Empty
+        }
+        BodyKind::Length(n) if n > limit => {
+            // Refused without reading it (and without 100 Continue).
+            error_response(wbuf, StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+            return (Next::Linger, Some(io));
+        }
+        BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
+            let body = io.rbuf.split_to(n as usize).freeze();
+            held = Some(io);
+            RequestBody::Ready(body)
+        }
+        BodyKind::Length(_) | BodyKind::Chunked => {
+            // The handler may send 100 Continue or wait a while: earlier answers go first.
+            if io.flush(wbuf, stall).await.is_err() {
+                return (Next::Drop, None);
+            }
+            let s = BodyShared::new(io);
+            let pending = PendingBody {
+                shared: Rc::clone(&s),
+                kind,
+                limit,
+                expect_continue: head.expect_continue && head.version == Version::HTTP_11,
+                timeout: config.timeouts.body,
+                write_stall: stall,
+            };
+            shared = Some(s);
+            RequestBody::Pending(pending)
+        }
+    };
+    let version = head.version;
+    let expect_continue = head.expect_continue;
+    let request = Request::new(head, head_bytes, params, body, peer);
+
+    // 4. The handler, with panics contained.
+    let resp = match held.as_mut() {
+        None => call(endpoint, request).await,
+        Some(io) => {
+            let mut fut = pin!(call(endpoint, request));
+            match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                Poll::Ready(resp) => resp,
+                Poll::Pending => {
+                    // The handler waits: let earlier pipelined answers go meanwhile.
+                    if io.flush(wbuf, stall).await.is_err() {
+                        return (Next::Drop, None);
+                    }
+                    fut.await
+                }
+            }
+        }
+    };
+
+    // 5. Take the socket back; settle an unread body.
+    let mut keep_alive = keep_alive;
+    let mut linger = false;
+    let mut io = match (held, shared) {
+        (Some(io), _) => io,
+        (None, Some(s)) => {
+            let Some(mut io) = s.io.take() else {
+                // The body read was abandoned mid-way (the request outlived its handler).
+                return (Next::Drop, None);
+            };
+            match s.state.get() {
+                BodyState::Done => {}
+                BodyState::Failed => {
+                    keep_alive = false;
+                    linger = true;
+                }
+                BodyState::Unread if expect_continue => {
+                    // The client may or may not send the body it was never invited to send.
+                    keep_alive = false;
+                    linger = true;
+                }
+                BodyState::Unread if keep_alive => {
+                    if discard(&mut io, kind, limit, config.timeouts.body).await.is_err() {
+                        keep_alive = false;
+                        linger = true;
+                    }
+                }
+                BodyState::Unread => linger = true,
+            }
+            io
+        }
+        (None, None) => return (Next::Drop, None),
+    };
+
+    // 6. The response.
+    let mut resp = resp;
+    if let Some(status) = endpoint.status
+        && resp.status() == StatusCode::OK
+    {
+        resp.set_status(status);
+    }
+    let connection = connection_header(version, keep_alive);
+    if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
+        if io.flush(wbuf, stall).await.is_err() {
+            return (Next::Drop, None);
+        }
+        if io.write_all(big, stall).await.0.is_err() {
+            return (Next::Drop, None);
+        }
+    } else if wbuf.len() >= FLUSH_AT && io.flush(wbuf, stall).await.is_err() {
+        return (Next::Drop, None);
+    }
+    let next = match (keep_alive, linger) {
+        (true, _) => Next::KeepAlive,
+        (false, true) => Next::Linger,
+        (false, false) => Next::Close,
+    };
+    (next, Some(io))
+}
+
+/// Runs the endpoint's handler; a panic (while starting or while running) becomes a 500.
+async fn call(endpoint: &'static Endpoint, request: Request) -> Response {
+    let internal = || Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| endpoint.handler.call(request))) {
+        Ok(fut) => fut,
+        Err(_) => {
+            tracing::error!("handler panicked");
+            return internal();
+        }
+    };
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::error!("handler panicked");
+            internal()
+        }
+    }
+}
+
+/// Answers a request no handler runs for (404, 405, OPTIONS, 501): the unread body is
+/// dropped first when it is small enough, else the connection closes after the answer.
+async fn finish_without_handler(
+    mut io: Io,
+    wbuf: &mut Vec<u8>,
+    head: &Head,
+    resp: Response,
+    keep_alive: bool,
+    config: &super::Config,
+) -> (Next, Option<Io>) {
+    let mut keep_alive = keep_alive;
+    let mut linger = false;
+    let has_body = !matches!(head.body, BodyKind::Length(0) | BodyKind::CloseDelimited);
+    if has_body {
+        if keep_alive && !head.expect_continue {
+            if discard(&mut io, head.body, config.body_limit, config.timeouts.body).await.is_err() {
+                keep_alive = false;
+                linger = true;
+            }
+        } else {
+            keep_alive = false;
+            linger = true;
+        }
+    }
+    let connection = connection_header(head.version, keep_alive);
+    let head_only = head.method == Method::HEAD;
+    if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
+        // Not reached for the small fixed answers; kept for completeness.
+        if io.flush(wbuf, config.timeouts.write).await.is_err() || io.write_all(big, config.timeouts.write).await.0.is_err() {
+            return (Next::Drop, None);
+        }
+    }
+    let next = match (keep_alive, linger) {
+        (true, _) => Next::KeepAlive,
+        (false, true) => Next::Linger,
+        (false, false) => Next::Close,
+    };
+    (next, Some(io))
+}
+
+/// Waits for the first bytes of the next request on an idle connection: ends on the idle
+/// timeout, on the peer closing, or when the worker shuts down.
+async fn idle_wait(io: &mut Io, ctx: &WorkerCtx) -> Result<(), ConnError> {
+    if ctx.draining() {
+        return Err(ConnError::Closed);
+    }
+    let deadline = Instant::now() + ctx.config.timeouts.idle;
+    let read = pin!(io.fill(deadline, 0));
+    let stop = pin!(ctx.stopped());
+    // Losing a read that races the shutdown is fine: the connection closes either way.
+    match select(read, stop).await {
+        Either::Left((res, _)) => res.map(|_| ()),
+        Either::Right(_) => Err(ConnError::Closed),
+    }
+}
+
+/// The path as a string, `/` for an absolute-form target without one; `None` when it is not
+/// UTF-8 (no route can match it).
+fn path_str<'b>(head: &Head, buf: &'b [u8]) -> Option<&'b str> {
+    if head.path.is_empty() {
+        return Some("/");
+    }
+    std::str::from_utf8(&buf[head.path.clone()]).ok()
+}
+
+/// Whether the client lets the connection stay open after this request (the parser has
+/// weighed the version and the Connection header).
+fn wants_keep_alive(head: &Head) -> bool {
+    head.connection == ConnectionOption::KeepAlive
+}
+
+/// The Connection header the response carries: `close` when closing, `keep-alive` for an
+/// HTTP/1.0 client that stays connected, none otherwise.
+fn connection_header(version: Version, keep_alive: bool) -> Option<ConnectionHeader> {
+    match (keep_alive, version) {
+        (false, _) => Some(ConnectionHeader::Close),
+        (true, Version::HTTP_10) => Some(ConnectionHeader::KeepAlive),
+        (true, _) => None,
+    }
+}

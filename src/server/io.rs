@@ -1,0 +1,107 @@
+//! The connection's socket and read buffer, and the timed reads and writes on them.
+//! Buffers move into each I/O call and come back (monoio's ownership model).
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use monoio::buf::IoBuf;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+/// Smallest free space offered to one read.
+const READ_RESERVE: usize = 8 * 1024;
+
+/// Why a connection-level I/O call ended without success.
+#[derive(Debug)]
+pub(crate) enum ConnError {
+    /// The deadline passed.
+    Timeout,
+    /// The peer closed its side (read returned 0).
+    Closed,
+    /// The socket failed (reset, broken pipe, ...).
+    Io,
+}
+
+/// A connection's socket and the bytes read from it but not consumed yet.
+pub(crate) struct Io {
+    pub(crate) stream: TcpStream,
+    pub(crate) rbuf: BytesMut,
+}
+
+impl Io {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        Io { stream, rbuf: BytesMut::with_capacity(READ_RESERVE) }
+    }
+
+    /// Reads more bytes into `rbuf`, with room for at least `want` more, before `deadline`.
+    /// Returns the number of new bytes (never 0: end of stream is [`ConnError::Closed`]).
+    pub(crate) async fn fill(&mut self, deadline: Instant, want: usize) -> Result<usize, ConnError> {
+        let room = want.max(READ_RESERVE);
+        if self.rbuf.capacity() - self.rbuf.len() < room / 2 {
+            self.rbuf.reserve(room);
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        // On timeout the read is dropped along with its buffer: the connection closes anyway.
+        let (res, buf) = monoio::time::timeout_at(deadline, self.stream.read(buf))
+            .await
+            .map_err(|_| ConnError::Timeout)?;
+        self.rbuf = buf;
+        match res {
+            Ok(0) => Err(ConnError::Closed),
+            Ok(n) => Ok(n),
+            Err(_) => Err(ConnError::Io),
+        }
+    }
+
+    /// Writes all of `buf`; each write must make progress within `stall`. The buffer comes
+    /// back cleared, for reuse, unless the write timed out.
+    pub(crate) async fn write_all<B: IoBuf>(&mut self, buf: B, stall: Duration) -> (Result<(), ConnError>, Option<B>) {
+        let total = buf.bytes_init();
+        let mut buf = buf;
+        let mut done = 0;
+        while done < total {
+            let slice = buf.slice(done..);
+            let (res, slice) = match monoio::time::timeout(stall, self.stream.write(slice)).await {
+                Ok(r) => r,
+                Err(_) => return (Err(ConnError::Timeout), None),
+            };
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Err(ConnError::Closed), Some(buf)),
+                Ok(n) => done += n,
+                Err(_) => return (Err(ConnError::Io), Some(buf)),
+            }
+        }
+        (Ok(()), Some(buf))
+    }
+
+    /// Writes and clears the connection's write buffer.
+    pub(crate) async fn flush(&mut self, wbuf: &mut Vec<u8>, stall: Duration) -> Result<(), ConnError> {
+        if wbuf.is_empty() {
+            return Ok(());
+        }
+        let (res, buf) = self.write_all(std::mem::take(wbuf), stall).await;
+        if let Some(mut buf) = buf {
+            buf.clear();
+            *wbuf = buf;
+        }
+        res
+    }
+
+    /// Half-closes and reads what the peer still sends, up to a bound, before the socket is
+    /// dropped: closing with unread bytes would make the kernel send RST, which can destroy
+    /// the response still in flight to the client.
+    pub(crate) async fn linger_close(mut self) {
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut budget: usize = 256 * 1024;
+        while budget > 0 {
+            self.rbuf.clear();
+            match self.fill(deadline, READ_RESERVE).await {
+                Ok(n) => budget = budget.saturating_sub(n),
+                Err(_) => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The server: configuration, one monoio runtime and one SO_REUSEPORT listener per worker
+//! thread, graceful shutdown. Connections live and die on the worker that accepted them.
+
+pub(crate) mod body;
+mod conn;
+mod io;
+mod worker;
+
+use std::io as stdio;
+use std::net::{SocketAddr, TcpListener};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::api::Api;
+use crate::http::Limits;
+
+/// Which I/O driver the workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// io_uring where the kernel allows it, epoll otherwise.
+    #[default]
+    Auto,
+    /// io_uring; startup fails where it is unavailable.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+impl FromStr for Driver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Driver::Auto),
+            "uring" | "io_uring" => Ok(Driver::Uring),
+            "epoll" | "legacy" => Ok(Driver::Epoll),
+            other => Err(format!("unknown driver {other:?} (expected auto, uring or epoll)")),
+        }
+    }
+}
+
+/// Connection timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the first byte of a request head to its end. Past it: 408, close.
+    pub head: Duration,
+    /// For the whole request body. Past it: 408, close.
+    pub body: Duration,
+    /// Waiting for the next request on a keep-alive connection. Past it: close.
+    pub idle: Duration,
+    /// A write that makes no progress for this long closes the connection.
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Server settings. Build with [`Server::builder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Worker threads, each with its own runtime and listener.
+    pub workers: usize,
+    /// I/O driver.
+    pub driver: Driver,
+    /// Request head limits.
+    pub limits: Limits,
+    /// Default largest request body, in bytes (per-route override: [`crate::Route::body_limit`]).
+    pub body_limit: u64,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// listen(2) backlog.
+    pub backlog: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            driver: Driver::Auto,
+            limits: Limits::default(),
+            body_limit: 1024 * 1024,
+            timeouts: Timeouts::default(),
+            drain_timeout: Duration::from_secs(30),
+            backlog: 1024,
+        }
+    }
+}
+
+/// Entry point: `Server::builder().bind(addr).serve(api)`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with default settings.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder { config: Config::default() }
+    }
+}
+
+/// Server settings, then [`ServerBuilder::serve`] or [`ServerBuilder::spawn`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until serve() or spawn()"]
+pub struct ServerBuilder {
+    config: Config,
+}
+
+impl ServerBuilder {
+    /// Starts from a complete configuration.
+    pub fn config(config: Config) -> Self {
+        ServerBuilder { config }
+    }
+
+    /// Listen address (default 127.0.0.1:8000; port 0 picks a free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+
+    /// Number of worker threads (default: number of CPUs).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.config.workers = n.max(1);
+        self
+    }
+
+    /// I/O driver (default: auto).
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.config.driver = driver;
+        self
+    }
+
+    /// Request head limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Default largest request body in bytes.
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// Connection timeouts.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.config.timeouts = timeouts;
+        self
+    }
+
+    /// How long a graceful shutdown waits for in-flight requests (default 30 s).
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.config.drain_timeout = d;
+        self
+    }
+
+    /// Binds and starts the workers in the background.
+    ///
+    /// # Errors
+    /// When the address cannot be bound or a worker thread cannot start.
+    pub fn spawn(self, api: Api) -> stdio::Result<ServerHandle> {
+        let config = Arc::new(self.config);
+        let listeners = bind_listeners(config.bind, config.workers, config.backlog)?;
+        let addr = listeners[0].local_addr()?;
+        // The route table lives as long as the process: every worker and every in-flight
+        // request reads it without reference counting.
+        let api: &'static Api = Box::leak(Box::new(api));
+        let mut stops = Vec::new();
+        let mut threads = Vec::new();
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let (stop_tx, stop_rx) = flume::bounded(1);
+            let config = Arc::clone(&config);
+            let thread = std::thread::Builder::new()
+                .name(format!("ringbolt-worker-{id}"))
+                .spawn(move || worker::run(id, listener, config, api, stop_rx))?;
+            stops.push(stop_tx);
+            threads.push(thread);
+        }
+        Ok(ServerHandle { addr, stops, threads })
+    }
+
+    /// Binds, serves until SIGTERM or SIGINT, then shuts down gracefully: stops accepting,
+    /// lets in-flight requests finish (up to the drain timeout), closes idle connections.
+    ///
+    /// # Errors
+    /// When the address cannot be bound, a worker fails to start, or a worker fails.
+    pub fn serve(self, api: Api) -> stdio::Result<()> {
+        self.serve_then(api, |_| {})
+    }
+
+    /// As [`ServerBuilder::serve`], calling `ready` with the bound address once the server
+    /// accepts connections (the signal handlers are in place by then).
+    ///
+    /// # Errors
+    /// As [`ServerBuilder::serve`].
+    pub fn serve_then(self, api: Api, ready: impl FnOnce(SocketAddr)) -> stdio::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+        let handle = self.spawn(api)?;
+        tracing::info!(addr = %handle.local_addr(), "listening");
+        ready(handle.local_addr());
+        if let Some(sig) = signals.forever().next() {
+            tracing::info!(signal = sig, "shutting down: draining connections");
+        }
+        handle.shutdown()
+    }
+}
+
+/// A running server: its address, and the way to stop it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stops: Vec<flume::Sender<()>>,
+    threads: Vec<JoinHandle<stdio::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, close idle
+    /// connections; returns when every worker has exited.
+    ///
+    /// # Errors
+    /// The first worker error, if any.
+    pub fn shutdown(mut self) -> stdio::Result<()> {
+        for stop in &self.stops {
+            let _ = stop.try_send(());
+        }
+        let mut result = Ok(());
+        for t in self.threads.drain(..) {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = result.and(Err(e)),
+                Err(_) => result = result.and(Err(stdio::Error::other("worker thread panicked"))),
+            }
+        }
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        for stop in &self.stops {
+            let _ = stop.try_send(());
+        }
+    }
+}
+
+/// One listener per worker on the same address, all with SO_REUSEPORT so the kernel spreads
+/// connections across workers. The first bind settles the port when 0 was asked for.
+fn bind_listeners(addr: SocketAddr, n: usize, backlog: i32) -> stdio::Result<Vec<TcpListener>> {
+    let mut addr = addr;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into()).map_err(|e| {
+            stdio::Error::new(e.kind(), format!("cannot bind {addr}: {e}"))
+        })?;
+        socket.listen(backlog)?;
+        if let Some(bound) = socket.local_addr()?.as_socket() {
+            addr = bound;
+        }
+        out.push(socket.into());
+    }
+    Ok(out)
+}
