@@ -16,7 +16,9 @@ pub(crate) struct Endpoint {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("body_limit", &self.body_limit).finish_non_exhaustive()
+        f.debug_struct("Endpoint")
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,8 @@ impl Route<'_> {
     /// # Panics
     /// If `status` is not in 100..=999.
     pub fn status_code(self, status: u16) -> Self {
-        self.endpoint.status = Some(StatusCode::from_u16(status).expect("status code in 100..=999"));
+        self.endpoint.status =
+            Some(StatusCode::from_u16(status).expect("status code in 100..=999"));
         self
     }
 }
@@ -84,8 +87,14 @@ impl Api {
     /// # Panics
     /// If the pattern is invalid, conflicts with another, or already has this method.
     pub fn route(&mut self, method: Method, pattern: &str, handler: impl Handler) -> Route<'_> {
-        let endpoint = Endpoint { handler: Box::new(handler), body_limit: None, status: None };
-        Route { endpoint: self.router.insert(method, pattern, endpoint) }
+        let endpoint = Endpoint {
+            handler: Box::new(handler),
+            body_limit: None,
+            status: None,
+        };
+        Route {
+            endpoint: self.router.insert(method, pattern, endpoint),
+        }
     }
 
     method_fns! {

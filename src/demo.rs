@@ -17,7 +17,10 @@ async fn plaintext(_req: Request) -> &'static str {
 }
 
 async fn json(_req: Request) -> Json<Greeting> {
-    Json(Greeting { message: "Hello", count: 42 })
+    Json(Greeting {
+        message: "Hello",
+        count: 42,
+    })
 }
 
 /// Registers the benchmark routes, `/plaintext` and `/json`, on `api`.

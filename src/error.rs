@@ -36,7 +36,10 @@ pub struct ValidationIssue {
 impl Error {
     /// An error with this status and detail text.
     pub fn new(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> Self {
-        Error { status, detail: Detail::Text(detail.into()) }
+        Error {
+            status,
+            detail: Detail::Text(detail.into()),
+        }
     }
 
     /// 400 Bad Request.
@@ -68,7 +71,10 @@ impl Error {
             msg: msg.into(),
             input: input.into(),
         };
-        Error { status: StatusCode::UNPROCESSABLE_ENTITY, detail: Detail::Validation(vec![issue]) }
+        Error {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail: Detail::Validation(vec![issue]),
+        }
     }
 
     /// The status code.

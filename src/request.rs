@@ -40,7 +40,13 @@ impl Request {
         body: RequestBody,
         peer: Option<SocketAddr>,
     ) -> Self {
-        Request { head, buf, params, body, peer }
+        Request {
+            head,
+            buf,
+            params,
+            body,
+            peer,
+        }
     }
 
     /// The request method. A HEAD request served by a GET handler says HEAD here.
@@ -60,7 +66,11 @@ impl Request {
 
     /// The path, still percent-encoded (`/users/5`).
     pub fn path(&self) -> &str {
-        if self.head.path.is_empty() { "/" } else { self.str_at(self.head.path.clone()) }
+        if self.head.path.is_empty() {
+            "/"
+        } else {
+            self.str_at(self.head.path.clone())
+        }
     }
 
     /// The raw query string after `?`, if any.
@@ -80,12 +90,17 @@ impl Request {
 
     /// The first value of header `name` (case-insensitive), if present and valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.header(&self.buf, name).and_then(|v| std::str::from_utf8(v).ok())
+        self.head
+            .header(&self.buf, name)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Every header field as `(name, value bytes)`, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.head.headers.iter().map(|h| (self.str_at(h.name.clone()), &self.buf[h.value.clone()]))
+        self.head
+            .headers
+            .iter()
+            .map(|h| (self.str_at(h.name.clone()), &self.buf[h.value.clone()]))
     }
 
     /// The value of cookie `name` from the Cookie header(s).
@@ -112,7 +127,11 @@ impl Request {
     /// route has no parameter of that name (a programming error, logged).
     pub fn param<T: FromStr>(&self, name: &str) -> Result<T, Error> {
         let Some(raw) = self.param_str(name) else {
-            tracing::error!(param = name, path = self.path(), "route has no such path parameter");
+            tracing::error!(
+                param = name,
+                path = self.path(),
+                "route has no such path parameter"
+            );
             return Err(Error::internal());
         };
         raw.parse::<T>().map_err(|_| {
@@ -123,7 +142,9 @@ impl Request {
     /// Query parameter `name`, decoded (`+` is a space), first occurrence.
     pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         let q = self.head.query.clone()?;
-        form_urlencoded::parse(&self.buf[q]).find(|(k, _)| k == name).map(|(_, v)| v)
+        form_urlencoded::parse(&self.buf[q])
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     /// Query parameter `name` parsed as `T`: `Ok(None)` when absent.
@@ -144,9 +165,19 @@ impl Request {
     /// # Errors
     /// 422 naming the problem when the query does not fit `T`.
     pub fn query<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let q = self.head.query.clone().map(|r| &self.buf[r]).unwrap_or_default();
+        let q = self
+            .head
+            .query
+            .clone()
+            .map(|r| &self.buf[r])
+            .unwrap_or_default();
         serde_urlencoded::from_bytes(q).map_err(|e| {
-            Error::validation("query", "query", e.to_string(), String::from_utf8_lossy(q).into_owned())
+            Error::validation(
+                "query",
+                "query",
+                e.to_string(),
+                String::from_utf8_lossy(q).into_owned(),
+            )
         })
     }
 

@@ -101,8 +101,18 @@ impl<T> Router<T> {
             return Lookup::NotFound;
         };
         let route = &self.routes[*m.value];
-        let find = |want: &Method| route.methods.iter().find(|(m, _)| m == want).map(|(_, v)| v);
-        let handler = find(method).or_else(|| (*method == Method::HEAD).then(|| find(&Method::GET)).flatten());
+        let find = |want: &Method| {
+            route
+                .methods
+                .iter()
+                .find(|(m, _)| m == want)
+                .map(|(_, v)| v)
+        };
+        let handler = find(method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| find(&Method::GET))
+                .flatten()
+        });
         match handler {
             Some(h) => {
                 let base = path.as_ptr() as usize;
@@ -173,7 +183,10 @@ mod tests {
     #[test]
     fn params_are_ranges_into_the_path() {
         let path = "/users/42";
-        let Lookup::Found(h, params) = router().lookup(&Method::GET, path) else { panic!() };
+        let r = router();
+        let Lookup::Found(h, params) = r.lookup(&Method::GET, path) else {
+            panic!()
+        };
         assert_eq!(*h, "get_user");
         assert_eq!(params, vec![("user_id", 7..9)]);
     }
@@ -181,26 +194,36 @@ mod tests {
     #[test]
     fn catch_all_takes_the_rest() {
         let path = "/files/a/b.txt";
-        let Lookup::Found(_, params) = router().lookup(&Method::GET, path) else { panic!() };
+        let r = router();
+        let Lookup::Found(_, params) = r.lookup(&Method::GET, path) else {
+            panic!()
+        };
         assert_eq!(&path[params[0].1.clone()], "a/b.txt");
     }
 
     #[test]
     fn head_falls_back_to_get() {
-        assert!(matches!(router().lookup(&Method::HEAD, "/users/1"), Lookup::Found(&"get_user", _)));
+        assert!(matches!(
+            router().lookup(&Method::HEAD, "/users/1"),
+            Lookup::Found(&"get_user", _)
+        ));
     }
 
     #[test]
     fn wrong_method_is_405_with_allow() {
         let r = router();
-        let Lookup::MethodNotAllowed(allow) = r.lookup(&Method::POST, "/users/1") else { panic!() };
+        let Lookup::MethodNotAllowed(allow) = r.lookup(&Method::POST, "/users/1") else {
+            panic!()
+        };
         assert_eq!(allow, "GET, HEAD, DELETE, OPTIONS");
     }
 
     #[test]
     fn options_without_handler_lists_methods() {
         let r = router();
-        let Lookup::Options(allow) = r.lookup(&Method::OPTIONS, "/users") else { panic!() };
+        let Lookup::Options(allow) = r.lookup(&Method::OPTIONS, "/users") else {
+            panic!()
+        };
         assert_eq!(allow, "POST, OPTIONS");
     }
 
@@ -208,15 +231,27 @@ mod tests {
     fn unknown_method_is_501_only_if_no_route_knows_it() {
         let r = router();
         let purge = Method::from_bytes(b"PURGE").unwrap();
-        assert!(matches!(r.lookup(&purge, "/users/1"), Lookup::NotImplemented));
-        assert!(matches!(r.lookup(&Method::PUT, "/users/1"), Lookup::MethodNotAllowed(_)));
+        assert!(matches!(
+            r.lookup(&purge, "/users/1"),
+            Lookup::NotImplemented
+        ));
+        assert!(matches!(
+            r.lookup(&Method::PUT, "/users/1"),
+            Lookup::MethodNotAllowed(_)
+        ));
         assert!(matches!(r.lookup(&Method::PUT, "/nope"), Lookup::NotFound));
-        assert!(matches!(r.lookup(&Method::DELETE, "/users"), Lookup::MethodNotAllowed(_)));
+        assert!(matches!(
+            r.lookup(&Method::DELETE, "/users"),
+            Lookup::MethodNotAllowed(_)
+        ));
     }
 
     #[test]
     fn missing_path_is_not_found() {
-        assert!(matches!(router().lookup(&Method::GET, "/nope"), Lookup::NotFound));
+        assert!(matches!(
+            router().lookup(&Method::GET, "/nope"),
+            Lookup::NotFound
+        ));
     }
 
     #[test]

@@ -61,7 +61,11 @@ impl ChunkedDecoder {
     /// A decoder that fails with [`ParseError::BodyTooLarge`] once the decoded body would
     /// pass `limit` bytes.
     pub fn new(limit: u64) -> Self {
-        ChunkedDecoder { state: State::Size, decoded: 0, limit }
+        ChunkedDecoder {
+            state: State::Size,
+            decoded: 0,
+            limit,
+        }
     }
 
     /// Whether the whole body has been decoded.
@@ -89,10 +93,18 @@ impl ChunkedDecoder {
         loop {
             let rest = &input[pos..];
             match self.state {
-                State::Done => return Ok(Progress { consumed: pos, done: true }),
+                State::Done => {
+                    return Ok(Progress {
+                        consumed: pos,
+                        done: true,
+                    });
+                }
                 State::Size => {
                     let Some((size, used)) = parse_size_line(rest)? else {
-                        return Ok(Progress { consumed: pos, done: false });
+                        return Ok(Progress {
+                            consumed: pos,
+                            done: false,
+                        });
                     };
                     pos += used;
                     if size == 0 {
@@ -106,7 +118,10 @@ impl ChunkedDecoder {
                 }
                 State::Data(left) => {
                     if rest.is_empty() {
-                        return Ok(Progress { consumed: pos, done: false });
+                        return Ok(Progress {
+                            consumed: pos,
+                            done: false,
+                        });
                     }
                     let take = (left.min(rest.len() as u64)) as usize;
                     if let Some(out) = out.as_deref_mut() {
@@ -115,14 +130,23 @@ impl ChunkedDecoder {
                     self.decoded += take as u64;
                     pos += take;
                     let left = left - take as u64;
-                    self.state = if left == 0 { State::DataEnd } else { State::Data(left) };
+                    self.state = if left == 0 {
+                        State::DataEnd
+                    } else {
+                        State::Data(left)
+                    };
                 }
                 State::DataEnd => match rest {
                     [b'\r', b'\n', ..] => {
                         pos += 2;
                         self.state = State::Size;
                     }
-                    [] | [b'\r'] => return Ok(Progress { consumed: pos, done: false }),
+                    [] | [b'\r'] => {
+                        return Ok(Progress {
+                            consumed: pos,
+                            done: false,
+                        });
+                    }
                     _ => return Err(ParseError::Chunk),
                 },
                 State::Trailers(seen) => {
@@ -130,7 +154,10 @@ impl ChunkedDecoder {
                         if seen + rest.len() > MAX_TRAILERS {
                             return Err(ParseError::Chunk);
                         }
-                        return Ok(Progress { consumed: pos, done: false });
+                        return Ok(Progress {
+                            consumed: pos,
+                            done: false,
+                        });
                     };
                     let line = &rest[..end];
                     let line = line.strip_suffix(b"\r").ok_or(ParseError::Chunk)?;
@@ -175,9 +202,9 @@ fn parse_size_line(input: &[u8]) -> Result<Option<(u64, usize)>, ParseError> {
         return Err(ParseError::Chunk);
     }
     check_chunk_ext(ext)?;
-    let size = line[..digits]
-        .iter()
-        .fold(0u64, |n, &d| n << 4 | u64::from((d as char).to_digit(16).unwrap_or(0)));
+    let size = line[..digits].iter().fold(0u64, |n, &d| {
+        n << 4 | u64::from((d as char).to_digit(16).unwrap_or(0))
+    });
     Ok(Some((size, end + 1)))
 }
 
@@ -187,7 +214,11 @@ fn parse_size_line(input: &[u8]) -> Result<Option<(u64, usize)>, ParseError> {
 fn check_chunk_ext(ext: &[u8]) -> Result<(), ParseError> {
     let rest = ext.trim_ascii_start();
     if rest.is_empty() && ext.iter().all(|&b| b == b' ' || b == b'\t') {
-        return if ext.is_empty() { Ok(()) } else { Err(ParseError::Chunk) };
+        return if ext.is_empty() {
+            Ok(())
+        } else {
+            Err(ParseError::Chunk)
+        };
     }
     if rest.first() != Some(&b';') || rest.iter().any(|&b| is_ctl(b)) {
         return Err(ParseError::Chunk);
@@ -252,16 +283,23 @@ mod tests {
 
     #[test]
     fn hex_sizes_in_either_case() {
-        let (body, _) = decode_in_steps(b"A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n", 64).unwrap();
+        let (body, _) =
+            decode_in_steps(b"A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n", 64).unwrap();
         assert_eq!(body.len(), 20);
     }
 
     #[test]
     fn oversized_chunk_size_is_rejected() {
         let mut dec = ChunkedDecoder::new(u64::MAX);
-        assert_eq!(dec.decode(b"10000000000000000\r\n", None), Err(ParseError::Chunk));
+        assert_eq!(
+            dec.decode(b"10000000000000000\r\n", None),
+            Err(ParseError::Chunk)
+        );
         let mut dec = ChunkedDecoder::new(u64::MAX);
-        assert_eq!(dec.decode(b"ffffffffffffffffff", None), Err(ParseError::Chunk));
+        assert_eq!(
+            dec.decode(b"ffffffffffffffffff", None),
+            Err(ParseError::Chunk)
+        );
     }
 
     #[test]
@@ -272,7 +310,16 @@ mod tests {
 
     #[test]
     fn bad_size_lines_are_rejected() {
-        for input in [&b"x\r\n"[..], b"\r\n", b" 5\r\n", b"5 x\r\n", b"5\n", b"-1\r\n", b"+5\r\n", b"5;a\0\r\n"] {
+        for input in [
+            &b"x\r\n"[..],
+            b"\r\n",
+            b" 5\r\n",
+            b"5 x\r\n",
+            b"5\n",
+            b"-1\r\n",
+            b"+5\r\n",
+            b"5;a\0\r\n",
+        ] {
             let mut dec = ChunkedDecoder::new(100);
             assert_eq!(dec.decode(input, None), Err(ParseError::Chunk), "{input:?}");
         }
@@ -295,7 +342,10 @@ mod tests {
     #[test]
     fn bad_trailer_is_rejected() {
         let mut dec = ChunkedDecoder::new(100);
-        assert_eq!(dec.decode(b"0\r\nno colon\r\n\r\n", None), Err(ParseError::Chunk));
+        assert_eq!(
+            dec.decode(b"0\r\nno colon\r\n\r\n", None),
+            Err(ParseError::Chunk)
+        );
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub fn refresh() {
 
 /// This thread's cached date, formatted on first use.
 pub fn now() -> [u8; DATE_LEN] {
-    CACHE.with(|c| *c.borrow_mut().get_or_insert_with(|| format(SystemTime::now())))
+    CACHE.with(|c| {
+        *c.borrow_mut()
+            .get_or_insert_with(|| format(SystemTime::now()))
+    })
 }
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ pub enum ConnectionHeader {
 
 /// Whether a response with this status may carry content (RFC 9110 §6.4.1).
 pub fn status_allows_body(status: StatusCode) -> bool {
-    !(status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 /// Appends the encoded head, blank line included, to `out`.
@@ -45,7 +47,12 @@ pub fn encode_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(head.status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(head.status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(
+        head.status
+            .canonical_reason()
+            .unwrap_or("Unknown")
+            .as_bytes(),
+    );
     out.extend_from_slice(b"\r\nServer: ringbolt\r\nDate: ");
     out.extend_from_slice(head.date);
     out.extend_from_slice(b"\r\n");
@@ -116,7 +123,12 @@ mod tests {
     use super::*;
     use crate::http::body::ChunkedDecoder;
 
-    fn head<'a>(headers: &'a HeaderMap, ct: Option<&'a HeaderValue>, status: u16, body: BodyKind) -> Vec<u8> {
+    fn head<'a>(
+        headers: &'a HeaderMap,
+        ct: Option<&'a HeaderValue>,
+        status: u16,
+        body: BodyKind,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         encode_head(
             &mut out,
@@ -146,7 +158,8 @@ mod tests {
     #[test]
     fn no_content_has_no_length_or_type() {
         let ct = HeaderValue::from_static("application/json");
-        let out = String::from_utf8(head(&HeaderMap::new(), Some(&ct), 204, BodyKind::Length(0))).unwrap();
+        let out = String::from_utf8(head(&HeaderMap::new(), Some(&ct), 204, BodyKind::Length(0)))
+            .unwrap();
         assert!(!out.contains("Content-Length"), "{out}");
         assert!(!out.contains("Content-Type"), "{out}");
     }
@@ -172,7 +185,9 @@ mod tests {
         }
         out.extend_from_slice(LAST_CHUNK);
         let mut body = Vec::new();
-        let p = ChunkedDecoder::new(1 << 20).decode(&out, Some(&mut body)).unwrap();
+        let p = ChunkedDecoder::new(1 << 20)
+            .decode(&out, Some(&mut body))
+            .unwrap();
         assert!(p.done);
         assert_eq!(p.consumed, out.len());
         assert_eq!(body.len(), 306);

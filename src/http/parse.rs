@@ -29,7 +29,11 @@ pub const MAX_HEADERS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request_line: 8 * 1024, max_head: 16 * 1024, max_headers: 100 }
+        Limits {
+            max_request_line: 8 * 1024,
+            max_head: 16 * 1024,
+            max_headers: 100,
+        }
     }
 }
 
@@ -144,7 +148,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
     for h in req.headers.iter() {
         let value = trim_ows(h.value);
         framing.observe(h.name.as_bytes(), value)?;
-        headers.push(HeaderIndices { name: span(h.name.as_bytes()), value: span(value) });
+        headers.push(HeaderIndices {
+            name: span(h.name.as_bytes()),
+            value: span(value),
+        });
     }
     let body = framing.body_kind()?;
     if version == Version::HTTP_11 && framing.hosts != 1 || framing.hosts > 1 {
@@ -236,7 +243,11 @@ fn split_target(
 ) -> Result<(Range<usize>, Option<Range<usize>>), ParseError> {
     let t = &buf[target.clone()];
     if t == b"*" {
-        return if method == Method::OPTIONS { Ok((target, None)) } else { Err(ParseError::RequestLine) };
+        return if method == Method::OPTIONS {
+            Ok((target, None))
+        } else {
+            Err(ParseError::RequestLine)
+        };
     }
     // A fragment is never part of a request target (RFC 9112 §3.2).
     if memchr::memchr(b'#', t).is_some() {
@@ -253,7 +264,10 @@ fn split_target(
             return Err(ParseError::RequestLine);
         };
         let rest = &t[scheme_len..];
-        let authority_len = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+        let authority_len = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(rest.len());
         if authority_len == 0 {
             return Err(ParseError::RequestLine);
         }
@@ -281,7 +295,9 @@ fn trim_ows(v: &[u8]) -> &[u8] {
 
 /// Comma-separated list elements, trimmed, empty elements dropped (RFC 9110 §5.6.1).
 fn list_items(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    v.split(|&b| b == b',').map(trim_ows).filter(|s| !s.is_empty())
+    v.split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|s| !s.is_empty())
 }
 
 /// The header fields that decide framing and connection handling, gathered in one pass.
@@ -420,18 +436,30 @@ mod tests {
 
     #[test]
     fn asterisk_form_only_for_options() {
-        assert_eq!(&complete(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").path, &(8..9));
-        assert_eq!(parse(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"), Err(ParseError::RequestLine));
+        assert_eq!(
+            &complete(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").path,
+            &(8..9)
+        );
+        assert_eq!(
+            parse(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(ParseError::RequestLine)
+        );
     }
 
     #[test]
     fn relative_target_is_rejected() {
-        assert_eq!(parse(b"GET users HTTP/1.1\r\nHost: a\r\n\r\n"), Err(ParseError::RequestLine));
+        assert_eq!(
+            parse(b"GET users HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(ParseError::RequestLine)
+        );
     }
 
     #[test]
     fn http10_closes_unless_keep_alive_asked() {
-        assert_eq!(complete(b"GET / HTTP/1.0\r\n\r\n").connection, ConnectionOption::Close);
+        assert_eq!(
+            complete(b"GET / HTTP/1.0\r\n\r\n").connection,
+            ConnectionOption::Close
+        );
         let h = complete(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
         assert_eq!(h.connection, ConnectionOption::KeepAlive);
     }
@@ -445,15 +473,25 @@ mod tests {
     #[test]
     fn missing_or_duplicate_host_is_rejected() {
         assert_eq!(parse(b"GET / HTTP/1.1\r\n\r\n"), Err(ParseError::Host));
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), Err(ParseError::Host));
-        assert!(matches!(parse(b"GET / HTTP/1.0\r\n\r\n"), Ok(Status::Complete(_))));
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Err(ParseError::Host)
+        );
+        assert!(matches!(
+            parse(b"GET / HTTP/1.0\r\n\r\n"),
+            Ok(Status::Complete(_))
+        ));
     }
 
     #[test]
     fn content_length_must_be_digits() {
         for v in ["+5", "-1", "5a", "0x10", "", "1 2", "99999999999999999999"] {
             let req = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {v}\r\n\r\n");
-            assert_eq!(parse(req.as_bytes()), Err(ParseError::ContentLength), "{v:?}");
+            assert_eq!(
+                parse(req.as_bytes()),
+                Err(ParseError::ContentLength),
+                "{v:?}"
+            );
         }
     }
 
@@ -476,9 +514,17 @@ mod tests {
     #[test]
     fn transfer_encoding_must_end_in_chunked_once() {
         let te = |v: &str| {
-            parse(format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {v}\r\n\r\n").as_bytes())
+            parse(
+                format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {v}\r\n\r\n").as_bytes(),
+            )
         };
-        assert!(matches!(te("chunked"), Ok(Status::Complete(Head { body: BodyKind::Chunked, .. }))));
+        assert!(matches!(
+            te("chunked"),
+            Ok(Status::Complete(Head {
+                body: BodyKind::Chunked,
+                ..
+            }))
+        ));
         assert!(matches!(te("Chunked "), Ok(Status::Complete(_))));
         assert_eq!(te("chunked, gzip"), Err(ParseError::TransferEncoding));
         assert_eq!(te("chunked, chunked"), Err(ParseError::TransferEncoding));
@@ -502,9 +548,18 @@ mod tests {
 
     #[test]
     fn bare_cr_and_nul_in_head_are_rejected() {
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"), Err(ParseError::HeaderSyntax));
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n"), Err(ParseError::HeaderSyntax));
-        assert_eq!(parse(b"GET /a\0 HTTP/1.1\r\nHost: a\r\n\r\n"), Err(ParseError::RequestLine));
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"),
+            Err(ParseError::HeaderSyntax)
+        );
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n"),
+            Err(ParseError::HeaderSyntax)
+        );
+        assert_eq!(
+            parse(b"GET /a\0 HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(ParseError::RequestLine)
+        );
     }
 
     #[test]
@@ -542,15 +597,26 @@ mod tests {
 
     #[test]
     fn http2_preface_and_version_are_505() {
-        assert_eq!(parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Err(ParseError::Version));
+        assert_eq!(
+            parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Err(ParseError::Version)
+        );
         assert_eq!(parse(b"PRI * HT"), Err(ParseError::Version));
-        assert_eq!(parse(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"), Err(ParseError::Version));
-        assert_eq!(parse(b"GET / HTTX/1.1\r\nHost: a\r\n\r\n"), Err(ParseError::RequestLine));
+        assert_eq!(
+            parse(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+            Err(ParseError::Version)
+        );
+        assert_eq!(
+            parse(b"GET / HTTX/1.1\r\nHost: a\r\n\r\n"),
+            Err(ParseError::RequestLine)
+        );
     }
 
     #[test]
     fn expect_continue_is_recognised() {
-        let h = complete(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n");
+        let h = complete(
+            b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+        );
         assert!(h.expect_continue);
     }
 

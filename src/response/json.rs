@@ -13,7 +13,11 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> Json<T> {
     /// A 200 JSON response holding `value`.
     pub fn new(value: T) -> JsonResponse<T> {
-        JsonResponse { value, status: StatusCode::OK, headers: Vec::new() }
+        JsonResponse {
+            value,
+            status: StatusCode::OK,
+            headers: Vec::new(),
+        }
     }
 }
 

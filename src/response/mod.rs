@@ -66,11 +66,20 @@ impl Default for Response {
 impl Response {
     /// An empty response with this status.
     pub fn new(status: StatusCode) -> Self {
-        Response { status, content_type: None, headers: HeaderMap::new(), body: Body::Empty }
+        Response {
+            status,
+            content_type: None,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+        }
     }
 
     /// A response with this status, media type and body.
-    pub fn with_body(status: StatusCode, content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
+    pub fn with_body(
+        status: StatusCode,
+        content_type: HeaderValue,
+        body: impl Into<Bytes>,
+    ) -> Self {
         Response {
             status,
             content_type: Some(content_type),
@@ -159,7 +168,11 @@ impl IntoResponse for Response {
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        Response::with_body(StatusCode::OK, TEXT_PLAIN_UTF8, Bytes::from_static(self.as_bytes()))
+        Response::with_body(
+            StatusCode::OK,
+            TEXT_PLAIN_UTF8,
+            Bytes::from_static(self.as_bytes()),
+        )
     }
 }
 

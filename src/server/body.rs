@@ -41,7 +41,10 @@ pub(crate) struct BodyShared {
 
 impl BodyShared {
     pub(crate) fn new(io: Io) -> Rc<Self> {
-        Rc::new(BodyShared { io: Cell::new(Some(io)), state: Cell::new(BodyState::Unread) })
+        Rc::new(BodyShared {
+            io: Cell::new(Some(io)),
+            state: Cell::new(BodyState::Unread),
+        })
     }
 }
 
@@ -57,7 +60,10 @@ pub(crate) struct PendingBody {
 
 impl fmt::Debug for PendingBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingBody").field("kind", &self.kind).field("limit", &self.limit).finish()
+        f.debug_struct("PendingBody")
+            .field("kind", &self.kind)
+            .field("limit", &self.limit)
+            .finish()
     }
 }
 
@@ -76,7 +82,11 @@ impl PendingBody {
             read_body(&mut io, self.kind, self.limit, deadline).await
         }
         .await;
-        self.shared.state.set(if result.is_ok() { BodyState::Done } else { BodyState::Failed });
+        self.shared.state.set(if result.is_ok() {
+            BodyState::Done
+        } else {
+            BodyState::Failed
+        });
         self.shared.io.set(Some(io));
         result.map_err(BodyError::into_error)
     }
@@ -114,7 +124,12 @@ impl BodyError {
 }
 
 /// Reads a body of `kind` from `io` (what is buffered first).
-async fn read_body(io: &mut Io, kind: BodyKind, limit: u64, deadline: Instant) -> Result<Bytes, BodyError> {
+async fn read_body(
+    io: &mut Io,
+    kind: BodyKind,
+    limit: u64,
+    deadline: Instant,
+) -> Result<Bytes, BodyError> {
     match kind {
         BodyKind::Length(n) => {
             if n > limit {
@@ -145,7 +160,12 @@ async fn read_body(io: &mut Io, kind: BodyKind, limit: u64, deadline: Instant) -
 
 /// Reads and drops a body nobody asked for, so the next request on the connection starts at
 /// the right byte. Fails (and the connection must close) past `limit` or the deadline.
-pub(crate) async fn discard(io: &mut Io, kind: BodyKind, limit: u64, timeout: Duration) -> Result<(), BodyError> {
+pub(crate) async fn discard(
+    io: &mut Io,
+    kind: BodyKind,
+    limit: u64,
+    timeout: Duration,
+) -> Result<(), BodyError> {
     let deadline = Instant::now() + timeout;
     match kind {
         BodyKind::Length(n) => {
@@ -161,7 +181,8 @@ pub(crate) async fn discard(io: &mut Io, kind: BodyKind, limit: u64, timeout: Du
                     return Ok(());
                 }
                 io.rbuf.clear();
-                io.fill(deadline, (left as usize).min(MAX_READ_STEP)).await?;
+                io.fill(deadline, (left as usize).min(MAX_READ_STEP))
+                    .await?;
             }
         }
         BodyKind::Chunked => {

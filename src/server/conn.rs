@@ -179,12 +179,15 @@ async fn one_request(
         Some(path) => match api.router.lookup(&head.method, path) {
             Lookup::Found(endpoint, params) => {
                 let base = head.path.start;
-                let params =
-                    params.into_iter().map(|(name, r)| (name, r.start + base..r.end + base)).collect();
+                let params = params
+                    .into_iter()
+                    .map(|(name, r)| (name, r.start + base..r.end + base))
+                    .collect();
                 Some((endpoint, params))
             }
             Lookup::MethodNotAllowed(allow) => {
-                let mut resp = Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                let mut resp =
+                    Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                 resp.insert_header(ALLOW, allow.clone());
                 return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
             }
@@ -217,7 +220,11 @@ async fn one_request(
         }
         BodyKind::Length(n) if n > limit => {
             // Refused without reading it (and without 100 Continue).
-            error_response(wbuf, StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+            error_response(
+                wbuf,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            );
             return (Next::Linger, Some(io));
         }
         BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
@@ -287,7 +294,10 @@ async fn one_request(
                     linger = true;
                 }
                 BodyState::Unread if keep_alive => {
-                    if discard(&mut io, kind, limit, config.timeouts.body).await.is_err() {
+                    if discard(&mut io, kind, limit, config.timeouts.body)
+                        .await
+                        .is_err()
+                    {
                         keep_alive = false;
                         linger = true;
                     }
@@ -359,7 +369,10 @@ async fn finish_without_handler(
     let has_body = !matches!(head.body, BodyKind::Length(0) | BodyKind::CloseDelimited);
     if has_body {
         if keep_alive && !head.expect_continue {
-            if discard(&mut io, head.body, config.body_limit, config.timeouts.body).await.is_err() {
+            if discard(&mut io, head.body, config.body_limit, config.timeouts.body)
+                .await
+                .is_err()
+            {
                 keep_alive = false;
                 linger = true;
             }
@@ -372,7 +385,9 @@ async fn finish_without_handler(
     let head_only = head.method == Method::HEAD;
     if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
         // Not reached for the small fixed answers; kept for completeness.
-        if io.flush(wbuf, config.timeouts.write).await.is_err() || io.write_all(big, config.timeouts.write).await.0.is_err() {
+        if io.flush(wbuf, config.timeouts.write).await.is_err()
+            || io.write_all(big, config.timeouts.write).await.0.is_err()
+        {
             return (Next::Drop, None);
         }
     }

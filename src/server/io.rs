@@ -31,12 +31,19 @@ pub(crate) struct Io {
 
 impl Io {
     pub(crate) fn new(stream: TcpStream) -> Self {
-        Io { stream, rbuf: BytesMut::with_capacity(READ_RESERVE) }
+        Io {
+            stream,
+            rbuf: BytesMut::with_capacity(READ_RESERVE),
+        }
     }
 
     /// Reads more bytes into `rbuf`, with room for at least `want` more, before `deadline`.
     /// Returns the number of new bytes (never 0: end of stream is [`ConnError::Closed`]).
-    pub(crate) async fn fill(&mut self, deadline: Instant, want: usize) -> Result<usize, ConnError> {
+    pub(crate) async fn fill(
+        &mut self,
+        deadline: Instant,
+        want: usize,
+    ) -> Result<usize, ConnError> {
         let room = want.max(READ_RESERVE);
         if self.rbuf.capacity() - self.rbuf.len() < room / 2 {
             self.rbuf.reserve(room);
@@ -56,7 +63,11 @@ impl Io {
 
     /// Writes all of `buf`; each write must make progress within `stall`. The buffer comes
     /// back cleared, for reuse, unless the write timed out.
-    pub(crate) async fn write_all<B: IoBuf>(&mut self, buf: B, stall: Duration) -> (Result<(), ConnError>, Option<B>) {
+    pub(crate) async fn write_all<B: IoBuf>(
+        &mut self,
+        buf: B,
+        stall: Duration,
+    ) -> (Result<(), ConnError>, Option<B>) {
         let total = buf.bytes_init();
         let mut buf = buf;
         let mut done = 0;
@@ -77,7 +88,11 @@ impl Io {
     }
 
     /// Writes and clears the connection's write buffer.
-    pub(crate) async fn flush(&mut self, wbuf: &mut Vec<u8>, stall: Duration) -> Result<(), ConnError> {
+    pub(crate) async fn flush(
+        &mut self,
+        wbuf: &mut Vec<u8>,
+        stall: Duration,
+    ) -> Result<(), ConnError> {
         if wbuf.is_empty() {
             return Ok(());
         }

@@ -37,7 +37,9 @@ impl FromStr for Driver {
             "auto" => Ok(Driver::Auto),
             "uring" | "io_uring" => Ok(Driver::Uring),
             "epoll" | "legacy" => Ok(Driver::Epoll),
-            other => Err(format!("unknown driver {other:?} (expected auto, uring or epoll)")),
+            other => Err(format!(
+                "unknown driver {other:?} (expected auto, uring or epoll)"
+            )),
         }
     }
 }
@@ -109,7 +111,9 @@ pub struct Server;
 impl Server {
     /// A builder with default settings.
     pub fn builder() -> ServerBuilder {
-        ServerBuilder { config: Config::default() }
+        ServerBuilder {
+            config: Config::default(),
+        }
     }
 }
 
@@ -190,7 +194,11 @@ impl ServerBuilder {
             stops.push(stop_tx);
             threads.push(thread);
         }
-        Ok(ServerHandle { addr, stops, threads })
+        Ok(ServerHandle {
+            addr,
+            stops,
+            threads,
+        })
     }
 
     /// Binds, serves until SIGTERM or SIGINT, then shuts down gracefully: stops accepting,
@@ -272,9 +280,9 @@ fn bind_listeners(addr: SocketAddr, n: usize, backlog: i32) -> stdio::Result<Vec
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
-        socket.bind(&addr.into()).map_err(|e| {
-            stdio::Error::new(e.kind(), format!("cannot bind {addr}: {e}"))
-        })?;
+        socket
+            .bind(&addr.into())
+            .map_err(|e| stdio::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
         socket.listen(backlog)?;
         if let Some(bound) = socket.local_addr()?.as_socket() {
             addr = bound;

@@ -84,7 +84,11 @@ async fn serve(
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     let legacy = monoio::utils::is_legacy();
-    tracing::info!(worker = id, driver = if legacy { "epoll" } else { "io_uring" }, "worker started");
+    tracing::info!(
+        worker = id,
+        driver = if legacy { "epoll" } else { "io_uring" },
+        "worker started"
+    );
     // The epoll driver waits for readiness and needs a non-blocking socket; io_uring does not.
     listener.set_nonblocking(legacy)?;
     let listener = TcpListener::from_std(listener)?;
@@ -146,7 +150,11 @@ async fn serve(
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     if ctx.open.get() > 0 {
-        tracing::warn!(worker = id, open = ctx.open.get(), "drain deadline passed, closing connections");
+        tracing::warn!(
+            worker = id,
+            open = ctx.open.get(),
+            "drain deadline passed, closing connections"
+        );
     }
     tracing::info!(worker = id, "worker stopped");
     Ok(())
