@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use monoio::buf::IoBuf;
+use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
 use monoio::time::Instant;
@@ -48,12 +48,16 @@ impl Io {
         if self.rbuf.capacity() - self.rbuf.len() < room / 2 {
             self.rbuf.reserve(room);
         }
+        // A read fills its buffer from the start: offer only the free tail, so the bytes
+        // already buffered stay in front of the new ones.
         let buf = std::mem::take(&mut self.rbuf);
+        let start = buf.len();
+        let tail = buf.slice_mut(start..);
         // On timeout the read is dropped along with its buffer: the connection closes anyway.
-        let (res, buf) = monoio::time::timeout_at(deadline, self.stream.read(buf))
+        let (res, tail) = monoio::time::timeout_at(deadline, self.stream.read(tail))
             .await
             .map_err(|_| ConnError::Timeout)?;
-        self.rbuf = buf;
+        self.rbuf = tail.into_inner();
         match res {
             Ok(0) => Err(ConnError::Closed),
             Ok(n) => Ok(n),
