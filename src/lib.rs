@@ -26,7 +26,7 @@ mod handler;
 pub mod http;
 mod request;
 pub mod response;
-mod router;
+pub mod router;
 mod server;
 
 pub use api::{Api, Route};

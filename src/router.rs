@@ -8,7 +8,7 @@ use http::{HeaderValue, Method};
 
 /// The outcome of a lookup.
 #[derive(Debug)]
-pub(crate) enum Lookup<'r, T> {
+pub enum Lookup<'r, T> {
     /// A handler for the method (or GET's for HEAD), with the path parameters as
     /// `(name, range in the path)`.
     Found(&'r T, Vec<(&'r str, Range<usize>)>),
@@ -31,7 +31,7 @@ struct Route<T> {
 
 /// Path patterns to method tables.
 #[derive(Debug)]
-pub(crate) struct Router<T> {
+pub struct Router<T> {
     matcher: matchit::Router<usize>,
     routes: Vec<Route<T>>,
     known_methods: Vec<Method>,
@@ -56,7 +56,7 @@ impl<T> Router<T> {
     /// If `pattern` is not a valid matchit pattern, conflicts with another pattern, or
     /// already has a handler for `method`: route tables are fixed at startup, so these are
     /// programming errors.
-    pub(crate) fn insert(&mut self, method: Method, pattern: &str, value: T) -> &mut T {
+    pub fn insert(&mut self, method: Method, pattern: &str, value: T) -> &mut T {
         let index = match self.routes.iter().position(|r| r.pattern == pattern) {
             Some(index) => index,
             None => {
@@ -88,12 +88,12 @@ impl<T> Router<T> {
     }
 
     /// The `Allow` value listing every method any route knows (for `OPTIONS *`).
-    pub(crate) fn allow_all(&self) -> &HeaderValue {
+    pub fn allow_all(&self) -> &HeaderValue {
         &self.all_allow
     }
 
     /// Finds what handles `method` on `path` (the raw, still-encoded path).
-    pub(crate) fn lookup(&self, method: &Method, path: &str) -> Lookup<'_, T> {
+    pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_, T> {
         let Ok(m) = self.matcher.at(path) else {
             if !self.knows(method) {
                 return Lookup::NotImplemented;

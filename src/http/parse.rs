@@ -199,7 +199,9 @@ fn check_request_line(line: &[u8], limits: &Limits) -> Result<(), ParseError> {
     let window = &line[..line.len().min(limits.max_request_line + 2)];
     match memchr::memchr(b'\n', window) {
         // The limit counts the line without its CRLF (or bare LF).
-        Some(end) if end - usize::from(end > 0 && line[end - 1] == b'\r') > limits.max_request_line => {
+        Some(end)
+            if end - usize::from(end > 0 && line[end - 1] == b'\r') > limits.max_request_line =>
+        {
             Err(ParseError::UriTooLong)
         }
         // Unfinished: too long already, unless all that is over is the CR of the CRLF.
@@ -572,17 +574,29 @@ mod tests {
 
     #[test]
     fn request_line_limit_excludes_the_line_end() {
-        let limits = Limits { max_request_line: 20, ..Limits::default() };
+        let limits = Limits {
+            max_request_line: 20,
+            ..Limits::default()
+        };
         let line = b"GET /123456 HTTP/1.1"; // exactly 20
         let full = [&line[..], b"\r\nHost: a\r\n\r\n"].concat();
-        assert!(matches!(parse_head(&full, &limits), Ok(Status::Complete(_))));
+        assert!(matches!(
+            parse_head(&full, &limits),
+            Ok(Status::Complete(_))
+        ));
         let bare_lf = [&line[..], b"\nHost: a\n\n"].concat();
-        assert!(matches!(parse_head(&bare_lf, &limits), Ok(Status::Complete(_))));
+        assert!(matches!(
+            parse_head(&bare_lf, &limits),
+            Ok(Status::Complete(_))
+        ));
         let partial = [&line[..], b"\r"].concat();
         assert!(matches!(parse_head(&partial, &limits), Ok(Status::Partial)));
         let long = b"GET /1234567 HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(parse_head(long, &limits), Err(ParseError::UriTooLong));
-        assert_eq!(parse_head(&long[..21], &limits), Err(ParseError::UriTooLong));
+        assert_eq!(
+            parse_head(&long[..21], &limits),
+            Err(ParseError::UriTooLong)
+        );
     }
 
     #[test]

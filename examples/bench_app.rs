@@ -1,0 +1,38 @@
+//! The app benchmark harnesses start: `/plaintext` and `/json`.
+//!
+//! `cargo run --release --example bench_app -- --bind 127.0.0.1:8080 --workers 1 --files DIR`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use ringbolt::{Api, Driver, Server};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// I/O driver: auto, uring or epoll.
+    #[arg(long, default_value = "auto", env = "RINGBOLT_DRIVER")]
+    driver: Driver,
+    /// Directory served under /files/ (served once file responses exist; accepted now so
+    /// harnesses can pass it).
+    #[arg(long)]
+    files: Option<PathBuf>,
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let mut api = Api::new();
+    ringbolt::demo::bench_routes(&mut api);
+    let _ = args.files;
+    Server::builder()
+        .bind(args.bind)
+        .workers(args.workers)
+        .driver(args.driver)
+        .serve_then(api, |addr| println!("bench_app on http://{addr}"))
+}

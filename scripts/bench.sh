@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# ringbolt vs nginx, side by side in one run: server pinned to CPU 0, wrk pinned to CPU 1.
+#
+#   scripts/bench.sh                 # 10 s per run
+#   DURATION=30 CONNS=64 scripts/bench.sh
+#   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
+#
+# Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
+# requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
+# process from /proc/PID/stat, before and after the run, divided by the responses wrk counted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+DRIVER=${DRIVER:-uring}
+PIPELINE=${PIPELINE:-16}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+RB_PORT=${RB_PORT:-18080}
+NGX_PORT=${NGX_PORT:-18081}
+
+for tool in wrk nginx taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light util-linux)" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release --example bench_app >&2
+
+# nginx: one process (no master), no access log, everything kept alive.
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $work/nginx/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
+    location = /plaintext { default_type "text/plain; charset=utf-8"; return 200 "Hello, World!"; }
+    location = /json { default_type application/json; return 200 '{"message":"Hello","count":42}'; }
+  }
+}
+NGINX
+
+cat > "$work/pipeline.lua" <<LUA
+init = function(args)
+  local r = {}
+  for i = 1, $PIPELINE do r[i] = wrk.format(nil) end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+
+wait_port() {
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "server on port $1 did not start" >&2; exit 1
+}
+
+ticks() { # utime + stime of a process, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+hz=$(getconf CLK_TCK)
+rows=()
+
+# run NAME PID PORT PATH [LUA]
+run() {
+  local name=$1 pid=$2 port=$3 path=$4 lua=${5:-}
+  local args=(-t1 -c"$CONNS" -d"${DURATION}s" --latency)
+  [[ -n $lua ]] && args+=(-s "$lua")
+  # warm-up
+  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port$path" >/dev/null
+  local before after out reqs rps p99 us
+  before=$(ticks "$pid")
+  out=$(taskset -c "$CLIENT_CPU" wrk "${args[@]}" "http://127.0.0.1:$port$path")
+  after=$(ticks "$pid")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+    echo "warning: $name $path: $(grep -E 'Non-2xx|Socket errors' <<<"$out")" >&2
+  fi
+  us=$(awk -v d="$((after - before))" -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.3f", d * 1e6 / hz / n}')
+  local label=$path
+  [[ -n $lua ]] && label="$path (pipelined x$PIPELINE)"
+  rows+=("$(printf '%-9s %-28s %12s %10s %14s' "$name" "$label" "$rps" "$p99" "$us")")
+}
+
+# ringbolt
+RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  --bind "127.0.0.1:$RB_PORT" --workers 1 >"$work/ringbolt.log" 2>&1 &
+rb=$!; pids+=("$rb")
+wait_port "$RB_PORT"
+# nginx
+taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
+ngx=$!; pids+=("$ngx")
+wait_port "$NGX_PORT"
+
+for path in /plaintext /json; do
+  run nginx "$ngx" "$NGX_PORT" "$path"
+  run ringbolt "$rb" "$RB_PORT" "$path"
+done
+run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
+run ringbolt "$rb" "$RB_PORT" /plaintext "$work/pipeline.lua"
+
+echo
+echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt.log" | head -1)"
+printf '%-9s %-28s %12s %10s %14s\n' server endpoint "req/s" p99 "CPU us/resp"
+printf '%s\n' "${rows[@]}"
