@@ -11,7 +11,11 @@ use super::{APPLICATION_JSON, IntoResponse, Response};
 pub struct Json<T>(pub T);
 
 impl<T: Serialize> Json<T> {
-    /// A 200 JSON response holding `value`.
+    /// A 200 JSON response holding `value`, to chain `.status()` and `.header()` on.
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "the builder is the seed API: Json::new(v).status(201)"
+    )]
     pub fn new(value: T) -> JsonResponse<T> {
         JsonResponse {
             value,

@@ -316,6 +316,8 @@ async fn one_request(
     {
         resp.set_status(status);
     }
+    // A shutdown that began while the handler ran ends the connection after this answer.
+    let keep_alive = keep_alive && !ctx.draining();
     let connection = connection_header(version, keep_alive);
     if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
         if io.flush(wbuf, stall).await.is_err() {
@@ -416,7 +418,7 @@ async fn idle_wait(io: &mut Io, ctx: &WorkerCtx) -> Result<(), ConnError> {
 }
 
 /// The path as a string, `/` for an absolute-form target without one; `None` when it is not
-/// UTF-8 (no route can match it).
+/// UTF-8 (the parser refuses such targets already; this stays a 404 should that change).
 fn path_str<'b>(head: &Head, buf: &'b [u8]) -> Option<&'b str> {
     if head.path.is_empty() {
         return Some("/");

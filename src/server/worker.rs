@@ -24,6 +24,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) config: Arc<Config>,
     draining: Cell<bool>,
     stop: Shared<oneshot::Receiver<()>>,
+    /// Fires when the drain deadline passes: every connection still open is dropped.
+    kill: Shared<oneshot::Receiver<()>>,
     open: Cell<usize>,
 }
 
@@ -94,12 +96,14 @@ async fn serve(
     let listener = TcpListener::from_std(listener)?;
 
     let (stop_tx, stop) = oneshot::channel();
+    let (kill_tx, kill) = oneshot::channel();
     let drain_timeout = config.drain_timeout;
     let ctx = Rc::new(WorkerCtx {
         api,
         config,
         draining: Cell::new(false),
         stop: stop.shared(),
+        kill: kill.shared(),
         open: Cell::new(0),
     });
 
@@ -129,7 +133,10 @@ async fn serve(
                 let ctx = Rc::clone(&ctx);
                 monoio::spawn(async move {
                     let _guard = guard;
-                    conn::serve(stream, Some(peer), ctx).await;
+                    let kill = ctx.kill.clone();
+                    let serve = pin!(conn::serve(stream, Some(peer), ctx));
+                    // Dropping the connection's future closes its socket and frees what it held.
+                    let _ = select(serve, kill).await;
                 });
             }
             Err(e) => {
@@ -155,6 +162,12 @@ async fn serve(
             open = ctx.open.get(),
             "drain deadline passed, closing connections"
         );
+        let _ = kill_tx.send(());
+        // The killed connections unwind as soon as they are polled.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while ctx.open.get() > 0 && Instant::now() < deadline {
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     tracing::info!(worker = id, "worker stopped");
     Ok(())

@@ -49,7 +49,9 @@ pub fn test_api() -> Api {
         let n: Option<i32> = req.query_as("n")?;
         Ok::<_, Error>(format!("n={n:?}"))
     });
-    api.get("/header", |req: Request| async move { req.header("x-test").unwrap_or("-").to_owned() });
+    api.get("/header", |req: Request| async move {
+        req.header("x-test").unwrap_or("-").to_owned()
+    });
     api.get("/panic", |_req: Request| async {
         if true {
             panic!("handler failed on purpose");
@@ -73,7 +75,8 @@ pub fn test_api() -> Api {
         Bytes::from(vec![b'x'; n])
     });
     api.get("/empty", |_req: Request| async {});
-    api.post("/created", |_req: Request| async { "made" }).status_code(201);
+    api.post("/created", |_req: Request| async { "made" })
+        .status_code(201);
     api
 }
 
@@ -90,7 +93,9 @@ pub fn start_with(driver: Driver, tweak: impl FnOnce(&mut Config)) -> ServerHand
         ..Config::default()
     };
     tweak(&mut config);
-    ringbolt::ServerBuilder::config(config).spawn(test_api()).expect("server starts")
+    ringbolt::ServerBuilder::config(config)
+        .spawn(test_api())
+        .expect("server starts")
 }
 
 /// A server on a free port with the default config.
@@ -114,12 +119,18 @@ pub struct Resp {
 impl Resp {
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// How many times header `name` appears.
     pub fn count(&self, name: &str) -> usize {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
     }
 
     pub fn text(&self) -> &str {
@@ -140,9 +151,14 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
-        Client { stream, buf: Vec::new() }
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
@@ -169,14 +185,20 @@ impl Client {
                 true
             }
             Err(e) if e.kind() == ErrorKind::ConnectionReset => false,
-            Err(e) => panic!("read failed: {e} (have {:?})", String::from_utf8_lossy(&self.buf)),
+            Err(e) => panic!(
+                "read failed: {e} (have {:?})",
+                String::from_utf8_lossy(&self.buf)
+            ),
         }
     }
 
     /// Reads one response to a request of `method`.
     pub fn response_to(&mut self, method: &str) -> Resp {
         self.try_response_to(method).unwrap_or_else(|| {
-            panic!("connection closed before a whole response: {:?}", String::from_utf8_lossy(&self.buf))
+            panic!(
+                "connection closed before a whole response: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            )
         })
     }
 
@@ -196,9 +218,18 @@ impl Client {
                     let headers: Vec<(String, String)> = parsed
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_owned(), String::from_utf8(h.value.to_vec()).unwrap()))
+                        .map(|h| {
+                            (
+                                h.name.to_owned(),
+                                String::from_utf8(h.value.to_vec()).unwrap(),
+                            )
+                        })
                         .collect();
-                    let mut resp = Resp { status, headers, body: Vec::new() };
+                    let mut resp = Resp {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                    };
                     self.buf.drain(..len);
                     if (100..200).contains(&status) {
                         return Some(resp);
@@ -229,7 +260,10 @@ impl Client {
             resp.body = self.buf.drain(..n).collect();
             return Some(());
         }
-        if resp.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        if resp
+            .header("transfer-encoding")
+            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+        {
             loop {
                 let line_end = loop {
                     if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
@@ -266,7 +300,11 @@ impl Client {
                     }
                 }
                 resp.body.extend(self.buf.drain(..size));
-                assert_eq!(self.buf.drain(..2).collect::<Vec<_>>(), b"\r\n", "chunk ends with CRLF");
+                assert_eq!(
+                    self.buf.drain(..2).collect::<Vec<_>>(),
+                    b"\r\n",
+                    "chunk ends with CRLF"
+                );
             }
         }
         // Close-delimited.
@@ -308,7 +346,11 @@ pub fn rejected(addr: SocketAddr, req: &[u8]) -> Resp {
     let mut c = Client::connect(addr);
     let _ = c.try_send(req);
     let resp = c.response();
-    assert_eq!(resp.header("connection"), Some("close"), "error response announces the close");
+    assert_eq!(
+        resp.header("connection"),
+        Some("close"),
+        "error response announces the close"
+    );
     assert!(c.closed(), "connection closes after the error response");
     assert_eq!(resp.header("content-type"), Some("application/json"));
     let detail: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON error body");
