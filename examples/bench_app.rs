@@ -26,7 +26,10 @@ struct Args {
 }
 
 fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let args = Args::parse();
     let mut api = Api::new();
     ringbolt::demo::bench_routes(&mut api);

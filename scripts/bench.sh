@@ -4,6 +4,7 @@
 #   scripts/bench.sh                 # 10 s per run
 #   DURATION=30 CONNS=64 scripts/bench.sh
 #   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
+#   ENDPOINTS="/plaintext" scripts/bench.sh
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -34,6 +35,14 @@ trap cleanup EXIT
 
 cargo build --release --example bench_app >&2
 
+# The 3.5 KiB JSON document bench_app encodes per request at /bigjson, for nginx to return.
+big='{"items":['
+for i in $(seq 0 59); do
+  [[ $i -gt 0 ]] && big+=','
+  big+="{\"id\":$i,\"name\":\"item-$i\",\"tags\":[\"alpha\",\"beta\",\"gamma\"]}"
+done
+big+=']}'
+
 # nginx: one process (no master), no access log, everything kept alive.
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<NGINX
@@ -56,6 +65,8 @@ http {
     listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
     location = /plaintext { default_type "text/plain; charset=utf-8"; return 200 "Hello, World!"; }
     location = /json { default_type application/json; return 200 '{"message":"Hello","count":42}'; }
+    location = /data { default_type application/json; return 200 '{"message":"Hello","count":42}'; }
+    location = /bigjson { default_type application/json; return 200 '$big'; }
   }
 }
 NGINX
@@ -117,7 +128,7 @@ taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/de
 ngx=$!; pids+=("$ngx")
 wait_port "$NGX_PORT"
 
-for path in /plaintext /json; do
+for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
   run nginx "$ngx" "$NGX_PORT" "$path"
   run ringbolt "$rb" "$RB_PORT" "$path"
 done

@@ -3,15 +3,20 @@
 //! server starts, and shared read-only by every worker.
 
 use http::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::handler::Handler;
+use crate::response::Validator;
 use crate::router::Router;
+use crate::templates::{Registry, Templates};
 
 /// One registered handler and its options.
 pub(crate) struct Endpoint {
     pub(crate) handler: Box<dyn Handler>,
     pub(crate) body_limit: Option<u64>,
     pub(crate) status: Option<StatusCode>,
+    pub(crate) model: Option<Validator>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -37,6 +42,7 @@ impl std::fmt::Debug for Endpoint {
 #[derive(Debug, Default)]
 pub struct Api {
     pub(crate) router: Router<Endpoint>,
+    pub(crate) templates: Registry,
 }
 
 /// Options of one registered route, returned by [`Api::get`] and friends.
@@ -60,6 +66,16 @@ impl Route<'_> {
     pub fn status_code(self, status: u16) -> Self {
         self.endpoint.status =
             Some(StatusCode::from_u16(status).expect("status code in 100..=999"));
+        self
+    }
+
+    /// Checks every successful JSON response of this route against model `T` before it is
+    /// sent, and sends it as `T` serializes it (fields `T` lacks are dropped). Output that
+    /// does not fit `T` is a 500 `{"detail":"Response validation error", ...}` naming the
+    /// problem, never the invalid body. A handler returning `Json<T>` needs no such check:
+    /// the compiler makes it.
+    pub fn response_model<T: Serialize + DeserializeOwned + 'static>(self) -> Self {
+        self.endpoint.model = Some(crate::response::model_validator::<T>());
         self
     }
 }
@@ -91,10 +107,23 @@ impl Api {
             handler: Box::new(handler),
             body_limit: None,
             status: None,
+            model: None,
         };
         Route {
             endpoint: self.router.insert(method, pattern, endpoint),
         }
+    }
+
+    /// Sets the default template engine, the one [`crate::render`] uses.
+    pub fn templates(&mut self, engine: Templates) -> &mut Self {
+        self.templates.default = Some(engine);
+        self
+    }
+
+    /// Adds a named template engine, chosen with [`crate::templates::Render::using`].
+    pub fn template_engine(&mut self, name: &str, engine: Templates) -> &mut Self {
+        self.templates.named.insert(name.to_owned(), engine);
+        self
     }
 
     method_fns! {

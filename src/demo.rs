@@ -1,37 +1,283 @@
-//! The embedded demo app: what `cargo run --release` serves. Each route is one example of
-//! the response API.
+//! The embedded demo app: what `cargo run --release` serves. Every example of the
+//! "Responses" guide, at the routes of the reference app, answering what the reference
+//! answers on the wire (where the reference is wrong, what RFC 9110 says).
 
-use serde::Serialize;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::{Api, Json, Request};
+use crate::{
+    Api, Cookie, Error, Html, Json, PlainText, Redirect, Request, Response, SameSite, StatusCode,
+    Templates, render,
+};
 
-/// `{"message":"Hello","count":42}`.
-#[derive(Debug, Serialize)]
-struct Greeting {
+/// The demo's template, compiled into the binary so the demo runs from any directory.
+const PAGE_HTML: &str = include_str!("../templates/myapp/page.html");
+
+/// `{"message":"Hello","count":42}`: the seed's JSON example.
+#[derive(Debug, Clone, Serialize)]
+pub struct Greeting {
     message: &'static str,
     count: u32,
 }
+
+impl Greeting {
+    /// The seed's value.
+    pub fn seed() -> Self {
+        Greeting {
+            message: "Hello",
+            count: 42,
+        }
+    }
+}
+
+/// One entry of [`BigJson`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BigItem {
+    id: u32,
+    name: String,
+    tags: [&'static str; 3],
+}
+
+/// A 3.5 KiB JSON document: 60 items with an id, a name and three tags.
+#[derive(Debug, Clone, Serialize)]
+pub struct BigJson {
+    items: Vec<BigItem>,
+}
+
+impl BigJson {
+    /// The document (`{"items":[{"id":0,"name":"item-0","tags":["alpha","beta","gamma"]},…]}`).
+    pub fn seed() -> Self {
+        let items = (0..60)
+            .map(|id| BigItem {
+                id,
+                name: format!("item-{id}"),
+                tags: ["alpha", "beta", "gamma"],
+            })
+            .collect();
+        BigJson { items }
+    }
+}
+
+/// The validation example's model.
+#[derive(Debug, Serialize, Deserialize)]
+struct User {
+    id: i64,
+    username: String,
+    email: String,
+}
+
+// ---------------------------------------------------------------- benchmark routes
 
 async fn plaintext(_req: Request) -> &'static str {
     "Hello, World!"
 }
 
 async fn json(_req: Request) -> Json<Greeting> {
-    Json(Greeting {
-        message: "Hello",
-        count: 42,
-    })
+    Json(Greeting::seed())
 }
 
-/// Registers the benchmark routes, `/plaintext` and `/json`, on `api`.
+async fn big_json(_req: Request) -> Json<&'static BigJson> {
+    static BIG: std::sync::LazyLock<BigJson> = std::sync::LazyLock::new(BigJson::seed);
+    Json(&BIG)
+}
+
+/// Registers the benchmark routes on `api`: `/plaintext`, `/json` and `/data` (the seed's
+/// JSON), `/bigjson` (3.5 KiB of JSON, encoded per request).
 pub fn bench_routes(api: &mut Api) {
     api.get("/plaintext", plaintext);
     api.get("/json", json);
+    api.get("/data", get_data);
+    api.get("/bigjson", big_json);
+}
+
+// ---------------------------------------------------------------- JSON
+
+async fn get_data(_req: Request) -> Json<Greeting> {
+    Json(Greeting::seed())
+}
+
+async fn get_items(_req: Request) -> serde_json::Value {
+    json!([{"id": 1}, {"id": 2}])
+}
+
+async fn create_user(_req: Request) -> Response {
+    Json::new(json!({"id": 1, "username": "john"}))
+        .status(201)
+        .header("X-Created-By", "django-bolt")
+}
+
+// ---------------------------------------------------------------- text and HTML
+
+async fn hello(_req: Request) -> Response {
+    PlainText::new("Hello, World!")
+}
+
+async fn status(_req: Request) -> Response {
+    PlainText::new("OK")
+        .status(200)
+        .header("X-Status", "healthy")
+}
+
+async fn page(_req: Request) -> Response {
+    Html::new("<h1>Welcome</h1><p>This is HTML content.</p>")
+}
+
+async fn template(_req: Request) -> Response {
+    let html = "
+    <!DOCTYPE html>
+    <html>
+    <head><title>My Page</title></head>
+    <body><h1>Hello</h1></body>
+    </html>
+    ";
+    Html::new(html)
+}
+
+async fn show_page(req: Request) -> impl crate::IntoResponse {
+    render(
+        &req,
+        "myapp/page.html",
+        json!({"title": "My Page", "items": ["item1", "item2"]}),
+    )
+}
+
+// ---------------------------------------------------------------- redirects
+
+async fn old_page(_req: Request) -> Response {
+    Redirect::to("/new-page")
+}
+
+async fn external(_req: Request) -> Response {
+    Redirect::to("https://example.com").status(302)
+}
+
+// ---------------------------------------------------------------- Response, cookies
+
+async fn options_items(_req: Request) -> Response {
+    Response::new(StatusCode::NO_CONTENT).header("Allow", "GET, POST, PUT, DELETE")
+}
+
+async fn login(_req: Request) -> Response {
+    Json::new(json!({"message": "Logged in"})).header(
+        "Set-Cookie",
+        "session=abc123; Path=/; HttpOnly; SameSite=Lax",
+    )
+}
+
+async fn logout(_req: Request) -> Response {
+    Json::new(json!({"message": "Logged out"})).delete_cookie("session")
+}
+
+async fn cookies(_req: Request) -> Response {
+    Json::new(json!({"message": "Cookies set"}))
+        .set_cookie(
+            Cookie::build(("session", "abc123"))
+                .path("/")
+                .http_only(true)
+                .secure(true)
+                .same_site(SameSite::Lax)
+                .max_age(crate::cookie::time::Duration::hours(1)),
+        )
+        .set_cookie(Cookie::build(("theme", "dark")).path("/"))
+        .delete_cookie("old")
+}
+
+// ---------------------------------------------------------------- validation
+
+fn user_json(id: i64) -> serde_json::Value {
+    json!({"id": id, "username": "john", "email": "john@example.com"})
+}
+
+/// Checked at run time against `User` (`.response_model::<User>()`).
+async fn get_user(req: Request) -> Result<serde_json::Value, Error> {
+    Ok(user_json(req.param("user_id")?))
+}
+
+/// Checked by the compiler: the return type is `Json<User>`.
+async fn get_user_annot(req: Request) -> Result<Json<User>, Error> {
+    let id = req.param("user_id")?;
+    Ok(Json(User {
+        id,
+        username: "john".into(),
+        email: "john@example.com".into(),
+    }))
+}
+
+async fn get_user_bad(req: Request) -> Result<serde_json::Value, Error> {
+    let _id: i64 = req.param("user_id")?;
+    Ok(json!({"id": "not-an-int", "username": "john"}))
+}
+
+async fn get_user_annot_bad(req: Request) -> Result<serde_json::Value, Error> {
+    let id: i64 = req.param("user_id")?;
+    Ok(json!({"id": id, "username": "john"}))
+}
+
+async fn create_user_default(_req: Request) -> serde_json::Value {
+    json!({"id": 1, "username": "john"})
+}
+
+// ---------------------------------------------------------------- str, bytes, 204
+
+async fn text(_req: Request) -> &'static str {
+    "Hello"
+}
+
+async fn bytes_response(_req: Request) -> &'static [u8] {
+    b"binary data"
+}
+
+async fn delete_item(req: Request) -> Result<Response, Error> {
+    let _item_id: i64 = req.param("item_id")?;
+    Ok(Response::new(StatusCode::NO_CONTENT))
+}
+
+async fn echo(mut req: Request) -> Result<Response, Error> {
+    let content_type = req
+        .header("content-type")
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let body: Bytes = req.body().await?;
+    let mut resp = Response::new(StatusCode::OK);
+    match http::HeaderValue::from_str(&content_type) {
+        Ok(v) => resp.insert_header(CONTENT_TYPE, v),
+        Err(_) => return Err(Error::bad_request("Invalid Content-Type")),
+    }
+    resp.set_body(crate::Body::Bytes(body));
+    Ok(resp)
 }
 
 /// The whole demo app.
 pub fn app() -> Api {
     let mut api = Api::new();
+    api.templates(Templates::new().embedded("myapp/page.html", PAGE_HTML));
     bench_routes(&mut api);
+    api.get("/items", get_items);
+    api.options("/items", options_items);
+    api.post("/users", create_user);
+    api.get("/hello", hello);
+    api.get("/status", status);
+    api.get("/page", page);
+    api.get("/template", template);
+    api.get("/render-page", show_page);
+    api.get("/old-page", old_page);
+    api.get("/external", external);
+    api.post("/login", login);
+    api.post("/logout", logout);
+    api.post("/cookies", cookies);
+    api.get("/users/{user_id}", get_user)
+        .response_model::<User>();
+    api.get("/users-annot/{user_id}", get_user_annot);
+    api.get("/users-bad/{user_id}", get_user_bad)
+        .response_model::<User>();
+    api.get("/users-annot-bad/{user_id}", get_user_annot_bad)
+        .response_model::<User>();
+    api.post("/users-201", create_user_default).status_code(201);
+    api.get("/text", text);
+    api.get("/bytes", bytes_response);
+    api.delete("/items/{item_id}", delete_item);
+    api.post("/echo", echo);
     api
 }

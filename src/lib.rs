@@ -28,13 +28,19 @@ mod request;
 pub mod response;
 pub mod router;
 mod server;
+pub mod templates;
 
 pub use api::{Api, Route};
 pub use error::{Error, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
 pub use request::Request;
-pub use response::{Body, Html, IntoResponse, Json, PlainText, Response};
+pub use response::{
+    Body, Cookie, Html, IntoResponse, Json, PlainText, Redirect, Response, SameSite,
+};
 pub use server::{Config, Driver, Server, ServerBuilder, ServerHandle, Timeouts};
+pub use templates::{Templates, render};
 
+/// Re-exported: the `cookie` crate, for [`Cookie`] builders and their time types.
+pub use ::cookie;
 /// Re-exported: status codes, header names and values, methods.
 pub use ::http::{HeaderName, HeaderValue, Method, StatusCode};

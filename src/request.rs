@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{Method, Version};
 use serde::de::DeserializeOwned;
 
+use crate::api::Api;
 use crate::error::Error;
 use crate::http::Head;
 use crate::server::body::PendingBody;
@@ -22,6 +23,7 @@ pub struct Request {
     params: Vec<(&'static str, Range<usize>)>,
     body: RequestBody,
     peer: Option<SocketAddr>,
+    api: &'static Api,
 }
 
 #[derive(Debug)]
@@ -39,14 +41,21 @@ impl Request {
         params: Vec<(&'static str, Range<usize>)>,
         body: RequestBody,
         peer: Option<SocketAddr>,
+        api: &'static Api,
     ) -> Self {
         Request {
+            api,
             head,
             buf,
             params,
             body,
             peer,
         }
+    }
+
+    /// The application this request is served by.
+    pub(crate) fn api(&self) -> &'static Api {
+        self.api
     }
 
     /// The request method. A HEAD request served by a GET handler says HEAD here.

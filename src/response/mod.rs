@@ -4,13 +4,18 @@
 //! encodes and writes what it gets.
 
 mod json;
+mod model;
+mod redirect;
 mod text;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+pub use cookie::{Cookie, SameSite};
 pub use json::Json;
+pub(crate) use model::{Validator, failure as model_failure, validator as model_validator};
+pub use redirect::Redirect;
 pub use text::{Html, PlainText};
 
 /// `application/json`.
@@ -55,6 +60,9 @@ pub struct Response {
     content_type: Option<HeaderValue>,
     headers: HeaderMap,
     body: Body,
+    /// Why the response must not be sent (a header that would split or corrupt the head):
+    /// the server logs it and answers 500 instead.
+    invalid: Option<Box<str>>,
 }
 
 impl Default for Response {
@@ -71,6 +79,7 @@ impl Response {
             content_type: None,
             headers: HeaderMap::new(),
             body: Body::Empty,
+            invalid: None,
         }
     }
 
@@ -85,6 +94,7 @@ impl Response {
             content_type: Some(content_type),
             headers: HeaderMap::new(),
             body: Body::Bytes(body.into()),
+            invalid: None,
         }
     }
 
@@ -95,13 +105,77 @@ impl Response {
     }
 
     /// The status code.
-    pub fn status(&self) -> StatusCode {
+    pub fn status_code(&self) -> StatusCode {
         self.status
     }
 
     /// Sets the status code.
     pub fn set_status(&mut self, status: StatusCode) {
         self.status = status;
+    }
+
+    /// With this status code. A code outside 100..=999 makes the response a 500 (logged).
+    pub fn status(mut self, status: u16) -> Self {
+        match StatusCode::from_u16(status) {
+            Ok(s) => self.status = s,
+            Err(_) => self.reject(format!("invalid status code {status}")),
+        }
+        self
+    }
+
+    /// With this header field added (`Content-Type` sets the media type). A name or value
+    /// that is not a valid field (CR, LF, NUL, a space in the name, ...) is never sent: the
+    /// response becomes a 500 and the reason is logged.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => self.insert_header(n, v),
+            (Err(_), _) => self.reject(format!("invalid header name {name:?}")),
+            (_, Err(_)) => self.reject(format!("invalid value for header {name}: {value:?}")),
+        }
+        self
+    }
+
+    /// With this media type (`Content-Type`), validated like [`Response::header`].
+    pub fn media_type(self, media_type: &str) -> Self {
+        self.header("content-type", media_type)
+    }
+
+    /// With a `Set-Cookie` field for `cookie` (several cookies give several fields).
+    ///
+    /// ```
+    /// use ringbolt::{Cookie, Json, SameSite};
+    /// let r = Json::new(serde_json::json!({"message": "Logged in"})).set_cookie(
+    ///     Cookie::build(("session", "abc123")).path("/").http_only(true).same_site(SameSite::Lax),
+    /// );
+    /// assert_eq!(r.headers()["set-cookie"], "session=abc123; HttpOnly; SameSite=Lax; Path=/");
+    /// ```
+    pub fn set_cookie(self, cookie: impl Into<Cookie<'static>>) -> Self {
+        let cookie = cookie.into();
+        let value = cookie.encoded().to_string();
+        self.header("set-cookie", &value)
+    }
+
+    /// With a `Set-Cookie` field that removes cookie `name` (`name=; Path=/; Max-Age=0`).
+    pub fn delete_cookie(self, name: &str) -> Self {
+        let cookie = Cookie::build((name.to_owned(), ""))
+            .path("/")
+            .max_age(cookie::time::Duration::ZERO);
+        self.set_cookie(cookie)
+    }
+
+    /// Marks the response as unsendable, keeping the first reason.
+    fn reject(&mut self, reason: String) {
+        if self.invalid.is_none() {
+            self.invalid = Some(reason.into_boxed_str());
+        }
+    }
+
+    /// Why this response cannot be sent, if it cannot.
+    pub(crate) fn take_invalid(&mut self) -> Option<Box<str>> {
+        self.invalid.take()
     }
 
     /// The media type (Content-Type), if any.

@@ -11,9 +11,13 @@ use super::{IntoResponse, Response, TEXT_HTML_UTF8, TEXT_PLAIN_UTF8};
 pub struct PlainText(pub Bytes);
 
 impl PlainText {
-    /// A plain-text response holding `text`.
-    pub fn new(text: impl Into<String>) -> Self {
-        PlainText(Bytes::from(text.into()))
+    /// A 200 plain-text response holding `text`, to chain `.status()` and `.header()` on.
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "the seed API: PlainText::new(s).status(200)"
+    )]
+    pub fn new(text: impl Into<String>) -> Response {
+        PlainText(Bytes::from(text.into())).into_response()
     }
 }
 
@@ -29,9 +33,13 @@ impl IntoResponse for PlainText {
 pub struct Html(pub Bytes);
 
 impl Html {
-    /// An HTML response holding `html`.
-    pub fn new(html: impl Into<String>) -> Self {
-        Html(Bytes::from(html.into()))
+    /// A 200 HTML response holding `html`, to chain `.status()` and `.header()` on.
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "the seed API: Html::new(s).status(200)"
+    )]
+    pub fn new(html: impl Into<String>) -> Response {
+        Html(Bytes::from(html.into())).into_response()
     }
 }
 

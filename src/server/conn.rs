@@ -28,7 +28,7 @@ use crate::http::{
     encode::status_allows_body, encode_head, parse_head,
 };
 use crate::request::{Request, RequestBody};
-use crate::response::{Body, Response};
+use crate::response::{Body, Response, model_failure};
 use crate::router::Lookup;
 
 /// Pending response bytes past which the write buffer is flushed even mid-batch.
@@ -252,7 +252,7 @@ async fn one_request(
     };
     let version = head.version;
     let expect_continue = head.expect_continue;
-    let request = Request::new(head, head_bytes, params, body, peer);
+    let request = Request::new(head, head_bytes, params, body, peer, api);
 
     // 4. The handler, with panics contained.
     let resp = match held.as_mut() {
@@ -309,13 +309,8 @@ async fn one_request(
         (None, None) => return (Next::Drop, None),
     };
 
-    // 6. The response.
-    let mut resp = resp;
-    if let Some(status) = endpoint.status
-        && resp.status() == StatusCode::OK
-    {
-        resp.set_status(status);
-    }
+    // 6. The response: the route's default status, its model, and nothing unsendable.
+    let resp = finish_response(resp, endpoint);
     // A shutdown that began while the handler ran ends the connection after this answer.
     let keep_alive = keep_alive && !ctx.draining();
     let connection = connection_header(version, keep_alive);
@@ -335,6 +330,36 @@ async fn one_request(
         (false, false) => Next::Close,
     };
     (next, Some(io))
+}
+
+/// Applies the route's options to a handler's response, and refuses one that must not be
+/// sent (an invalid header): 500, with the reason in the log.
+fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
+    if let Some(reason) = resp.take_invalid() {
+        tracing::error!(%reason, "handler built an invalid response; answering 500");
+        return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
+    if let Some(status) = endpoint.status
+        && resp.status_code() == StatusCode::OK
+    {
+        resp.set_status(status);
+    }
+    if let Some(validate) = endpoint.model
+        && resp.status_code().is_success()
+        && resp
+            .content_type()
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"))
+        && let Body::Bytes(body) = resp.body()
+    {
+        match validate(body) {
+            Ok(valid) => resp.set_body(Body::Bytes(valid.into())),
+            Err(message) => {
+                tracing::error!(%message, "response failed its model");
+                return model_failure(message);
+            }
+        }
+    }
+    resp
 }
 
 /// Runs the endpoint's handler; a panic (while starting or while running) becomes a 500.

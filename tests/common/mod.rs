@@ -98,6 +98,19 @@ pub fn start_with(driver: Driver, tweak: impl FnOnce(&mut Config)) -> ServerHand
         .expect("server starts")
 }
 
+/// A server for `api` on a free port of 127.0.0.1 with one worker.
+pub fn start_api(driver: Driver, api: Api) -> ServerHandle {
+    let config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: 1,
+        driver,
+        ..Config::default()
+    };
+    ringbolt::ServerBuilder::config(config)
+        .spawn(api)
+        .expect("server starts")
+}
+
 /// A server on a free port with the default config.
 pub fn start(driver: Driver) -> ServerHandle {
     start_with(driver, |_| {})

@@ -1,0 +1,40 @@
+//! JSON encoding of response bodies: sonic-rs (what ringbolt uses) against serde_json, for
+//! the seed dict and a 3.5 KiB document. `cargo bench --bench json`
+
+use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use ringbolt::demo::{BigJson, Greeting};
+
+fn encode(c: &mut Criterion) {
+    let small = Greeting::seed();
+    let big = BigJson::seed();
+    let big_len = sonic_rs::to_vec(&big).unwrap().len();
+    assert_eq!(
+        sonic_rs::to_vec(&big).unwrap(),
+        serde_json::to_vec(&big).unwrap()
+    );
+
+    let mut g = c.benchmark_group("json_seed_dict");
+    g.throughput(Throughput::Bytes(
+        sonic_rs::to_vec(&small).unwrap().len() as u64
+    ));
+    g.bench_function("sonic_rs", |b| {
+        b.iter(|| sonic_rs::to_vec(black_box(&small)).unwrap())
+    });
+    g.bench_function("serde_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&small)).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("json_3_5k");
+    g.throughput(Throughput::Bytes(big_len as u64));
+    g.bench_function("sonic_rs", |b| {
+        b.iter(|| sonic_rs::to_vec(black_box(&big)).unwrap())
+    });
+    g.bench_function("serde_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&big)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);
