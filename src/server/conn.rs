@@ -12,7 +12,6 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use futures_util::future::{Either, select};
 use http::header::ALLOW;
 use http::{Method, StatusCode, Version};
 use monoio::io::AsyncWriteRent;
@@ -21,7 +20,7 @@ use monoio::time::Instant;
 
 use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::io::{ConnError, Io};
-use super::worker::WorkerCtx;
+use super::worker::{ConnSlot, WorkerCtx};
 use crate::api::Endpoint;
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
@@ -49,33 +48,6 @@ enum Next {
     Linger,
     /// The socket is gone or unusable: drop it.
     Drop,
-}
-
-/// Serves one accepted connection until it ends.
-pub(crate) async fn serve(stream: TcpStream, peer: Option<SocketAddr>, ctx: Rc<WorkerCtx>) {
-    let mut io = Io::new(stream);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let stall = ctx.config.timeouts.write;
-    loop {
-        let (next, io_back) = one_request(io, &mut wbuf, peer, &ctx).await;
-        let Some(back) = io_back else { return };
-        io = back;
-        match next {
-            Next::KeepAlive => {}
-            Next::Close => {
-                let _ = io.flush(&mut wbuf, stall).await;
-                let _ = io.stream.shutdown().await;
-                return;
-            }
-            Next::Linger => {
-                if io.flush(&mut wbuf, stall).await.is_ok() {
-                    io.linger_close().await;
-                }
-                return;
-            }
-            Next::Drop => return,
-        }
-    }
 }
 
 /// Writes an error response `{"detail": …}` with `Connection: close` into `wbuf`.
@@ -118,218 +90,302 @@ fn encode_response(
     }
 }
 
-/// Reads, handles and answers one request. Gives the socket back unless it was lost.
-async fn one_request(
-    mut io: Io,
-    wbuf: &mut Vec<u8>,
+/// Serves one accepted connection until it ends: reads heads, routes, runs handlers and
+/// writes responses. One loop in one future, built once per connection: a future per request
+/// would be built and moved on every request.
+pub(crate) async fn serve(
+    stream: TcpStream,
     peer: Option<SocketAddr>,
-    ctx: &Rc<WorkerCtx>,
-) -> (Next, Option<Io>) {
-    let config = &ctx.config;
-    let stall = config.timeouts.write;
+    ctx: Rc<WorkerCtx>,
+    slot: Rc<ConnSlot>,
+) {
+    let mut io = Io::new(stream);
+    let mut wbuf_storage: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let wbuf = &mut wbuf_storage;
+    let ctx = &ctx;
+    let slot = &*slot;
+    let stall = ctx.config.timeouts.write;
+    loop {
+        let next = 'req: {
+            let config = &ctx.config;
+            let stall = config.timeouts.write;
 
-    // 1. A complete head.
-    let mut head_deadline = Instant::now() + config.timeouts.head;
-    let head = loop {
-        if !io.rbuf.is_empty() {
-            match parse_head(&io.rbuf, &config.limits) {
-                Ok(Status::Complete(head)) => break head,
-                Ok(Status::Partial) => {}
-                Err(e) => {
-                    error_response(wbuf, e.status(), e.detail());
-                    return (Next::Linger, Some(io));
-                }
-            }
-        }
-        // More input is needed: what is answered so far goes out first.
-        if io.flush(wbuf, stall).await.is_err() {
-            return (Next::Drop, None);
-        }
-        if io.rbuf.is_empty() {
-            match idle_wait(&mut io, ctx).await {
-                Ok(()) => head_deadline = Instant::now() + config.timeouts.head,
-                Err(_) => return (Next::Drop, None),
-            }
-        } else {
-            match io.fill(head_deadline, 0).await {
-                Ok(_) => {}
-                Err(ConnError::Timeout) => {
-                    error_response(wbuf, StatusCode::REQUEST_TIMEOUT, "Request header timeout");
-                    // The timed-out read took the buffer with it: nothing left to parse.
-                    return (Next::Close, Some(io));
-                }
-                Err(_) => return (Next::Drop, None),
-            }
-        }
-    };
-    let head_bytes = io.rbuf.split_to(head.len).freeze();
-
-    // 2. The route.
-    let head_only = head.method == Method::HEAD;
-    let keep_alive = wants_keep_alive(&head) && !ctx.draining();
-    let path = path_str(&head, &head_bytes);
-    let api = ctx.api;
-    let found = match path {
-        None => None,
-        Some(_) if head.method == Method::OPTIONS && &head_bytes[head.target.clone()] == b"*" => {
-            let mut resp = Response::new(StatusCode::NO_CONTENT);
-            resp.insert_header(ALLOW, api.router.allow_all().clone());
-            return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
-        }
-        Some(path) => match api.router.lookup(&head.method, path) {
-            Lookup::Found(endpoint, params) => {
-                let base = head.path.start;
-                let params = params
-                    .into_iter()
-                    .map(|(name, r)| (name, r.start + base..r.end + base))
-                    .collect();
-                Some((endpoint, params))
-            }
-            Lookup::MethodNotAllowed(allow) => {
-                let mut resp =
-                    Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-                resp.insert_header(ALLOW, allow.clone());
-                return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
-            }
-            Lookup::Options(allow) => {
-                let mut resp = Response::new(StatusCode::NO_CONTENT);
-                resp.insert_header(ALLOW, allow.clone());
-                return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
-            }
-            Lookup::NotFound => None,
-            Lookup::NotImplemented => {
-                let resp = Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented");
-                return finish_without_handler(io, wbuf, &head, resp, false, config).await;
-            }
-        },
-    };
-    let Some((endpoint, params)) = found else {
-        let resp = Response::detail(StatusCode::NOT_FOUND, "Not Found");
-        return finish_without_handler(io, wbuf, &head, resp, keep_alive, config).await;
-    };
-
-    // 3. The body: in hand, or left on the socket for the handler to read.
-    let limit = endpoint.body_limit.unwrap_or(config.body_limit);
-    let kind = head.body;
-    let mut shared = None;
-    let mut held = None;
-    let body = match kind {
-        BodyKind::Length(0) | BodyKind::CloseDelimited => {
-            held = Some(io);
-            RequestBody::Empty
-        }
-        BodyKind::Length(n) if n > limit => {
-            // Refused without reading it (and without 100 Continue).
-            error_response(
-                wbuf,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body too large",
-            );
-            return (Next::Linger, Some(io));
-        }
-        BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
-            let body = io.rbuf.split_to(n as usize).freeze();
-            held = Some(io);
-            RequestBody::Ready(body)
-        }
-        BodyKind::Length(_) | BodyKind::Chunked => {
-            // The handler may send 100 Continue or wait a while: earlier answers go first.
-            if io.flush(wbuf, stall).await.is_err() {
-                return (Next::Drop, None);
-            }
-            let s = BodyShared::new(io);
-            let pending = PendingBody {
-                shared: Rc::clone(&s),
-                kind,
-                limit,
-                expect_continue: head.expect_continue && head.version == Version::HTTP_11,
-                timeout: config.timeouts.body,
-                write_stall: stall,
-            };
-            shared = Some(s);
-            RequestBody::Pending(pending)
-        }
-    };
-    let version = head.version;
-    let expect_continue = head.expect_continue;
-    let request = Request::new(head, head_bytes, params, body, peer, api);
-
-    // 4. The handler, with panics contained.
-    let resp = match held.as_mut() {
-        None => call(endpoint, request).await,
-        Some(io) => {
-            let mut fut = pin!(call(endpoint, request));
-            match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                Poll::Ready(resp) => resp,
-                Poll::Pending => {
-                    // The handler waits: let earlier pipelined answers go meanwhile.
-                    if io.flush(wbuf, stall).await.is_err() {
-                        return (Next::Drop, None);
+            // 1. A complete head. Its deadline starts with its first byte, and is only looked up
+            // when the head does not arrive whole.
+            let mut head_deadline = None;
+            let head = loop {
+                if !io.rbuf.is_empty() {
+                    match parse_head(&io.rbuf, &config.limits) {
+                        Ok(Status::Complete(head)) => break head,
+                        Ok(Status::Partial) => {}
+                        Err(e) => {
+                            error_response(wbuf, e.status(), e.detail());
+                            break 'req Next::Linger;
+                        }
                     }
-                    fut.await
                 }
-            }
-        }
-    };
-
-    // 5. Take the socket back; settle an unread body.
-    let mut keep_alive = keep_alive;
-    let mut linger = false;
-    let mut io = match (held, shared) {
-        (Some(io), _) => io,
-        (None, Some(s)) => {
-            let Some(mut io) = s.io.take() else {
-                // The body read was abandoned mid-way (the request outlived its handler).
-                return (Next::Drop, None);
+                // More input is needed: what is answered so far goes out first.
+                if io.flush(wbuf, stall).await.is_err() {
+                    return;
+                }
+                if io.rbuf.is_empty() {
+                    if idle_wait(&mut io, ctx, slot).await.is_err() {
+                        return;
+                    }
+                    head_deadline = None;
+                } else {
+                    let deadline =
+                        *head_deadline.get_or_insert_with(|| Instant::now() + config.timeouts.head);
+                    match io.fill(deadline, 0).await {
+                        Ok(_) => {}
+                        Err(ConnError::Timeout) => {
+                            error_response(
+                                wbuf,
+                                StatusCode::REQUEST_TIMEOUT,
+                                "Request header timeout",
+                            );
+                            // The timed-out read took the buffer with it: nothing left to parse.
+                            break 'req Next::Close;
+                        }
+                        Err(_) => return,
+                    }
+                }
             };
-            match s.state.get() {
-                BodyState::Done => {}
-                BodyState::Failed => {
-                    keep_alive = false;
-                    linger = true;
-                }
-                BodyState::Unread if expect_continue => {
-                    // The client may or may not send the body it was never invited to send.
-                    keep_alive = false;
-                    linger = true;
-                }
-                BodyState::Unread if keep_alive => {
-                    if discard(&mut io, kind, limit, config.timeouts.body)
-                        .await
-                        .is_err()
+            let head_bytes = io.rbuf.split_to(head.len).freeze();
+
+            // 2. The route.
+            let head_only = head.method == Method::HEAD;
+            let keep_alive = wants_keep_alive(&head) && !ctx.draining();
+            let path = path_str(&head, &head_bytes);
+            let api = ctx.api;
+            let found = match path {
+                None => None,
+                Some(_)
+                    if head.method == Method::OPTIONS
+                        && &head_bytes[head.target.clone()] == b"*" =>
+                {
+                    let mut resp = Response::new(StatusCode::NO_CONTENT);
+                    resp.insert_header(ALLOW, api.router.allow_all().clone());
+                    match Box::pin(finish_without_handler(
+                        io, wbuf, &head, resp, keep_alive, config,
+                    ))
+                    .await
                     {
-                        keep_alive = false;
-                        linger = true;
+                        (next, Some(back)) => {
+                            io = back;
+                            break 'req next;
+                        }
+                        (_, None) => return,
                     }
                 }
-                BodyState::Unread => linger = true,
-            }
-            io
-        }
-        (None, None) => return (Next::Drop, None),
-    };
+                Some(path) => match api.router.lookup(&head.method, path) {
+                    Lookup::Found(endpoint, params) => {
+                        let base = head.path.start;
+                        let params = params
+                            .into_iter()
+                            .map(|(name, r)| (name, r.start + base..r.end + base))
+                            .collect();
+                        Some((endpoint, params))
+                    }
+                    Lookup::MethodNotAllowed(allow) => {
+                        let mut resp =
+                            Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                        resp.insert_header(ALLOW, allow.clone());
+                        match Box::pin(finish_without_handler(
+                            io, wbuf, &head, resp, keep_alive, config,
+                        ))
+                        .await
+                        {
+                            (next, Some(back)) => {
+                                io = back;
+                                break 'req next;
+                            }
+                            (_, None) => return,
+                        }
+                    }
+                    Lookup::Options(allow) => {
+                        let mut resp = Response::new(StatusCode::NO_CONTENT);
+                        resp.insert_header(ALLOW, allow.clone());
+                        match Box::pin(finish_without_handler(
+                            io, wbuf, &head, resp, keep_alive, config,
+                        ))
+                        .await
+                        {
+                            (next, Some(back)) => {
+                                io = back;
+                                break 'req next;
+                            }
+                            (_, None) => return,
+                        }
+                    }
+                    Lookup::NotFound => None,
+                    Lookup::NotImplemented => {
+                        let resp = Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented");
+                        match Box::pin(finish_without_handler(io, wbuf, &head, resp, false, config))
+                            .await
+                        {
+                            (next, Some(back)) => {
+                                io = back;
+                                break 'req next;
+                            }
+                            (_, None) => return,
+                        }
+                    }
+                },
+            };
+            let Some((endpoint, params)) = found else {
+                let resp = Response::detail(StatusCode::NOT_FOUND, "Not Found");
+                match Box::pin(finish_without_handler(
+                    io, wbuf, &head, resp, keep_alive, config,
+                ))
+                .await
+                {
+                    (next, Some(back)) => {
+                        io = back;
+                        break 'req next;
+                    }
+                    (_, None) => return,
+                }
+            };
 
-    // 6. The response: the route's default status, its model, and nothing unsendable.
-    let resp = finish_response(resp, endpoint);
-    // A shutdown that began while the handler ran ends the connection after this answer.
-    let keep_alive = keep_alive && !ctx.draining();
-    let connection = connection_header(version, keep_alive);
-    if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
-        if io.flush(wbuf, stall).await.is_err() {
-            return (Next::Drop, None);
+            // 3. The body: in hand, or left on the socket for the handler to read.
+            let limit = endpoint.body_limit.unwrap_or(config.body_limit);
+            let kind = head.body;
+            let mut shared = None;
+            let mut held = None;
+            let body = match kind {
+                BodyKind::Length(0) | BodyKind::CloseDelimited => {
+                    held = Some(io);
+                    RequestBody::Empty
+                }
+                BodyKind::Length(n) if n > limit => {
+                    // Refused without reading it (and without 100 Continue).
+                    error_response(
+                        wbuf,
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Request body too large",
+                    );
+                    break 'req Next::Linger;
+                }
+                BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
+                    let body = io.rbuf.split_to(n as usize).freeze();
+                    held = Some(io);
+                    RequestBody::Ready(body)
+                }
+                BodyKind::Length(_) | BodyKind::Chunked => {
+                    // The handler may send 100 Continue or wait a while: earlier answers go first.
+                    if io.flush(wbuf, stall).await.is_err() {
+                        return;
+                    }
+                    let s = BodyShared::new(io);
+                    let pending = PendingBody {
+                        shared: Rc::clone(&s),
+                        kind,
+                        limit,
+                        expect_continue: head.expect_continue && head.version == Version::HTTP_11,
+                        timeout: config.timeouts.body,
+                        write_stall: stall,
+                    };
+                    shared = Some(s);
+                    RequestBody::Pending(pending)
+                }
+            };
+            let version = head.version;
+            let expect_continue = head.expect_continue;
+            let request = Request::new(head, head_bytes, params, body, peer, api);
+
+            // 4. The handler, with panics contained.
+            let resp = match held.as_mut() {
+                None => call(endpoint, request).await,
+                Some(io) => {
+                    let mut fut = pin!(call(endpoint, request));
+                    match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+                        Poll::Ready(resp) => resp,
+                        Poll::Pending => {
+                            // The handler waits: let earlier pipelined answers go meanwhile.
+                            if io.flush(wbuf, stall).await.is_err() {
+                                return;
+                            }
+                            fut.await
+                        }
+                    }
+                }
+            };
+
+            // 5. Take the socket back; settle an unread body.
+            let mut keep_alive = keep_alive;
+            let mut linger = false;
+            io = match (held, shared) {
+                (Some(io), _) => io,
+                (None, Some(s)) => {
+                    let Some(mut io) = s.io.take() else {
+                        // The body read was abandoned mid-way (the request outlived its handler).
+                        return;
+                    };
+                    match s.state.get() {
+                        BodyState::Done => {}
+                        BodyState::Failed => {
+                            keep_alive = false;
+                            linger = true;
+                        }
+                        BodyState::Unread if expect_continue => {
+                            // The client may or may not send the body it was never invited to send.
+                            keep_alive = false;
+                            linger = true;
+                        }
+                        BodyState::Unread if keep_alive => {
+                            if Box::pin(discard(&mut io, kind, limit, config.timeouts.body))
+                                .await
+                                .is_err()
+                            {
+                                keep_alive = false;
+                                linger = true;
+                            }
+                        }
+                        BodyState::Unread => linger = true,
+                    }
+                    io
+                }
+                (None, None) => return,
+            };
+
+            // 6. The response: the route's default status, its model, and nothing unsendable.
+            let resp = finish_response(resp, endpoint);
+            // A shutdown that began while the handler ran ends the connection after this answer.
+            let keep_alive = keep_alive && !ctx.draining();
+            let connection = connection_header(version, keep_alive);
+            if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
+                if io.flush(wbuf, stall).await.is_err() {
+                    return;
+                }
+                if Box::pin(io.write_all(big, stall)).await.0.is_err() {
+                    return;
+                }
+            } else if wbuf.len() >= FLUSH_AT && io.flush(wbuf, stall).await.is_err() {
+                return;
+            }
+            match (keep_alive, linger) {
+                (true, _) => Next::KeepAlive,
+                (false, true) => Next::Linger,
+                (false, false) => Next::Close,
+            }
+        };
+        match next {
+            Next::KeepAlive => {}
+            Next::Close => {
+                let _ = io.flush(wbuf, stall).await;
+                let _ = io.stream.shutdown().await;
+                return;
+            }
+            Next::Linger => {
+                if io.flush(wbuf, stall).await.is_ok() {
+                    io.linger_close().await;
+                }
+                return;
+            }
+            Next::Drop => return,
         }
-        if io.write_all(big, stall).await.0.is_err() {
-            return (Next::Drop, None);
-        }
-    } else if wbuf.len() >= FLUSH_AT && io.flush(wbuf, stall).await.is_err() {
-        return (Next::Drop, None);
     }
-    let next = match (keep_alive, linger) {
-        (true, _) => Next::KeepAlive,
-        (false, true) => Next::Linger,
-        (false, false) => Next::Close,
-    };
-    (next, Some(io))
 }
 
 /// Applies the route's options to a handler's response, and refuses one that must not be
@@ -427,19 +483,16 @@ async fn finish_without_handler(
 }
 
 /// Waits for the first bytes of the next request on an idle connection: ends on the idle
-/// timeout, on the peer closing, or when the worker shuts down.
-async fn idle_wait(io: &mut Io, ctx: &WorkerCtx) -> Result<(), ConnError> {
+/// timeout, on the peer closing, or when the worker shuts down (it kills idle connections).
+async fn idle_wait(io: &mut Io, ctx: &WorkerCtx, slot: &ConnSlot) -> Result<(), ConnError> {
     if ctx.draining() {
         return Err(ConnError::Closed);
     }
     let deadline = Instant::now() + ctx.config.timeouts.idle;
-    let read = pin!(io.fill(deadline, 0));
-    let stop = pin!(ctx.stopped());
-    // Losing a read that races the shutdown is fine: the connection closes either way.
-    match select(read, stop).await {
-        Either::Left((res, _)) => res.map(|_| ()),
-        Either::Right(_) => Err(ConnError::Closed),
-    }
+    slot.set_idle(true);
+    let res = io.fill(deadline, 0).await;
+    slot.set_idle(false);
+    res.map(|_| ())
 }
 
 /// The path as a string, `/` for an absolute-form target without one; `None` when it is not

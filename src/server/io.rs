@@ -4,13 +4,36 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::future::{Either, select};
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
-use monoio::time::Instant;
+use monoio::time::{Instant, Sleep};
+use std::future::Future;
+use std::pin::{Pin, pin};
 
 /// Smallest free space offered to one read.
 const READ_RESERVE: usize = 8 * 1024;
+
+/// Where an unused connection timer points (it is reset before every use).
+const IDLE_TIMER: Duration = Duration::from_secs(3600);
+
+/// Runs `fut` until `deadline` on the connection's timer: `None` when the deadline passed
+/// first (the operation is dropped; the caller closes the connection).
+async fn timed<F: Future>(
+    timer: &mut Pin<Box<Sleep>>,
+    deadline: Instant,
+    fut: F,
+) -> Option<F::Output> {
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
+    let fut = pin!(fut);
+    match select(fut, timer.as_mut()).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
 
 /// Why a connection-level I/O call ended without success.
 #[derive(Debug)]
@@ -23,10 +46,14 @@ pub(crate) enum ConnError {
     Io,
 }
 
-/// A connection's socket and the bytes read from it but not consumed yet.
+/// A connection's socket, the bytes read from it but not consumed yet, and the one timer
+/// that bounds its reads and writes.
 pub(crate) struct Io {
     pub(crate) stream: TcpStream,
     pub(crate) rbuf: BytesMut,
+    /// Reset for each timed operation. One per connection: a timer per operation would be
+    /// created, moved and registered on every read and write.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Io {
@@ -34,6 +61,7 @@ impl Io {
         Io {
             stream,
             rbuf: BytesMut::with_capacity(READ_RESERVE),
+            timer: Box::pin(monoio::time::sleep_until(Instant::now() + IDLE_TIMER)),
         }
     }
 
@@ -54,9 +82,9 @@ impl Io {
         let start = buf.len();
         let tail = buf.slice_mut(start..);
         // On timeout the read is dropped along with its buffer: the connection closes anyway.
-        let (res, tail) = monoio::time::timeout_at(deadline, self.stream.read(tail))
+        let (res, tail) = timed(&mut self.timer, deadline, self.stream.read(tail))
             .await
-            .map_err(|_| ConnError::Timeout)?;
+            .ok_or(ConnError::Timeout)?;
         self.rbuf = tail.into_inner();
         match res {
             Ok(0) => Err(ConnError::Closed),
@@ -77,9 +105,11 @@ impl Io {
         let mut done = 0;
         while done < total {
             let slice = buf.slice(done..);
-            let (res, slice) = match monoio::time::timeout(stall, self.stream.write(slice)).await {
-                Ok(r) => r,
-                Err(_) => return (Err(ConnError::Timeout), None),
+            let deadline = Instant::now() + stall;
+            let Some((res, slice)) =
+                timed(&mut self.timer, deadline, self.stream.write(slice)).await
+            else {
+                return (Err(ConnError::Timeout), None);
             };
             buf = slice.into_inner();
             match res {

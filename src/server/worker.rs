@@ -1,16 +1,17 @@
 //! One worker thread: its own monoio runtime, its own listener, its connections. Nothing
 //! here is shared with other workers but the read-only `Api` and `Config`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_channel::oneshot;
-use futures_util::future::{Either, FutureExt, Shared, select};
+use futures_util::future::{Either, select};
 use monoio::net::TcpListener;
 use monoio::time::Instant;
 
@@ -23,10 +24,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) api: &'static Api,
     pub(crate) config: Arc<Config>,
     draining: Cell<bool>,
-    stop: Shared<oneshot::Receiver<()>>,
-    /// Fires when the drain deadline passes: every connection still open is dropped.
-    kill: Shared<oneshot::Receiver<()>>,
-    open: Cell<usize>,
+    /// The open connections, so that a shutdown can end the idle ones.
+    conns: RefCell<Slab>,
 }
 
 impl WorkerCtx {
@@ -35,18 +34,95 @@ impl WorkerCtx {
         self.draining.get()
     }
 
-    /// Resolves when the worker starts shutting down.
-    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + use<> {
-        self.stop.clone().map(|_| ())
+    fn open(&self) -> usize {
+        self.conns.borrow().len
     }
 }
 
-/// Counts a connection as open for as long as it lives.
-struct OpenGuard(Rc<WorkerCtx>);
+/// One connection's shared state: whether it waits idle for a request, and the switch that
+/// ends it from outside (shutdown). Touching it costs two `Cell` writes per request, where a
+/// cross-thread broadcast future cost a lock and reference counts.
+#[derive(Default)]
+pub(crate) struct ConnSlot {
+    idle: Cell<bool>,
+    killed: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl ConnSlot {
+    /// Marks the connection idle (waiting for the next request) or busy.
+    pub(crate) fn set_idle(&self, idle: bool) {
+        self.idle.set(idle);
+    }
+
+    fn kill(&self) {
+        self.killed.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Resolves when the connection is killed.
+struct Killed(Rc<ConnSlot>);
+
+impl Future for Killed {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.killed.get() {
+            return Poll::Ready(());
+        }
+        let w = self.0.waker.take();
+        let w = match w {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        };
+        self.0.waker.set(Some(w));
+        Poll::Pending
+    }
+}
+
+/// The open connections of a worker: slots with a free list.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Rc<ConnSlot>>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Slab {
+    fn insert(&mut self, slot: Rc<ConnSlot>) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        if self.slots[i].take().is_some() {
+            self.len -= 1;
+            self.free.push(i);
+        }
+    }
+
+    fn each(&self, mut f: impl FnMut(&ConnSlot)) {
+        self.slots.iter().flatten().for_each(|s| f(s));
+    }
+}
+
+/// Keeps a connection registered for as long as it lives.
+struct OpenGuard(Rc<WorkerCtx>, usize);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.open.set(self.0.open.get() - 1);
+        self.0.conns.borrow_mut().remove(self.1);
     }
 }
 
@@ -63,18 +139,39 @@ pub(crate) fn run(
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     macro_rules! run_on {
-        ($driver:ty) => {{
+        ($driver:ty, $urb:expr) => {{
             let mut rt = monoio::RuntimeBuilder::<$driver>::new()
                 .enable_timer()
                 .with_entries(URING_ENTRIES)
+                .uring_builder($urb)
                 .build()?;
             rt.block_on(serve(id, listener, config, api, stop_rx))
         }};
     }
+    let urb = uring_setup();
     match config.driver {
-        Driver::Auto => run_on!(monoio::FusionDriver),
-        Driver::Uring => run_on!(monoio::IoUringDriver),
-        Driver::Epoll => run_on!(monoio::LegacyDriver),
+        Driver::Auto => run_on!(monoio::FusionDriver, urb),
+        Driver::Uring => run_on!(monoio::IoUringDriver, urb),
+        Driver::Epoll => run_on!(monoio::LegacyDriver, urb),
+    }
+}
+
+/// io_uring setup for a ring only its own thread uses: completions are processed when the
+/// thread enters the kernel anyway (no interrupt to run them early), and the kernel may
+/// skip the locking a shared ring needs. Kernels before 6.1 lack these flags; there the
+/// plain setup is used.
+fn uring_setup() -> io_uring::Builder {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let flagged = || {
+        let mut b = io_uring::IoUring::builder();
+        b.setup_coop_taskrun().setup_single_issuer();
+        b
+    };
+    let ok = *SUPPORTED.get_or_init(|| flagged().build(8).is_ok());
+    if ok {
+        flagged()
+    } else {
+        io_uring::IoUring::builder()
     }
 }
 
@@ -95,16 +192,12 @@ async fn serve(
     listener.set_nonblocking(legacy)?;
     let listener = TcpListener::from_std(listener)?;
 
-    let (stop_tx, stop) = oneshot::channel();
-    let (kill_tx, kill) = oneshot::channel();
     let drain_timeout = config.drain_timeout;
     let ctx = Rc::new(WorkerCtx {
         api,
         config,
         draining: Cell::new(false),
-        stop: stop.shared(),
-        kill: kill.shared(),
-        open: Cell::new(0),
+        conns: RefCell::new(Slab::default()),
     });
 
     // The cached Date header, refreshed once a second.
@@ -128,15 +221,16 @@ async fn serve(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                ctx.open.set(ctx.open.get() + 1);
-                let guard = OpenGuard(Rc::clone(&ctx));
+                let slot = Rc::new(ConnSlot::default());
+                let key = ctx.conns.borrow_mut().insert(Rc::clone(&slot));
+                let guard = OpenGuard(Rc::clone(&ctx), key);
                 let ctx = Rc::clone(&ctx);
                 monoio::spawn(async move {
                     let _guard = guard;
-                    let kill = ctx.kill.clone();
-                    let serve = pin!(conn::serve(stream, Some(peer), ctx));
+                    let killed = pin!(Killed(Rc::clone(&slot)));
+                    let serve = pin!(conn::serve(stream, Some(peer), ctx, slot));
                     // Dropping the connection's future closes its socket and frees what it held.
-                    let _ = select(serve, kill).await;
+                    let _ = select(serve, killed).await;
                 });
             }
             Err(e) => {
@@ -151,21 +245,25 @@ async fn serve(
     // current request, all within the drain deadline.
     drop(listener);
     ctx.draining.set(true);
-    let _ = stop_tx.send(());
+    ctx.conns.borrow().each(|c| {
+        if c.idle.get() {
+            c.kill();
+        }
+    });
     let deadline = Instant::now() + drain_timeout;
-    while ctx.open.get() > 0 && Instant::now() < deadline {
+    while ctx.open() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
-    if ctx.open.get() > 0 {
+    if ctx.open() > 0 {
         tracing::warn!(
             worker = id,
-            open = ctx.open.get(),
+            open = ctx.open(),
             "drain deadline passed, closing connections"
         );
-        let _ = kill_tx.send(());
+        ctx.conns.borrow().each(ConnSlot::kill);
         // The killed connections unwind as soon as they are polled.
         let deadline = Instant::now() + Duration::from_secs(1);
-        while ctx.open.get() > 0 && Instant::now() < deadline {
+        while ctx.open() > 0 && Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
     }
