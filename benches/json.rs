@@ -33,6 +33,13 @@ fn encode(c: &mut Criterion) {
     g.bench_function("serde_json", |b| {
         b.iter(|| serde_json::to_vec(black_box(&big)).unwrap())
     });
+    g.bench_function("sonic_rs_presized", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(big_len.next_power_of_two());
+            sonic_rs::to_writer(&mut out, black_box(&big)).unwrap();
+            out
+        })
+    });
     g.finish();
 }
 

@@ -5,6 +5,7 @@
 #   DURATION=30 CONNS=64 scripts/bench.sh
 #   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
 #   ENDPOINTS="/plaintext" scripts/bench.sh
+#   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -93,7 +94,8 @@ ticks() { # utime + stime of a process, in clock ticks
 }
 
 hz=$(getconf CLK_TCK)
-rows=()
+REPEAT=${REPEAT:-3}
+results=$work/results.txt
 
 # run NAME PID PORT PATH [LUA]
 run() {
@@ -115,7 +117,7 @@ run() {
   us=$(awk -v d="$((after - before))" -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.3f", d * 1e6 / hz / n}')
   local label=$path
   [[ -n $lua ]] && label="$path (pipelined x$PIPELINE)"
-  rows+=("$(printf '%-9s %-28s %12s %10s %14s' "$name" "$label" "$rps" "$p99" "$us")")
+  printf '%s|%s|%s|%s|%s\n' "$name" "$label" "$rps" "$p99" "$us" >>"$results"
 }
 
 # ringbolt
@@ -128,14 +130,35 @@ taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/de
 ngx=$!; pids+=("$ngx")
 wait_port "$NGX_PORT"
 
-for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
-  run nginx "$ngx" "$NGX_PORT" "$path"
-  run ringbolt "$rb" "$RB_PORT" "$path"
+for _ in $(seq "$REPEAT"); do
+  for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
+    run nginx "$ngx" "$NGX_PORT" "$path"
+    run ringbolt "$rb" "$RB_PORT" "$path"
+  done
+  run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
+  run ringbolt "$rb" "$RB_PORT" /plaintext "$work/pipeline.lua"
 done
-run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
-run ringbolt "$rb" "$RB_PORT" /plaintext "$work/pipeline.lua"
 
 echo
 echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt.log" | head -1)"
+echo "median of $REPEAT runs (runs alternate between the servers); CPU us/resp = server utime+stime / responses"
 printf '%-9s %-28s %12s %10s %14s\n' server endpoint "req/s" p99 "CPU us/resp"
-printf '%s\n' "${rows[@]}"
+# Median per (server, endpoint), in the order first run.
+awk -F'|' '
+  { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; rps[key, n[key]] = $3; p99[key, n[key]] = $4; us[key, n[key]] = $5 }
+  function median(arr, key, cnt,   i, j, t, v) {
+    for (i = 1; i <= cnt; i++) v[i] = arr[key, i]
+    for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+    return v[int((cnt + 1) / 2)]
+  }
+  function median_lat(key, cnt,   i, j, t, v, s) {
+    for (i = 1; i <= cnt; i++) { s = p99[key, i]; v[i] = (s ~ /ms$/) ? s * 1000 : (s ~ /us$/ ? s + 0 : s * 1000000) }
+    for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+    return sprintf("%.0fus", v[int((cnt + 1) / 2)])
+  }
+  END {
+    for (i = 1; i <= k; i++) {
+      key = order[i]; split(key, parts, "|")
+      printf "%-9s %-28s %12s %10s %14s\n", parts[1], parts[2], median(rps, key, n[key]), median_lat(key, n[key]), median(us, key, n[key])
+    }
+  }' "$results"
