@@ -16,6 +16,82 @@
 //! api.get("/hello", hello);
 //! Server::builder().serve(api).unwrap();
 //! ```
+//!
+//! # Responses
+//!
+//! JSON: a `Json<T>` of any `Serialize` value (encoded with sonic-rs), a `serde_json::Value`,
+//! or `Json::new(v)` with a status and headers.
+//! ```
+//! use ringbolt::{Json, Response};
+//! let r: Response = Json::new(serde_json::json!({"id": 1, "username": "john"}))
+//!     .status(201)
+//!     .header("X-Created-By", "ringbolt");
+//! assert_eq!(r.status_code(), 201);
+//! assert_eq!(r.content_type().unwrap(), "application/json");
+//! ```
+//!
+//! Text and HTML: `&'static str` and `String` are `text/plain; charset=utf-8`; [`PlainText`]
+//! and [`Html`] take a status and headers too.
+//! ```
+//! use ringbolt::{Html, IntoResponse, PlainText};
+//! assert_eq!("Hello".into_response().content_type().unwrap(), "text/plain; charset=utf-8");
+//! let r = PlainText::new("OK").header("X-Status", "healthy");
+//! assert_eq!(r.headers()["x-status"], "healthy");
+//! assert_eq!(Html::new("<h1>Hi</h1>").content_type().unwrap(), "text/html; charset=utf-8");
+//! ```
+//!
+//! Templates: [`render`] with Django syntax, from directories or embedded sources.
+//! ```
+//! use ringbolt::Templates;
+//! let t = Templates::new().embedded("hi.html", "{% for x in xs %}<b>{{ x|upper }}</b>{% endfor %}");
+//! assert_eq!(t.render_to_string("hi.html", serde_json::json!({"xs": ["a", "<"]})).unwrap(), "<b>A</b><b>&lt;</b>");
+//! ```
+//!
+//! Redirects: 307 unless told otherwise.
+//! ```
+//! use ringbolt::Redirect;
+//! let r = Redirect::to("https://example.com").status(302);
+//! assert_eq!(r.status_code(), 302);
+//! assert_eq!(r.headers()["location"], "https://example.com");
+//! ```
+//!
+//! Headers and full control: [`Response`]. A header that would split the head is never sent.
+//! ```
+//! use ringbolt::{Response, StatusCode};
+//! let r = Response::new(StatusCode::NO_CONTENT).header("Allow", "GET, POST, PUT, DELETE");
+//! assert_eq!(r.headers()["allow"], "GET, POST, PUT, DELETE");
+//! ```
+//!
+//! Cookies: [`Response::set_cookie`] and [`Response::delete_cookie`].
+//! ```
+//! use ringbolt::{Cookie, Json};
+//! let r = Json::new(serde_json::json!({"message": "Logged out"})).delete_cookie("session");
+//! assert_eq!(r.headers()["set-cookie"], "session=; Path=/; Max-Age=0");
+//! ```
+//!
+//! Validation: `Json<User>` is checked by the compiler; `.response_model::<User>()` checks
+//! JSON output at run time (a mismatch is a 500, never the invalid body); a bad path or query
+//! parameter is a 422.
+//! ```
+//! use ringbolt::{Api, Error, Request};
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct User { id: i64, username: String }
+//! async fn get_user(req: Request) -> Result<serde_json::Value, Error> {
+//!     let id: i64 = req.param("user_id")?;
+//!     Ok(serde_json::json!({"id": id, "username": "john"}))
+//! }
+//! let mut api = Api::new();
+//! api.get("/users/{user_id}", get_user).response_model::<User>();
+//! ```
+//!
+//! Status codes: a route default, `(StatusCode, T)`, `()` for 204, [`Error`] for failures.
+//! ```
+//! use ringbolt::{Api, IntoResponse, Request, StatusCode};
+//! let mut api = Api::new();
+//! api.post("/users-201", |_req: Request| async { serde_json::json!({"id": 1}) }).status_code(201);
+//! assert_eq!((StatusCode::ACCEPTED, "queued").into_response().status_code(), 202);
+//! assert_eq!(().into_response().status_code(), 204);
+//! ```
 #![deny(missing_docs)]
 #![deny(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
 
