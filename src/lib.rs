@@ -98,6 +98,7 @@
 mod api;
 pub mod demo;
 mod error;
+pub mod fs;
 mod handler;
 pub mod http;
 mod request;

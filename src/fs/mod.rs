@@ -1,0 +1,9 @@
+//! Files: the allow-list every file path passes before anything is opened, validators and
+//! conditional requests, byte ranges.
+
+pub mod allow;
+
+pub mod meta;
+pub mod range;
+
+pub use allow::{AllowList, FsError, OpenedFile};
