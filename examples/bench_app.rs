@@ -19,8 +19,7 @@ struct Args {
     /// I/O driver: auto, uring or epoll.
     #[arg(long, default_value = "auto", env = "RINGBOLT_DRIVER")]
     driver: Driver,
-    /// Directory served under /files/ (served once file responses exist; accepted now so
-    /// harnesses can pass it).
+    /// Directory served under /files/ (its only allowed directory).
     #[arg(long)]
     files: Option<PathBuf>,
 }
@@ -33,8 +32,17 @@ fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut api = Api::new();
     ringbolt::demo::bench_routes(&mut api);
-    let _ = args.files;
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(dir) = &args.files {
+        let root = dir.clone();
+        api.get("/files/{*path}", move |req: ringbolt::Request| {
+            let rel = req.param_str("path").unwrap_or_default().into_owned();
+            let path = root.join(rel.trim_start_matches('/'));
+            async move { ringbolt::FileResponse::new(path) }
+        });
+        builder = builder.allow_dir(dir.clone());
+    }
+    builder
         .bind(args.bind)
         .workers(args.workers)
         .driver(args.driver)

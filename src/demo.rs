@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    Api, Cookie, Error, Html, Json, PlainText, Redirect, Request, Response, SameSite, StatusCode,
-    Templates, render,
+    Api, Cookie, Error, File, FileResponse, Html, Json, PlainText, Redirect, Request, Response,
+    SameSite, StatusCode, Templates, render,
 };
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
@@ -249,7 +249,82 @@ async fn echo(mut req: Request) -> Result<Response, Error> {
     Ok(resp)
 }
 
-/// The whole demo app.
+// ---------------------------------------------------------------- files
+
+/// Creates (or refreshes) the demo's sample media under the system temp dir: a small valid
+/// PDF, a 3 MiB `video.mp4` (sample bytes, not a playable video) and `hello.txt`.
+///
+/// # Errors
+/// When the directory or a file cannot be written.
+pub fn sample_media() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join("ringbolt-demo-media");
+    sample_media_in(&dir)?;
+    Ok(dir)
+}
+
+/// Writes the demo's sample media into `dir` (created if missing).
+///
+/// # Errors
+/// When the directory or a file cannot be written.
+pub fn sample_media_in(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let pdf = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
+    std::fs::write(dir.join("document.pdf"), pdf)?;
+    let video: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("video.mp4"), video)?;
+    std::fs::write(dir.join("hello.txt"), "Hello from a file.\n")?;
+    Ok(())
+}
+
+/// Registers the file routes on `api`, serving from `media` (which must be in the server's
+/// allow-list): `/download` (File), `/video` (FileResponse), `/file?name=NAME`,
+/// `/files/{*path}`.
+pub fn file_routes(api: &mut Api, media: &std::path::Path) {
+    let m = media.to_path_buf();
+    api.get("/download", move |_req: Request| {
+        let path = m.join("document.pdf");
+        async move {
+            File::new(path)
+                .filename("document.pdf")
+                .media_type("application/pdf")
+        }
+    });
+    let m = media.to_path_buf();
+    api.get("/video", move |_req: Request| {
+        let path = m.join("video.mp4");
+        async move {
+            FileResponse::new(path)
+                .filename("video.mp4")
+                .media_type("video/mp4")
+        }
+    });
+    let m = media.to_path_buf();
+    api.get("/file", move |req: Request| {
+        let name = req.query_param("name").unwrap_or_default().into_owned();
+        let path = m.join(name);
+        async move { FileResponse::new(path) }
+    });
+    let m = media.to_path_buf();
+    api.get("/files/{*path}", move |req: Request| {
+        let rel = req.param_str("path").unwrap_or_default().into_owned();
+        let path = m.join(rel.trim_start_matches('/'));
+        async move { FileResponse::new(path) }
+    });
+}
+
+/// The whole demo app, with its file routes serving `media`.
+pub fn app_with_media(media: &std::path::Path) -> Api {
+    let mut api = app();
+    file_routes(&mut api, media);
+    api
+}
+
+/// The whole demo app without file routes.
 pub fn app() -> Api {
     let mut api = Api::new();
     api.templates(Templates::new().embedded("myapp/page.html", PAGE_HTML));

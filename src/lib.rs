@@ -112,7 +112,8 @@ pub use error::{Error, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
 pub use request::Request;
 pub use response::{
-    Body, Cookie, Html, IntoResponse, Json, PlainText, Redirect, Response, SameSite,
+    Body, Cookie, File, FileResponse, Html, IntoResponse, Json, PlainText, Redirect, Response,
+    SameSite,
 };
 pub use server::{Config, Driver, Server, ServerBuilder, ServerHandle, Timeouts};
 pub use templates::{Templates, render};

@@ -48,6 +48,13 @@ struct Cli {
     /// Seconds a graceful shutdown waits for in-flight requests.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
+    /// A directory file responses may read from (repeatable). The media dir is always one.
+    #[arg(long = "allow", value_name = "DIR")]
+    allow: Vec<std::path::PathBuf>,
+    /// The demo's media directory (/download, /video, /file, /files/...). Default: a
+    /// directory of generated sample files under the system temp dir.
+    #[arg(long, value_name = "DIR")]
+    media_dir: Option<std::path::PathBuf>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -64,6 +71,24 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let media = match cli.media_dir.clone() {
+        Some(dir) => dir,
+        None => match ringbolt::demo::sample_media() {
+            Ok(dir) => {
+                eprintln!(
+                    "ringbolt demo media (generated samples) in {}",
+                    dir.display()
+                );
+                dir
+            }
+            Err(e) => {
+                eprintln!("ringbolt: cannot create the demo media directory: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut allow_dirs = cli.allow.clone();
+    allow_dirs.push(media.clone());
     let defaults = Config::default();
     let config = Config {
         bind: cli.bind,
@@ -82,12 +107,14 @@ fn main() -> ExitCode {
             write: secs(cli.write_timeout),
         },
         drain_timeout: secs(cli.drain_timeout),
+        allow_dirs,
         ..defaults
     };
-    let result = ServerBuilder::config(config).serve_then(ringbolt::demo::app(), |addr| {
-        println!("ringbolt serving the demo app on http://{addr}");
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-    });
+    let result =
+        ServerBuilder::config(config).serve_then(ringbolt::demo::app_with_media(&media), |addr| {
+            println!("ringbolt serving the demo app on http://{addr}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

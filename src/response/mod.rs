@@ -3,6 +3,7 @@
 //! [`IntoResponse`] turn handler values into one. Nothing here touches a socket: the server
 //! encodes and writes what it gets.
 
+mod file;
 mod json;
 mod model;
 mod redirect;
@@ -13,6 +14,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use cookie::{Cookie, SameSite};
+pub use file::{DEFAULT_MEMORY_CAP, File, FileBody, FileResponse};
 pub use json::Json;
 pub(crate) use model::{Validator, failure as model_failure, validator as model_validator};
 pub use redirect::Redirect;
@@ -35,20 +37,23 @@ pub enum Body {
     Empty,
     /// Bytes in memory, sent with the head in one write.
     Bytes(Bytes),
+    /// A file, opened through the allow-list when the response is sent.
+    File(FileBody),
 }
 
 impl Body {
-    /// The body's length in bytes.
-    pub fn len(&self) -> u64 {
+    /// The body's length in bytes, when it is known without opening a file.
+    pub fn len(&self) -> Option<u64> {
         match self {
-            Body::Empty => 0,
-            Body::Bytes(b) => b.len() as u64,
+            Body::Empty => Some(0),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::File(_) => None,
         }
     }
 
-    /// Whether the body has no bytes.
+    /// Whether the body is known to have no bytes.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == Some(0)
     }
 }
 
@@ -210,6 +215,11 @@ impl Response {
     /// The body.
     pub fn body(&self) -> &Body {
         &self.body
+    }
+
+    /// Mutable access to the body.
+    pub fn body_mut(&mut self) -> &mut Body {
+        &mut self.body
     }
 
     /// Replaces the body.

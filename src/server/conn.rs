@@ -9,16 +9,19 @@ use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::header::ALLOW;
 use http::{Method, StatusCode, Version};
+use monoio::buf::IoBufMut;
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use super::body::{BodyShared, BodyState, PendingBody, discard};
+use super::files;
 use super::io::{ConnError, Io};
 use super::worker::{ConnSlot, WorkerCtx};
 use crate::api::Endpoint;
@@ -64,17 +67,33 @@ fn encode_response(
     head_only: bool,
     connection: Option<ConnectionHeader>,
 ) -> Option<Bytes> {
+    encode_with_length(wbuf, resp, None, head_only, connection)
+}
+
+/// As [`encode_response`]; `length` announces a body sent separately (a file stream).
+fn encode_with_length(
+    wbuf: &mut Vec<u8>,
+    resp: Response,
+    length: Option<u64>,
+    head_only: bool,
+    connection: Option<ConnectionHeader>,
+) -> Option<Bytes> {
     let (status, content_type, headers, body) = resp.into_parts();
     let date = date::now();
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Bytes(b) => b,
+        Body::File(_) => {
+            // Resolved before encoding; reaching here is a bug, answered as one.
+            tracing::error!("unresolved file body at encoding");
+            Bytes::new()
+        }
     };
     let head = ResponseHead {
         status,
         content_type: content_type.as_ref(),
         headers: &headers,
-        body: BodyKind::Length(bytes.len() as u64),
+        body: BodyKind::Length(length.unwrap_or(bytes.len() as u64)),
         connection,
         date: &date,
     };
@@ -292,6 +311,8 @@ pub(crate) async fn serve(
             };
             let version = head.version;
             let expect_continue = head.expect_continue;
+            // Kept for file responses, which look at Range and conditional headers.
+            let head_copy = head_bytes.clone();
             let request = Request::new(head, head_bytes, params, body, peer, api);
 
             // 4. The handler, with panics contained.
@@ -354,6 +375,28 @@ pub(crate) async fn serve(
             // A shutdown that began while the handler ran ends the connection after this answer.
             let keep_alive = keep_alive && !ctx.draining();
             let connection = connection_header(version, keep_alive);
+            let resp = if matches!(resp.body(), Body::File(_)) {
+                match resolve_file(resp, &head_copy, ctx) {
+                    files::Prepared::Done(resp) => resp,
+                    files::Prepared::Stream(resp, stream) => {
+                        encode_with_length(wbuf, resp, Some(stream.len), true, connection);
+                        if io.flush(wbuf, stall).await.is_err() {
+                            return;
+                        }
+                        if !head_only && send_file(&mut io, stream, stall).await.is_err() {
+                            // The body is cut short: the connection cannot carry on.
+                            return;
+                        }
+                        break 'req match (keep_alive, linger) {
+                            (true, _) => Next::KeepAlive,
+                            (false, true) => Next::Linger,
+                            (false, false) => Next::Close,
+                        };
+                    }
+                }
+            } else {
+                resp
+            };
             if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
                 if io.flush(wbuf, stall).await.is_err() {
                     return;
@@ -416,6 +459,64 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
         }
     }
     resp
+}
+
+/// Resolves a file body against the allow-list and the request's conditional and range
+/// headers.
+fn resolve_file(mut resp: Response, head_bytes: &[u8], ctx: &WorkerCtx) -> files::Prepared {
+    let Body::File(spec) = std::mem::take(resp.body_mut()) else {
+        return files::Prepared::Done(resp);
+    };
+    let Ok(Status::Complete(head)) = parse_head(head_bytes, &ctx.config.limits) else {
+        return files::Prepared::Done(Response::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        ));
+    };
+    let header = |name: &str| head.header(head_bytes, name);
+    let req = files::FileRequest {
+        method: &head.method,
+        header: &header,
+    };
+    files::prepare(resp, spec, &req, ctx.allow)
+}
+
+/// Streams a file's pieces; fails when the socket does, or when the file turns out shorter
+/// than announced (it changed while being sent).
+async fn send_file(io: &mut Io, stream: files::FileStream, stall: Duration) -> Result<(), ()> {
+    const CHUNK: usize = 256 * 1024;
+    let file = monoio::fs::File::from_std(stream.file).map_err(|_| ())?;
+    let mut buf: Vec<u8> = Vec::new();
+    for piece in stream.pieces {
+        match piece {
+            files::Piece::Bytes(b) => io.write_all(b, stall).await.0.map_err(|_| ())?,
+            files::Piece::Extent(range) => {
+                let mut pos = range.start;
+                while pos < range.end {
+                    let want = ((range.end - pos) as usize).min(CHUNK);
+                    if buf.capacity() < want {
+                        buf = Vec::with_capacity(want);
+                    }
+                    buf.clear();
+                    let slice = buf.slice_mut(0..want);
+                    let (res, slice) = file.read_at(slice, pos).await;
+                    buf = slice.into_inner();
+                    let n = match res {
+                        Ok(0) | Err(_) => {
+                            tracing::warn!("file shorter than announced; closing the connection");
+                            return Err(());
+                        }
+                        Ok(n) => n,
+                    };
+                    pos += n as u64;
+                    let (res, back) = io.write_all(buf, stall).await;
+                    res.map_err(|_| ())?;
+                    buf = back.unwrap_or_default();
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the endpoint's handler; a panic (while starting or while running) becomes a 500.

@@ -3,11 +3,13 @@
 
 pub(crate) mod body;
 mod conn;
+mod files;
 mod io;
 mod worker;
 
 use std::io as stdio;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::api::Api;
+use crate::fs::AllowList;
 use crate::http::Limits;
 
 /// Which I/O driver the workers run.
@@ -87,6 +90,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// listen(2) backlog.
     pub backlog: i32,
+    /// The directories file responses may read from (the allow-list). Empty: every file
+    /// response is refused.
+    pub allow_dirs: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -100,6 +106,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             drain_timeout: Duration::from_secs(30),
             backlog: 1024,
+            allow_dirs: Vec::new(),
         }
     }
 }
@@ -172,6 +179,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a directory file responses may read from (repeatable). It must exist: startup
+    /// fails otherwise. Without any, every file response is refused with 403.
+    pub fn allow_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.allow_dirs.push(dir.into());
+        self
+    }
+
     /// Binds and starts the workers in the background.
     ///
     /// # Errors
@@ -183,6 +197,11 @@ impl ServerBuilder {
         // The route table lives as long as the process: every worker and every in-flight
         // request reads it without reference counting.
         let api: &'static Api = Box::leak(Box::new(api));
+        let mut allow = AllowList::new();
+        for dir in &config.allow_dirs {
+            allow.add(dir)?;
+        }
+        let allow: &'static AllowList = Box::leak(Box::new(allow));
         let mut stops = Vec::new();
         let mut threads = Vec::new();
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -190,7 +209,7 @@ impl ServerBuilder {
             let config = Arc::clone(&config);
             let thread = std::thread::Builder::new()
                 .name(format!("ringbolt-worker-{id}"))
-                .spawn(move || worker::run(id, listener, config, api, stop_rx))?;
+                .spawn(move || worker::run(id, listener, config, api, allow, stop_rx))?;
             stops.push(stop_tx);
             threads.push(thread);
         }

@@ -17,11 +17,13 @@ use monoio::time::Instant;
 
 use super::{Config, Driver, conn};
 use crate::api::Api;
+use crate::fs::AllowList;
 use crate::http::date;
 
 /// What every connection of a worker shares.
 pub(crate) struct WorkerCtx {
     pub(crate) api: &'static Api,
+    pub(crate) allow: &'static AllowList,
     pub(crate) config: Arc<Config>,
     draining: Cell<bool>,
     /// The open connections, so that a shutdown can end the idle ones.
@@ -136,6 +138,7 @@ pub(crate) fn run(
     listener: StdListener,
     config: Arc<Config>,
     api: &'static Api,
+    allow: &'static AllowList,
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     macro_rules! run_on {
@@ -145,7 +148,7 @@ pub(crate) fn run(
                 .with_entries(URING_ENTRIES)
                 .uring_builder($urb)
                 .build()?;
-            rt.block_on(serve(id, listener, config, api, stop_rx))
+            rt.block_on(serve(id, listener, config, api, allow, stop_rx))
         }};
     }
     let urb = uring_setup();
@@ -180,6 +183,7 @@ async fn serve(
     listener: StdListener,
     config: Arc<Config>,
     api: &'static Api,
+    allow: &'static AllowList,
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     let legacy = monoio::utils::is_legacy();
@@ -195,6 +199,7 @@ async fn serve(
     let drain_timeout = config.drain_timeout;
     let ctx = Rc::new(WorkerCtx {
         api,
+        allow,
         config,
         draining: Cell::new(false),
         conns: RefCell::new(Slab::default()),

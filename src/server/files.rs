@@ -1,0 +1,287 @@
+//! File bodies: the path through the allow-list, validators, conditional and range
+//! requests, and what is sent: bytes with the head (small files, `File`, HEAD) or a plan of
+//! file extents the connection streams.
+
+use std::ops::Range;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+};
+use http::{HeaderValue, Method, StatusCode};
+
+use crate::fs::meta::{self, Precondition, Validators};
+use crate::fs::range::{self, RangeOutcome};
+use crate::fs::{AllowList, FsError};
+use crate::response::{Body, FileBody, Response};
+
+/// Files up to this size are read and sent with the head in one write.
+pub(crate) const SMALL_FILE: u64 = 64 * 1024;
+
+/// Most ranges one request may ask for before the whole file is sent instead.
+const MAX_RANGES: usize = 16;
+
+/// What the request said that matters to a file response.
+pub(crate) struct FileRequest<'a> {
+    pub(crate) method: &'a Method,
+    /// The first value of a request header field, by lower-case name.
+    pub(crate) header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
+}
+
+/// One piece of a streamed body: bytes in memory (multipart part heads) or a file extent.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Bytes(Bytes),
+    Extent(Range<u64>),
+}
+
+/// A response whose body streams from an open file.
+#[derive(Debug)]
+pub(crate) struct FileStream {
+    pub(crate) file: std::fs::File,
+    pub(crate) pieces: Vec<Piece>,
+    pub(crate) len: u64,
+}
+
+/// The outcome: a complete response, or a head whose body streams from a file.
+pub(crate) enum Prepared {
+    Done(Response),
+    Stream(Response, FileStream),
+}
+
+/// Resolves a file body for this request. Errors become short JSON answers; the path goes
+/// to the log only.
+pub(crate) fn prepare(
+    mut resp: Response,
+    spec: FileBody,
+    req: &FileRequest<'_>,
+    allow: &AllowList,
+) -> Prepared {
+    let opened = match allow.open(&spec.path) {
+        Ok(f) => f,
+        Err(e) => {
+            match &e {
+                FsError::NoRoots => tracing::error!(
+                    path = %spec.path.display(),
+                    "file response refused: no allowed directories are configured \
+                     (Server::builder().allow_dir(DIR), or --allow DIR)"
+                ),
+                FsError::Io(err) => {
+                    tracing::error!(path = %spec.path.display(), error = %err, "cannot open file")
+                }
+                other => {
+                    tracing::info!(path = %spec.path.display(), reason = %other, "file refused")
+                }
+            }
+            return Prepared::Done(Response::detail(e.status(), e.detail()));
+        }
+    };
+    let md = &opened.meta;
+    let len = md.len();
+    let mtime = md.modified().ok();
+    let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
+    let etag = meta::etag(md.dev(), md.ino(), len, mtime_ns);
+    let validators = Validators {
+        etag: &etag,
+        last_modified: mtime.map(whole_seconds),
+    };
+
+    // Representation headers, on every answer from here on.
+    let content_type = spec
+        .media_type
+        .clone()
+        .unwrap_or_else(|| guess_type(&spec.path));
+    set(&mut resp, ETAG, &etag);
+    if let Some(t) = validators.last_modified {
+        set(&mut resp, LAST_MODIFIED, &meta::last_modified(t));
+    }
+    resp.insert_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(name) = &spec.filename {
+        let kind = if spec.inline { "inline" } else { "attachment" };
+        set(
+            &mut resp,
+            CONTENT_DISPOSITION,
+            &meta::content_disposition(kind, name),
+        );
+    }
+
+    match meta::evaluate(req.method, req.header, &validators) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            resp.set_status(StatusCode::NOT_MODIFIED);
+            return Prepared::Done(resp);
+        }
+        Precondition::Failed => {
+            let mut failed =
+                Response::detail(StatusCode::PRECONDITION_FAILED, "Precondition Failed");
+            copy_validators(&resp, &mut failed);
+            return Prepared::Done(failed);
+        }
+    }
+
+    // Ranges: only for a plain successful GET, and only while If-Range still holds.
+    let mut outcome = RangeOutcome::Full;
+    if *req.method == Method::GET
+        && resp.status_code() == StatusCode::OK
+        && let Some(value) = (req.header)("range")
+    {
+        let still = (req.header)("if-range").is_none_or(|v| meta::if_range_allows(v, &validators));
+        if still {
+            outcome = range::parse_range(value, len, MAX_RANGES);
+        }
+    }
+    let mut pieces = Vec::new();
+    let total = match outcome {
+        RangeOutcome::Full => {
+            set(&mut resp, CONTENT_TYPE, &content_type);
+            if len > 0 {
+                pieces.push(Piece::Extent(0..len));
+            }
+            len
+        }
+        RangeOutcome::Unsatisfiable => {
+            let mut r =
+                Response::detail(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable");
+            copy_validators(&resp, &mut r);
+            set(&mut r, CONTENT_RANGE, &range::unsatisfied_range(len));
+            return Prepared::Done(r);
+        }
+        RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
+            let r = ranges[0].clone();
+            resp.set_status(StatusCode::PARTIAL_CONTENT);
+            set(&mut resp, CONTENT_TYPE, &content_type);
+            set(&mut resp, CONTENT_RANGE, &range::content_range(&r, len));
+            let n = r.end - r.start;
+            pieces.push(Piece::Extent(r));
+            n
+        }
+        RangeOutcome::Partial(ranges) => {
+            let boundary = range::multipart_boundary();
+            resp.set_status(StatusCode::PARTIAL_CONTENT);
+            set(
+                &mut resp,
+                CONTENT_TYPE,
+                &format!("multipart/byteranges; boundary={boundary}"),
+            );
+            let total = range::multipart_len(&boundary, Some(&content_type), &ranges, len);
+            for r in ranges {
+                pieces.push(Piece::Bytes(
+                    range::multipart_part_head(&boundary, Some(&content_type), &r, len).into(),
+                ));
+                pieces.push(Piece::Extent(r));
+            }
+            pieces.push(Piece::Bytes(range::multipart_end(&boundary).into()));
+            total
+        }
+    };
+
+    if let Some(cap) = spec.memory_cap
+        && len > cap
+    {
+        tracing::error!(path = %spec.path.display(), len, cap, "File is larger than its memory cap; use FileResponse to stream it");
+        return Prepared::Done(Response::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        ));
+    }
+    if *req.method == Method::HEAD {
+        // Same headers, no body, no read: the length is announced as it would be sent.
+        resp.set_body(Body::Empty);
+        return Prepared::Stream(
+            resp,
+            FileStream {
+                file: opened.file,
+                pieces: Vec::new(),
+                len: total,
+            },
+        );
+    }
+    if spec.memory_cap.is_some() || total <= SMALL_FILE {
+        return match read_pieces(&opened.file, &pieces, total) {
+            Ok(bytes) => {
+                resp.set_body(Body::Bytes(bytes));
+                Prepared::Done(resp)
+            }
+            Err(e) => {
+                tracing::error!(path = %spec.path.display(), error = %e, "cannot read file");
+                Prepared::Done(Response::detail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ))
+            }
+        };
+    }
+    resp.set_body(Body::Empty);
+    Prepared::Stream(
+        resp,
+        FileStream {
+            file: opened.file,
+            pieces,
+            len: total,
+        },
+    )
+}
+
+/// Reads every piece into one buffer. A file that shrank meanwhile is an error.
+fn read_pieces(file: &std::fs::File, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::with_capacity(total as usize);
+    for p in pieces {
+        match p {
+            Piece::Bytes(b) => out.extend_from_slice(b),
+            Piece::Extent(r) => {
+                let start = out.len();
+                out.resize(start + (r.end - r.start) as usize, 0);
+                file.read_exact_at(&mut out[start..], r.start)?;
+            }
+        }
+    }
+    Ok(out.into())
+}
+
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => SystemTime::UNIX_EPOCH + Duration::from_secs(d.as_secs()),
+        Err(_) => t,
+    }
+}
+
+fn set(resp: &mut Response, name: http::HeaderName, value: &str) {
+    match HeaderValue::from_str(value) {
+        Ok(v) => {
+            if name == CONTENT_TYPE {
+                resp.set_content_type(Some(v));
+            } else {
+                resp.headers_mut().insert(name, v);
+            }
+        }
+        Err(_) => {
+            tracing::error!(header = %name, "file response header value is not valid; left out")
+        }
+    }
+}
+
+fn copy_validators(from: &Response, to: &mut Response) {
+    for name in [ETAG, LAST_MODIFIED, ACCEPT_RANGES] {
+        if let Some(v) = from.headers().get(&name) {
+            to.headers_mut().insert(name, v.clone());
+        }
+    }
+}
+
+/// The media type for a path's extension; text types in UTF-8.
+pub(crate) fn guess_type(path: &std::path::Path) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let text = mime.type_() == mime_guess::mime::TEXT
+        || matches!(
+            mime.essence_str(),
+            "application/javascript" | "application/json" | "image/svg+xml"
+        );
+    if text && mime.get_param("charset").is_none() {
+        format!("{}; charset=utf-8", mime.essence_str())
+    } else {
+        mime.essence_str().to_owned()
+    }
+}
