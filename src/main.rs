@@ -8,52 +8,80 @@ use clap::Parser;
 use ringbolt::http::Limits;
 use ringbolt::{Config, Driver, ServerBuilder, Timeouts};
 
-/// An HTTP/1.1 server on io_uring, serving the ringbolt demo app.
+/// An HTTP/1.1 server on io_uring: the ringbolt demo app, or `serve DIR` for a directory.
 #[derive(Debug, Parser)]
 #[command(name = "ringbolt", version)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve the files of DIR (its only allowed directory).
+    Serve {
+        /// The directory to serve.
+        dir: std::path::PathBuf,
+        /// The file served for a directory.
+        #[arg(long, default_value = "index.html")]
+        index: String,
+        /// List directories that have no index file (names escaped).
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Opts {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8000", env = "RINGBOLT_BIND")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:8000",
+        env = "RINGBOLT_BIND"
+    )]
     bind: SocketAddr,
     /// Worker threads, each with its own runtime and listener (default: number of CPUs).
-    #[arg(long, env = "RINGBOLT_WORKERS")]
+    #[arg(long, global = true, env = "RINGBOLT_WORKERS")]
     workers: Option<usize>,
     /// I/O driver: auto (io_uring where available, else epoll), uring or epoll.
-    #[arg(long, default_value = "auto", env = "RINGBOLT_DRIVER")]
+    #[arg(long, global = true, default_value = "auto", env = "RINGBOLT_DRIVER")]
     driver: Driver,
     /// Largest request body in bytes.
-    #[arg(long, default_value_t = 1024 * 1024)]
+    #[arg(long, global = true, default_value_t = 1024 * 1024)]
     body_limit: u64,
     /// Longest request line in bytes (414 past it).
-    #[arg(long, default_value_t = 8 * 1024)]
+    #[arg(long, global = true, default_value_t = 8 * 1024)]
     max_request_line: usize,
     /// Largest request head in bytes (431 past it).
-    #[arg(long, default_value_t = 16 * 1024)]
+    #[arg(long, global = true, default_value_t = 16 * 1024)]
     max_head: usize,
     /// Most header fields in a request (431 past it).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, global = true, default_value_t = 100)]
     max_headers: usize,
     /// Seconds a client has to send a whole request head.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, global = true, default_value_t = 10.0)]
     head_timeout: f64,
     /// Seconds a client has to send a whole request body.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, global = true, default_value_t = 30.0)]
     body_timeout: f64,
     /// Seconds an idle keep-alive connection stays open.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, global = true, default_value_t = 60.0)]
     idle_timeout: f64,
     /// Seconds a write may make no progress before the connection closes.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, global = true, default_value_t = 30.0)]
     write_timeout: f64,
     /// Seconds a graceful shutdown waits for in-flight requests.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, global = true, default_value_t = 30.0)]
     drain_timeout: f64,
     /// A directory file responses may read from (repeatable). The media dir is always one.
-    #[arg(long = "allow", value_name = "DIR")]
+    #[arg(long = "allow", global = true, value_name = "DIR")]
     allow: Vec<std::path::PathBuf>,
     /// The demo's media directory (/download, /video, /file, /files/...). Default: a
     /// directory of generated sample files under the system temp dir.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     media_dir: Option<std::path::PathBuf>,
 }
 
@@ -70,25 +98,55 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
-    let media = match cli.media_dir.clone() {
-        Some(dir) => dir,
-        None => match ringbolt::demo::sample_media() {
-            Ok(dir) => {
-                eprintln!(
-                    "ringbolt demo media (generated samples) in {}",
-                    dir.display()
-                );
-                dir
-            }
-            Err(e) => {
-                eprintln!("ringbolt: cannot create the demo media directory: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+    let Cli { command, opts: cli } = Cli::parse();
+    // What to serve: a directory (`serve DIR`) or the demo app with its media directory.
+    let (api, root, what) = match command {
+        Some(Command::Serve { dir, index, list }) => {
+            let mut api = ringbolt::Api::new();
+            let handler = std::sync::Arc::new(
+                ringbolt::fs::StaticDir::new(dir.clone())
+                    .index(Some(&index))
+                    .listing(list),
+            );
+            let h = std::sync::Arc::clone(&handler);
+            api.get("/", move |req: ringbolt::Request| {
+                let r = h.serve(&req, "");
+                async move { r }
+            });
+            api.get("/{*path}", move |req: ringbolt::Request| {
+                let raw = req.param_raw("path").unwrap_or_default().to_owned();
+                let r = handler.serve(&req, &raw);
+                async move { r }
+            });
+            let what = format!("{}", dir.display());
+            (api, dir, what)
+        }
+        None => {
+            let media = match cli.media_dir.clone() {
+                Some(dir) => dir,
+                None => match ringbolt::demo::sample_media() {
+                    Ok(dir) => {
+                        eprintln!(
+                            "ringbolt demo media (generated samples) in {}",
+                            dir.display()
+                        );
+                        dir
+                    }
+                    Err(e) => {
+                        eprintln!("ringbolt: cannot create the demo media directory: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            (
+                ringbolt::demo::app_with_media(&media),
+                media,
+                "the demo app".to_owned(),
+            )
+        }
     };
     let mut allow_dirs = cli.allow.clone();
-    allow_dirs.push(media.clone());
+    allow_dirs.push(root);
     let defaults = Config::default();
     let config = Config {
         bind: cli.bind,
@@ -110,11 +168,10 @@ fn main() -> ExitCode {
         allow_dirs,
         ..defaults
     };
-    let result =
-        ServerBuilder::config(config).serve_then(ringbolt::demo::app_with_media(&media), |addr| {
-            println!("ringbolt serving the demo app on http://{addr}");
-            let _ = std::io::Write::flush(&mut std::io::stdout());
-        });
+    let result = ServerBuilder::config(config).serve_then(api, |addr| {
+        println!("ringbolt serving {what} on http://{addr}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::Api;
 use crate::error::Error;
+use crate::fs::AllowList;
 use crate::http::Head;
 use crate::server::body::PendingBody;
 
@@ -24,6 +25,7 @@ pub struct Request {
     body: RequestBody,
     peer: Option<SocketAddr>,
     api: &'static Api,
+    allow: &'static AllowList,
 }
 
 #[derive(Debug)]
@@ -42,9 +44,11 @@ impl Request {
         body: RequestBody,
         peer: Option<SocketAddr>,
         api: &'static Api,
+        allow: &'static AllowList,
     ) -> Self {
         Request {
             api,
+            allow,
             head,
             buf,
             params,
@@ -56,6 +60,11 @@ impl Request {
     /// The application this request is served by.
     pub(crate) fn api(&self) -> &'static Api {
         self.api
+    }
+
+    /// The server's allow-list: the only directories file responses may read from.
+    pub fn allow_list(&self) -> &'static AllowList {
+        self.allow
     }
 
     /// The request method. A HEAD request served by a GET handler says HEAD here.
@@ -121,6 +130,12 @@ impl Request {
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.trim_matches('"'))
+    }
+
+    /// Path parameter `name` exactly as sent (still percent-encoded).
+    pub fn param_raw(&self, name: &str) -> Option<&str> {
+        let (_, r) = self.params.iter().find(|(k, _)| *k == name)?;
+        std::str::from_utf8(&self.buf[r.clone()]).ok()
     }
 
     /// Path parameter `name`, percent-decoded, as a string.

@@ -402,4 +402,56 @@ on_both_drivers! {
         let r = get(a, "/file?name=..%2Fsecret.txt", "");
         no_secret(&r, "/file?name=../secret.txt");
     }
+
+    fn static_dir(driver: Driver) {
+        let fx = fixture();
+        std::fs::create_dir_all(fx.root.join("site/docs")).unwrap();
+        std::fs::write(fx.root.join("site/index.html"), "<h1>home</h1>").unwrap();
+        std::fs::write(fx.root.join("site/docs/<b>&.txt"), "x").unwrap();
+        for listing in [false, true] {
+            let dir = fx.root.clone();
+            let handler = std::sync::Arc::new(ringbolt::fs::StaticDir::new(dir.clone()).listing(listing));
+            let mut api = Api::new();
+            let h = std::sync::Arc::clone(&handler);
+            api.get("/", move |req: Request| {
+                let r = h.serve(&req, "");
+                async move { r }
+            });
+            api.get("/{*path}", move |req: Request| {
+                let raw = req.param_raw("path").unwrap_or_default().to_owned();
+                let r = handler.serve(&req, &raw);
+                async move { r }
+            });
+            let config = Config {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                workers: 1,
+                driver,
+                allow_dirs: vec![dir],
+                ..Config::default()
+            };
+            let s = ringbolt::ServerBuilder::config(config).spawn(api).unwrap();
+            let a = s.local_addr();
+            assert_eq!(get(a, "/hello.txt", "").text(), "hello, file world\n");
+            assert_eq!(get(a, "/site/", "").text(), "<h1>home</h1>");
+            let r = get(a, "/site", "");
+            assert_eq!((r.status, r.header("location")), (301, Some("/site/")));
+            let r = get(a, "//site", "");
+            assert_eq!(r.status, 301);
+            assert_eq!(r.header("location"), Some("/site/"), "never a //host location");
+            for bad in ["/..%2fsecret.txt", "/site/%2e%2e/%2e%2e/secret.txt", "/site%2Findex.html", "/../secret.txt", "/link_out", "/link_dir/secret.txt"] {
+                no_secret(&get(a, bad, ""), bad);
+            }
+            assert_eq!(get(a, "/a%00b", "").status, 400);
+            let r = get(a, "/site/docs/", "");
+            if listing {
+                assert_eq!(r.status, 200);
+                assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+                assert!(r.text().contains("&lt;b&gt;&amp;.txt"), "{}", r.text());
+                assert!(r.text().contains("href=\"./%3Cb%3E%26.txt\""), "{}", r.text());
+                assert!(!r.text().contains("<b>&"));
+            } else {
+                assert_eq!(r.status, 404);
+            }
+        }
+    }
 }

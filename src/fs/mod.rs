@@ -5,5 +5,7 @@ pub mod allow;
 
 pub mod meta;
 pub mod range;
+pub mod static_dir;
 
 pub use allow::{AllowList, FsError, OpenedFile};
+pub use static_dir::StaticDir;

@@ -91,6 +91,10 @@ pub fn encode_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
 /// Writes a lower-case header name in the usual capitalisation (`x-request-id` ->
 /// `X-Request-Id`). Names are case-insensitive; this only reads better in a trace.
 fn push_canonical_name(out: &mut Vec<u8>, name: &[u8]) {
+    if name == b"etag" {
+        out.extend_from_slice(b"ETag");
+        return;
+    }
     let mut upper = true;
     for &b in name {
         out.push(if upper { b.to_ascii_uppercase() } else { b });

@@ -313,7 +313,7 @@ pub(crate) async fn serve(
             let expect_continue = head.expect_continue;
             // Kept for file responses, which look at Range and conditional headers.
             let head_copy = head_bytes.clone();
-            let request = Request::new(head, head_bytes, params, body, peer, api);
+            let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
 
             // 4. The handler, with panics contained.
             let resp = match held.as_mut() {
