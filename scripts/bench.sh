@@ -6,6 +6,7 @@
 #   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
 #   ENDPOINTS="/plaintext" scripts/bench.sh
 #   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
+#   FILES=0 scripts/bench.sh         # skip the static-file rows (4 KiB, 1 MiB, 64 MiB)
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -44,7 +45,14 @@ for i in $(seq 0 59); do
 done
 big+=']}'
 
-# nginx: one process (no master), no access log, everything kept alive.
+# Static files, served by both from the same directory.
+mkdir -p "$work/files"
+head -c 4096 /dev/urandom >"$work/files/4k.bin"
+head -c $((1 << 20)) /dev/urandom >"$work/files/1m.bin"
+head -c $((64 << 20)) /dev/urandom >"$work/files/64m.bin"
+
+# nginx: one process (no master), no access log, everything kept alive; files with sendfile and
+# an open-file cache, as a tuned nginx serves them.
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<NGINX
 daemon off;
@@ -68,6 +76,13 @@ http {
     location = /json { default_type application/json; return 200 '{"message":"Hello","count":42}'; }
     location = /data { default_type application/json; return 200 '{"message":"Hello","count":42}'; }
     location = /bigjson { default_type application/json; return 200 '$big'; }
+    location /files/ {
+      alias $work/files/;
+      sendfile on;
+      tcp_nopush on;
+      open_file_cache max=1000 inactive=60s;
+      open_file_cache_valid 1s;
+    }
   }
 }
 NGINX
@@ -99,11 +114,11 @@ results=$work/results.txt
 
 # run NAME PID PORT PATH [LUA]
 run() {
-  local name=$1 pid=$2 port=$3 path=$4 lua=${5:-}
-  local args=(-t1 -c"$CONNS" -d"${DURATION}s" --latency)
+  local name=$1 pid=$2 port=$3 path=$4 lua=${5:-} conns=${6:-$CONNS}
+  local args=(-t1 -c"$conns" -d"${DURATION}s" --latency)
   [[ -n $lua ]] && args+=(-s "$lua")
   # warm-up
-  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port$path" >/dev/null
+  taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d1s "http://127.0.0.1:$port$path" >/dev/null
   local before after out reqs rps p99 us
   before=$(ticks "$pid")
   out=$(taskset -c "$CLIENT_CPU" wrk "${args[@]}" "http://127.0.0.1:$port$path")
@@ -115,6 +130,13 @@ run() {
     echo "warning: $name $path: $(grep -E 'Non-2xx|Socket errors' <<<"$out")" >&2
   fi
   us=$(awk -v d="$((after - before))" -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.3f", d * 1e6 / hz / n}')
+  # Transfer/sec in MB/s, and server CPU microseconds per MiB sent.
+  local mbps cpu_mib
+  mbps=$(awk '/^Transfer\/sec/ { v = $2 + 0; u = $2; sub(/^[0-9.]+/, "", u);
+           f = (u == "GB") ? 1024 : (u == "MB") ? 1 : (u == "KB") ? 1 / 1024 : 1 / 1048576; printf "%.0f", v * f }' <<<"$out")
+  cpu_mib=$(awk -v m="$mbps" -v d="$((after - before))" -v hz="$hz" -v t="$DURATION" \
+    'BEGIN { printf "%.1f", (m > 0) ? d * 1e6 / hz / (m * t) : 0 }')
+  printf '%s|%s|%s|%s\n' "$name" "$path" "$mbps" "$cpu_mib" >>"$work/transfer.txt"
   local label=$path
   [[ -n $lua ]] && label="$path (pipelined x$PIPELINE)"
   printf '%s|%s|%s|%s|%s\n' "$name" "$label" "$rps" "$p99" "$us" >>"$results"
@@ -122,7 +144,7 @@ run() {
 
 # ringbolt
 RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
-  --bind "127.0.0.1:$RB_PORT" --workers 1 >"$work/ringbolt.log" 2>&1 &
+  --bind "127.0.0.1:$RB_PORT" --workers 1 --files "$work/files" >"$work/ringbolt.log" 2>&1 &
 rb=$!; pids+=("$rb")
 wait_port "$RB_PORT"
 # nginx
@@ -137,6 +159,13 @@ for _ in $(seq "$REPEAT"); do
   done
   run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
   run ringbolt "$rb" "$RB_PORT" /plaintext "$work/pipeline.lua"
+  if [[ ${FILES:-1} == 1 ]]; then
+    for f in "/files/4k.bin 64" "/files/1m.bin 16" "/files/64m.bin 4"; do
+      read -r path conns <<<"$f"
+      run nginx "$ngx" "$NGX_PORT" "$path" "" "$conns"
+      run ringbolt "$rb" "$RB_PORT" "$path" "" "$conns"
+    done
+  fi
 done
 
 echo
@@ -162,3 +191,17 @@ awk -F'|' '
       printf "%-9s %-28s %12s %10s %14s\n", parts[1], parts[2], median(rps, key, n[key]), median_lat(key, n[key]), median(us, key, n[key])
     }
   }' "$results"
+
+if [[ ${FILES:-1} == 1 ]]; then
+  echo
+  echo "static files: median MB/s (wrk Transfer/sec) and server CPU us per MiB sent"
+  printf '%-9s %-28s %12s %14s\n' server file "MB/s" "CPU us/MiB"
+  awk -F'|' '$2 ~ /^\/files\// {
+      key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; mb[key, n[key]] = $3; cpu[key, n[key]] = $4 }
+    function med(arr, key, cnt,   i, j, t, v) {
+      for (i = 1; i <= cnt; i++) v[i] = arr[key, i] + 0
+      for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+      return v[int((cnt + 1) / 2)] }
+    END { for (i = 1; i <= k; i++) { key = order[i]; split(key, p, "|");
+      printf "%-9s %-28s %12s %14s\n", p[1], p[2], med(mb, key, n[key]), med(cpu, key, n[key]) } }' "$work/transfer.txt"
+fi
