@@ -1014,7 +1014,7 @@ mod tests {
 
     #[test]
     fn reference_page_renders_like_django() {
-        let src = include_str!("../tests/templates/myapp/page.html");
+        let src = include_str!("../templates/myapp/page.html");
         let out = render1(
             "myapp/page.html",
             src,

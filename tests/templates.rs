@@ -22,6 +22,11 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates")
 }
 
+/// The demo's templates (the reference page, myapp/page.html).
+fn demo_templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
+}
+
 /// A fresh, empty directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -86,7 +91,7 @@ struct Page {
 /// reads tests/templates/other, engine "embedded" has only compiled-in templates.
 fn app() -> Api {
     let mut api = Api::new();
-    api.templates(Templates::new().dir(fixtures()));
+    api.templates(Templates::new().dir(fixtures()).dir(demo_templates()));
     api.template_engine("other", Templates::new().dir(fixtures().join("other")));
     api.template_engine(
         "embedded",
@@ -345,7 +350,7 @@ fn fixture_matches_reference_when_present() {
     let reference =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/templates/myapp/page.html");
     if let Ok(reference) = std::fs::read(reference) {
-        let fixture = std::fs::read(fixtures().join("myapp/page.html")).unwrap();
+        let fixture = std::fs::read(demo_templates().join("myapp/page.html")).unwrap();
         assert_eq!(fixture, reference);
     }
 }

@@ -35,6 +35,8 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
 #[derive(Debug, Clone)]
 pub struct StaticDir {
     dir: PathBuf,
+    /// `dir` canonicalized, found on first use (the allow-list holds canonical roots).
+    canonical: std::sync::OnceLock<Option<PathBuf>>,
     index: Option<String>,
     listing: bool,
 }
@@ -44,6 +46,7 @@ impl StaticDir {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         StaticDir {
             dir: dir.into(),
+            canonical: std::sync::OnceLock::new(),
             index: Some("index.html".into()),
             listing: false,
         }
@@ -118,7 +121,10 @@ impl StaticDir {
     }
 
     fn root_index(&self, req: &Request) -> Option<usize> {
-        let canonical = std::fs::canonicalize(&self.dir).ok()?;
+        let canonical = self
+            .canonical
+            .get_or_init(|| std::fs::canonicalize(&self.dir).ok())
+            .as_ref()?;
         req.allow_list().roots().position(|r| r == canonical)
     }
 }

@@ -53,6 +53,16 @@ enum Next {
     Drop,
 }
 
+/// What follows a response: keep the connection, or close it (after reading what the peer
+/// still sends, when a request body was left unread or refused).
+fn next_step(keep_alive: bool, linger: bool) -> Next {
+    match (keep_alive, linger) {
+        (true, _) => Next::KeepAlive,
+        (false, true) => Next::Linger,
+        (false, false) => Next::Close,
+    }
+}
+
 /// Writes an error response `{"detail": …}` with `Connection: close` into `wbuf`.
 fn error_response(wbuf: &mut Vec<u8>, status: StatusCode, detail: &str) {
     let resp = Response::detail(status, detail);
@@ -177,25 +187,20 @@ pub(crate) async fn serve(
             let keep_alive = wants_keep_alive(&head) && !ctx.draining();
             let path = path_str(&head, &head_bytes);
             let api = ctx.api;
-            let found = match path {
-                None => None,
+            // Either an endpoint, or an answer no handler gives (and whether the connection
+            // may stay open after it).
+            let routed = match path {
+                None => Err((
+                    Response::detail(StatusCode::NOT_FOUND, "Not Found"),
+                    keep_alive,
+                )),
                 Some(_)
                     if head.method == Method::OPTIONS
                         && &head_bytes[head.target.clone()] == b"*" =>
                 {
                     let mut resp = Response::new(StatusCode::NO_CONTENT);
                     resp.insert_header(ALLOW, api.router.allow_all().clone());
-                    match Box::pin(finish_without_handler(
-                        io, wbuf, &head, resp, keep_alive, config,
-                    ))
-                    .await
-                    {
-                        (next, Some(back)) => {
-                            io = back;
-                            break 'req next;
-                        }
-                        (_, None) => return,
-                    }
+                    Err((resp, keep_alive))
                 }
                 Some(path) => match api.router.lookup(&head.method, path) {
                     Lookup::Found(endpoint, params) => {
@@ -204,66 +209,40 @@ pub(crate) async fn serve(
                             .into_iter()
                             .map(|(name, r)| (name, r.start + base..r.end + base))
                             .collect();
-                        Some((endpoint, params))
+                        Ok((endpoint, params))
                     }
                     Lookup::MethodNotAllowed(allow) => {
                         let mut resp =
                             Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                         resp.insert_header(ALLOW, allow.clone());
-                        match Box::pin(finish_without_handler(
-                            io, wbuf, &head, resp, keep_alive, config,
-                        ))
-                        .await
-                        {
-                            (next, Some(back)) => {
-                                io = back;
-                                break 'req next;
-                            }
-                            (_, None) => return,
-                        }
+                        Err((resp, keep_alive))
                     }
                     Lookup::Options(allow) => {
                         let mut resp = Response::new(StatusCode::NO_CONTENT);
                         resp.insert_header(ALLOW, allow.clone());
-                        match Box::pin(finish_without_handler(
-                            io, wbuf, &head, resp, keep_alive, config,
-                        ))
-                        .await
-                        {
-                            (next, Some(back)) => {
-                                io = back;
-                                break 'req next;
-                            }
-                            (_, None) => return,
-                        }
+                        Err((resp, keep_alive))
                     }
-                    Lookup::NotFound => None,
-                    Lookup::NotImplemented => {
-                        let resp = Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented");
-                        match Box::pin(finish_without_handler(io, wbuf, &head, resp, false, config))
-                            .await
-                        {
-                            (next, Some(back)) => {
-                                io = back;
-                                break 'req next;
-                            }
-                            (_, None) => return,
-                        }
-                    }
+                    Lookup::NotFound => Err((
+                        Response::detail(StatusCode::NOT_FOUND, "Not Found"),
+                        keep_alive,
+                    )),
+                    Lookup::NotImplemented => Err((
+                        Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
+                        false,
+                    )),
                 },
             };
-            let Some((endpoint, params)) = found else {
-                let resp = Response::detail(StatusCode::NOT_FOUND, "Not Found");
-                match Box::pin(finish_without_handler(
-                    io, wbuf, &head, resp, keep_alive, config,
-                ))
-                .await
-                {
-                    (next, Some(back)) => {
-                        io = back;
-                        break 'req next;
+            let (endpoint, params) = match routed {
+                Ok(found) => found,
+                Err((resp, keep_alive)) => {
+                    let finish = finish_without_handler(io, wbuf, &head, resp, keep_alive, config);
+                    match Box::pin(finish).await {
+                        (next, Some(back)) => {
+                            io = back;
+                            break 'req next;
+                        }
+                        (_, None) => return,
                     }
-                    (_, None) => return,
                 }
             };
 
@@ -387,11 +366,7 @@ pub(crate) async fn serve(
                             // The body is cut short: the connection cannot carry on.
                             return;
                         }
-                        break 'req match (keep_alive, linger) {
-                            (true, _) => Next::KeepAlive,
-                            (false, true) => Next::Linger,
-                            (false, false) => Next::Close,
-                        };
+                        break 'req next_step(keep_alive, linger);
                     }
                 }
             } else {
@@ -407,11 +382,7 @@ pub(crate) async fn serve(
             } else if wbuf.len() >= FLUSH_AT && io.flush(wbuf, stall).await.is_err() {
                 return;
             }
-            match (keep_alive, linger) {
-                (true, _) => Next::KeepAlive,
-                (false, true) => Next::Linger,
-                (false, false) => Next::Close,
-            }
+            next_step(keep_alive, linger)
         };
         match next {
             Next::KeepAlive => {}
@@ -575,11 +546,7 @@ async fn finish_without_handler(
             return (Next::Drop, None);
         }
     }
-    let next = match (keep_alive, linger) {
-        (true, _) => Next::KeepAlive,
-        (false, true) => Next::Linger,
-        (false, false) => Next::Close,
-    };
+    let next = next_step(keep_alive, linger);
     (next, Some(io))
 }
 
