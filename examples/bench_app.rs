@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use ringbolt::{Api, Driver, Server};
+use ringbolt::{Api, Driver, FileCache, FileSending, Server};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -22,6 +22,12 @@ struct Args {
     /// Directory served under /files/ (its only allowed directory).
     #[arg(long)]
     files: Option<PathBuf>,
+    /// How file bodies over 64 KiB are sent: zero-copy or copy.
+    #[arg(long, default_value = "zero-copy")]
+    file_send: FileSending,
+    /// Files each worker keeps open (0: no open-file cache).
+    #[arg(long, default_value_t = 1024)]
+    file_cache_entries: usize,
 }
 
 fn main() -> std::io::Result<()> {
@@ -46,5 +52,10 @@ fn main() -> std::io::Result<()> {
         .bind(args.bind)
         .workers(args.workers)
         .driver(args.driver)
+        .file_sending(args.file_send)
+        .file_cache(FileCache {
+            entries: args.file_cache_entries,
+            ..FileCache::default()
+        })
         .serve_then(api, |addr| println!("bench_app on http://{addr}"))
 }

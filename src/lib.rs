@@ -115,7 +115,9 @@ pub use response::{
     Body, Cookie, File, FileResponse, Html, IntoResponse, Json, PlainText, Redirect, Response,
     SameSite,
 };
-pub use server::{Config, Driver, Server, ServerBuilder, ServerHandle, Timeouts};
+pub use server::{
+    Config, Driver, FileCache, FileSending, Server, ServerBuilder, ServerHandle, Timeouts,
+};
 pub use templates::{Templates, render};
 
 /// Re-exported: the `cookie` crate, for [`Cookie`] builders and their time types.

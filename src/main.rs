@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ringbolt::http::Limits;
-use ringbolt::{Config, Driver, ServerBuilder, Timeouts};
+use ringbolt::{Config, Driver, FileCache, FileSending, ServerBuilder, Timeouts};
 
 /// An HTTP/1.1 server on io_uring: the ringbolt demo app, or `serve DIR` for a directory.
 #[derive(Debug, Parser)]
@@ -79,6 +79,15 @@ struct Opts {
     /// A directory file responses may read from (repeatable). The media dir is always one.
     #[arg(long = "allow", global = true, value_name = "DIR")]
     allow: Vec<std::path::PathBuf>,
+    /// How file bodies over 64 KiB are sent: zero-copy (sendfile) or copy (read + write).
+    #[arg(long, global = true, default_value = "zero-copy", value_name = "MODE")]
+    file_send: FileSending,
+    /// Files each worker keeps open in its open-file cache (0: no cache).
+    #[arg(long, global = true, default_value_t = 1024)]
+    file_cache_entries: usize,
+    /// Seconds a cached file is served before it is looked at again on disk.
+    #[arg(long, global = true, default_value_t = 1.0)]
+    file_cache_ttl: f64,
     /// The demo's media directory (/download, /video, /file, /files/...). Default: a
     /// directory of generated sample files under the system temp dir.
     #[arg(long, global = true, value_name = "DIR")]
@@ -166,6 +175,11 @@ fn main() -> ExitCode {
         },
         drain_timeout: secs(cli.drain_timeout),
         allow_dirs,
+        file_sending: cli.file_send,
+        file_cache: FileCache {
+            entries: cli.file_cache_entries,
+            ttl: secs(cli.file_cache_ttl),
+        },
         ..defaults
     };
     let result = ServerBuilder::config(config).serve_then(api, |addr| {

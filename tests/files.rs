@@ -58,6 +58,15 @@ fn fixture() -> Fixture {
 }
 
 fn server(driver: Driver, fx: &Fixture, allow: bool) -> ServerHandle {
+    server_with(driver, fx, allow, |_| {})
+}
+
+fn server_with(
+    driver: Driver,
+    fx: &Fixture,
+    allow: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> ServerHandle {
     let root = fx.root.clone();
     let mut api = Api::new();
     let r = root.clone();
@@ -88,6 +97,7 @@ fn server(driver: Driver, fx: &Fixture, allow: bool) -> ServerHandle {
     if allow {
         config.allow_dirs.push(root);
     }
+    tweak(&mut config);
     ringbolt::ServerBuilder::config(config)
         .spawn(api)
         .expect("server starts")
@@ -101,6 +111,21 @@ fn get(addr: SocketAddr, target: &str, extra: &str) -> Resp {
     let mut c = Client::connect(addr);
     c.send(format!("GET {target} HTTP/1.1\r\nHost: a\r\n{extra}\r\n").as_bytes());
     c.response()
+}
+
+/// `body` split at each occurrence of `sep` (the pieces after the first `sep`).
+fn split_after<'a>(body: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut at = match body.windows(sep.len()).position(|w| w == sep) {
+        Some(i) => i + sep.len(),
+        None => return out,
+    };
+    while let Some(i) = body[at..].windows(sep.len()).position(|w| w == sep) {
+        out.push(&body[at..at + i]);
+        at += i + sep.len();
+    }
+    out.push(&body[at..]);
+    out
 }
 
 fn no_secret(r: &Resp, what: &str) {
@@ -234,6 +259,47 @@ on_both_drivers! {
         assert!(r.body == big[100_000..900_000]);
     }
 
+    fn both_sending_paths_send_the_same_bytes(driver: Driver) {
+        let fx = fixture();
+        let big = std::fs::read(fx.root.join("big.bin")).unwrap();
+        for mode in [ringbolt::FileSending::ZeroCopy, ringbolt::FileSending::Copy] {
+            let s = server_with(driver, &fx, true, |c| c.file_sending = mode);
+            let mut c = Client::connect(s.local_addr());
+            // Pipelined on one connection: whole file, a range, a multipart range, HEAD, then
+            // a small file: every response complete and in order, the connection reusable
+            // after each streamed body.
+            c.send(
+                b"GET /file?name=big.bin HTTP/1.1\r\nHost: a\r\n\r\n\
+                  GET /file?name=big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=70000-1000000\r\n\r\n\
+                  GET /file?name=big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=0-99999,500000-799999\r\n\r\n\
+                  HEAD /file?name=big.bin HTTP/1.1\r\nHost: a\r\n\r\n\
+                  GET /file?name=hello.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+            );
+            let r = c.response();
+            assert_eq!(r.status, 200, "{mode:?}");
+            assert!(r.body == big, "{mode:?}: whole file");
+            let r = c.response();
+            assert_eq!(r.status, 206, "{mode:?}");
+            assert_eq!(r.header("content-range"), Some("bytes 70000-1000000/1048576"));
+            assert!(r.body == big[70_000..1_000_001], "{mode:?}: range");
+            let r = c.response();
+            assert_eq!(r.status, 206, "{mode:?}");
+            let ct = r.header("content-type").unwrap().to_owned();
+            let boundary = ct.split("boundary=").nth(1).unwrap();
+            let parts = split_after(&r.body, format!("\r\n--{boundary}").as_bytes());
+            assert_eq!(parts.len(), 3, "{mode:?}: two parts and the end");
+            for (part, want) in parts[..2].iter().zip([&big[..100_000], &big[500_000..800_000]]) {
+                let at = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                assert!(&part[at..] == want, "{mode:?}: multipart part");
+            }
+            let r = c.response_to("HEAD");
+            assert_eq!((r.status, r.header("content-length")), (200, Some("1048576")));
+            assert!(r.body.is_empty());
+            let r = c.response();
+            assert_eq!((r.status, r.text()), (200, "hello, file world\n"), "{mode:?}");
+        }
+    }
+
     fn conditional_requests(driver: Driver) {
         let fx = fixture();
         let s = server(driver, &fx, true);
@@ -310,8 +376,9 @@ on_both_drivers! {
     }
 
     fn changed_file_is_served_fresh(driver: Driver) {
+        // Without the cache: every request sees the file as it is now.
         let fx = fixture();
-        let s = server(driver, &fx, true);
+        let s = server_with(driver, &fx, true, |c| c.file_cache.entries = 0);
         let a = s.local_addr();
         let before = get(a, "/file?name=hello.txt", "");
         std::thread::sleep(Duration::from_millis(20));
@@ -319,6 +386,59 @@ on_both_drivers! {
         let after = get(a, "/file?name=hello.txt", "");
         assert_eq!(after.text(), "changed content\n");
         assert_ne!(before.header("etag"), after.header("etag"));
+    }
+
+    fn file_cache_is_never_stale_past_its_ttl(driver: Driver) {
+        let fx = fixture();
+        let ttl = Duration::from_millis(500);
+        let s = server_with(driver, &fx, true, |c| {
+            c.file_cache = ringbolt::FileCache { entries: 16, ttl };
+        });
+        let a = s.local_addr();
+        let big = std::fs::read(fx.root.join("big.bin")).unwrap();
+        // Each case: change the file on disk, then the old version may be served until the
+        // TTL has passed since it was last checked, and never after.
+        type Case<'a> = (&'a str, &'a dyn Fn(), Option<&'a [u8]>);
+        let cases: [Case; 5] = [
+            ("rewritten", &|| std::fs::write(fx.root.join("hello.txt"), "rewritten!\n").unwrap(), Some(b"rewritten!\n")),
+            ("same size", &|| std::fs::write(fx.root.join("hello.txt"), "rewritten?\n").unwrap(), Some(b"rewritten?\n")),
+            ("renamed over", &|| {
+                std::fs::write(fx.root.join("new.txt"), "a new inode\n").unwrap();
+                std::fs::rename(fx.root.join("new.txt"), fx.root.join("hello.txt")).unwrap();
+            }, Some(b"a new inode\n")),
+            ("deleted", &|| std::fs::remove_file(fx.root.join("hello.txt")).unwrap(), None),
+            ("recreated", &|| std::fs::write(fx.root.join("hello.txt"), "back\n").unwrap(), Some(b"back\n")),
+        ];
+        let mut served_from_cache = 0;
+        for (what, change, want) in cases {
+            let checked = std::time::Instant::now();
+            let old = get(a, "/file?name=hello.txt", "");
+            std::thread::sleep(Duration::from_millis(10));
+            change();
+            let soon = get(a, "/file?name=hello.txt", "");
+            if checked.elapsed() < ttl / 2 && soon.body == old.body {
+                served_from_cache += 1;
+            }
+            std::thread::sleep(ttl + Duration::from_millis(50));
+            let r = get(a, "/file?name=hello.txt", "");
+            match want {
+                Some(body) => {
+                    assert_eq!((r.status, r.body.as_slice()), (200, body), "{what}");
+                    assert_ne!(r.header("etag"), old.header("etag"), "{what}");
+                }
+                None => assert_eq!(r.status, 404, "{what}"),
+            }
+        }
+        assert!(served_from_cache > 0, "repeated requests within the TTL come from the cache");
+        // A large (streamed) file: the same rule.
+        let _ = get(a, "/file?name=big.bin", "");
+        let mut changed = big.clone();
+        changed[12345] ^= 0xff;
+        changed.truncate(big.len() - 1);
+        std::fs::write(fx.root.join("big.bin"), &changed).unwrap();
+        std::thread::sleep(ttl + Duration::from_millis(50));
+        let r = get(a, "/file?name=big.bin", "");
+        assert!(r.body == changed, "large file fresh after the TTL");
     }
 
     fn truncated_while_sending_aborts(driver: Driver) {

@@ -2,6 +2,7 @@
 //! conditional requests, byte ranges.
 
 pub mod allow;
+pub(crate) mod cache;
 
 pub mod meta;
 pub mod range;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use http::StatusCode;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use crate::fs::FsError;
+use crate::fs::{FsError, cache};
 use crate::request::Request;
 use crate::response::{FileResponse, Html, IntoResponse, Redirect, Response};
 
@@ -78,8 +78,8 @@ impl StaticDir {
             return Response::detail(StatusCode::FORBIDDEN, "Forbidden");
         };
         if !wants_dir {
-            return match allow.open_in(root, &rel) {
-                Ok(_) => FileResponse::new(self.dir.join(&rel)).into_response(),
+            return match cache::open_in(allow, root, &rel) {
+                Ok(_) => FileResponse::located(self.dir.join(&rel), root, rel).into_response(),
                 Err(FsError::NotRegular) if allow.open_dir_in(root, &rel).is_ok() => {
                     // `/x` names a directory: send the client to `/x/` so relative links work.
                     // The location is built from the segments, never from the raw target,
@@ -108,8 +108,11 @@ impl StaticDir {
             } else {
                 format!("{rel}/{index}")
             };
-            match allow.open_in(root, &index_rel) {
-                Ok(_) => return FileResponse::new(self.dir.join(&index_rel)).into_response(),
+            match cache::open_in(allow, root, &index_rel) {
+                Ok(_) => {
+                    return FileResponse::located(self.dir.join(&index_rel), root, index_rel)
+                        .into_response();
+                }
                 Err(FsError::NotFound) => {}
                 Err(e) => return Response::detail(e.status(), e.detail()),
             }

@@ -20,6 +20,9 @@ pub struct FileBody {
     pub(crate) inline: bool,
     /// `Some(cap)`: read the whole file into memory first (refused above `cap`).
     pub(crate) memory_cap: Option<u64>,
+    /// Where the file was found by a URL mount: (root index, path beneath it). Opened with
+    /// [`AllowList::open_in`](crate::fs::AllowList::open_in) instead of by `path`.
+    pub(crate) located: Option<(usize, String)>,
 }
 
 impl FileBody {
@@ -30,6 +33,7 @@ impl FileBody {
             media_type: None,
             inline: false,
             memory_cap,
+            located: None,
         }
     }
 }
@@ -83,6 +87,13 @@ impl FileResponse {
     /// The file at `path` (absolute, or relative to the working directory).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         FileResponse(FileBody::new(path.into(), None))
+    }
+
+    /// The file at `rel` beneath allow-list root number `root` (`path` is for the log).
+    pub(crate) fn located(path: PathBuf, root: usize, rel: String) -> Self {
+        let mut body = FileBody::new(path, None);
+        body.located = Some((root, rel));
+        FileResponse(body)
     }
 }
 

@@ -24,6 +24,7 @@ use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::files;
 use super::io::{ConnError, Io};
 use super::worker::{ConnSlot, WorkerCtx};
+use super::{FileSending, sendfile};
 use crate::api::Endpoint;
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
@@ -359,10 +360,20 @@ pub(crate) async fn serve(
                     files::Prepared::Done(resp) => resp,
                     files::Prepared::Stream(resp, stream) => {
                         encode_with_length(wbuf, resp, Some(stream.len), true, connection);
-                        if io.flush(wbuf, stall).await.is_err() {
-                            return;
-                        }
-                        if !head_only && send_file(&mut io, stream, stall).await.is_err() {
+                        let sent = if head_only {
+                            io.flush(wbuf, stall).await.map_err(drop)
+                        } else {
+                            match config.file_sending {
+                                FileSending::ZeroCopy => {
+                                    Box::pin(send_file_zero_copy(&mut io, wbuf, stream, stall))
+                                        .await
+                                }
+                                FileSending::Copy => {
+                                    Box::pin(send_file_copy(&mut io, wbuf, stream, stall)).await
+                                }
+                            }
+                        };
+                        if sent.is_err() {
                             // The body is cut short: the connection cannot carry on.
                             return;
                         }
@@ -452,15 +463,24 @@ fn resolve_file(mut resp: Response, head_bytes: &[u8], ctx: &WorkerCtx) -> files
     files::prepare(resp, spec, &req, ctx.allow)
 }
 
-/// Streams a file's pieces; fails when the socket does, or when the file turns out shorter
-/// than announced (it changed while being sent).
-async fn send_file(io: &mut Io, stream: files::FileStream, stall: Duration) -> Result<(), ()> {
+/// Sends the head in `wbuf` and then the file's pieces by reading them into a buffer and
+/// writing that; fails when the socket does, or when the file turns out shorter than
+/// announced (it changed while being sent).
+async fn send_file_copy(
+    io: &mut Io,
+    wbuf: &mut Vec<u8>,
+    stream: files::FileStream,
+    stall: Duration,
+) -> Result<(), ()> {
     const CHUNK: usize = 256 * 1024;
-    let file = monoio::fs::File::from_std(stream.file).map_err(|_| ())?;
+    io.flush(wbuf, stall).await.map_err(drop)?;
+    // The cache keeps its descriptor: reads go through a duplicate the runtime owns.
+    let dup = stream.entry.opened.file.try_clone().map_err(drop)?;
+    let file = monoio::fs::File::from_std(dup).map_err(drop)?;
     let mut buf: Vec<u8> = Vec::new();
     for piece in stream.pieces {
         match piece {
-            files::Piece::Bytes(b) => io.write_all(b, stall).await.0.map_err(|_| ())?,
+            files::Piece::Bytes(b) => io.write_all(b, stall).await.0.map_err(drop)?,
             files::Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
@@ -481,10 +501,75 @@ async fn send_file(io: &mut Io, stream: files::FileStream, stall: Duration) -> R
                     };
                     pos += n as u64;
                     let (res, back) = io.write_all(buf, stall).await;
-                    res.map_err(|_| ())?;
+                    res.map_err(drop)?;
                     buf = back.unwrap_or_default();
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Sends the head in `wbuf` and then the file's pieces with `sendfile(2)`: the file's pages
+/// go from the page cache to the socket without passing through user space. The head goes
+/// out with `MSG_MORE`, so it shares its segment with the first file bytes. Fails when the
+/// socket does, or when the file turns out shorter than announced.
+async fn send_file_zero_copy(
+    io: &mut Io,
+    wbuf: &mut Vec<u8>,
+    stream: files::FileStream,
+    stall: Duration,
+) -> Result<(), ()> {
+    let restore = sendfile::set_nonblocking(&io.stream).map_err(drop)?;
+    let file = &stream.entry.opened.file;
+    let count = stream.pieces.len();
+    let head = std::mem::take(wbuf);
+    send_all(io, &head, count > 0, stall).await?;
+    *wbuf = head;
+    wbuf.clear();
+    for (i, piece) in stream.pieces.iter().enumerate() {
+        let more = i + 1 < count;
+        match piece {
+            files::Piece::Bytes(b) => send_all(io, b, more, stall).await?,
+            files::Piece::Extent(range) => {
+                let mut pos = range.start;
+                while pos < range.end {
+                    let want = (range.end - pos) as usize;
+                    match sendfile::sendfile(&io.stream, file, &mut pos, want) {
+                        Ok(0) => {
+                            tracing::warn!("file shorter than announced; closing the connection");
+                            return Err(());
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            io.writable(stall).await.map_err(drop)?
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            if e.raw_os_error() == Some(libc::EIO) {
+                                tracing::warn!(error = %e, "file read failed while sending");
+                            }
+                            return Err(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    sendfile::restore(&io.stream, restore).map_err(drop)
+}
+
+/// Sends all of `buf` on the non-blocking socket, waiting for room when it is full.
+async fn send_all(io: &mut Io, buf: &[u8], more: bool, stall: Duration) -> Result<(), ()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match sendfile::send(&io.stream, &buf[done..], more) {
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                io.writable(stall).await.map_err(drop)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(()),
         }
     }
     Ok(())

@@ -3,8 +3,7 @@
 //! file extents the connection streams.
 
 use std::ops::Range;
-use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, SystemTime};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use http::header::{
@@ -14,11 +13,11 @@ use http::{HeaderValue, Method, StatusCode};
 
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
-use crate::fs::{AllowList, FsError};
+use crate::fs::{AllowList, FsError, cache};
 use crate::response::{Body, FileBody, Response};
 
 /// Files up to this size are read and sent with the head in one write.
-pub(crate) const SMALL_FILE: u64 = 64 * 1024;
+pub(crate) const SMALL_FILE: u64 = cache::SMALL;
 
 /// Most ranges one request may ask for before the whole file is sent instead.
 const MAX_RANGES: usize = 16;
@@ -40,7 +39,7 @@ pub(crate) enum Piece {
 /// A response whose body streams from an open file.
 #[derive(Debug)]
 pub(crate) struct FileStream {
-    pub(crate) file: std::fs::File,
+    pub(crate) entry: Rc<cache::Entry>,
     pub(crate) pieces: Vec<Piece>,
     pub(crate) len: u64,
 }
@@ -59,7 +58,11 @@ pub(crate) fn prepare(
     req: &FileRequest<'_>,
     allow: &AllowList,
 ) -> Prepared {
-    let opened = match allow.open(&spec.path) {
+    let opened = match &spec.located {
+        Some((root, rel)) => cache::open_in(allow, *root, rel),
+        None => cache::open(allow, &spec.path),
+    };
+    let entry = match opened {
         Ok(f) => f,
         Err(e) => {
             match &e {
@@ -78,14 +81,11 @@ pub(crate) fn prepare(
             return Prepared::Done(Response::detail(e.status(), e.detail()));
         }
     };
-    let md = &opened.meta;
-    let len = md.len();
-    let mtime = md.modified().ok();
-    let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
-    let etag = meta::etag(md.dev(), md.ino(), len, mtime_ns);
+    let len = entry.opened.meta.len();
+    let etag = entry.etag.as_str();
     let validators = Validators {
-        etag: &etag,
-        last_modified: mtime.map(whole_seconds),
+        etag,
+        last_modified: entry.last_modified.as_ref().map(|(t, _)| *t),
     };
 
     // Representation headers, on every answer from here on.
@@ -93,9 +93,9 @@ pub(crate) fn prepare(
         .media_type
         .clone()
         .unwrap_or_else(|| guess_type(&spec.path));
-    set(&mut resp, ETAG, &etag);
-    if let Some(t) = validators.last_modified {
-        set(&mut resp, LAST_MODIFIED, &meta::last_modified(t));
+    set(&mut resp, ETAG, etag);
+    if let Some((_, text)) = &entry.last_modified {
+        set(&mut resp, LAST_MODIFIED, text);
     }
     resp.insert_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(name) = &spec.filename {
@@ -192,14 +192,14 @@ pub(crate) fn prepare(
         return Prepared::Stream(
             resp,
             FileStream {
-                file: opened.file,
+                entry,
                 pieces: Vec::new(),
                 len: total,
             },
         );
     }
-    if spec.memory_cap.is_some() || total <= SMALL_FILE {
-        return match read_pieces(&opened.file, &pieces, total) {
+    if spec.memory_cap.is_some() || total <= SMALL_FILE || len <= cache::SMALL {
+        return match read_pieces(&entry, &pieces, total) {
             Ok(bytes) => {
                 resp.set_body(Body::Bytes(bytes));
                 Prepared::Done(resp)
@@ -217,35 +217,53 @@ pub(crate) fn prepare(
     Prepared::Stream(
         resp,
         FileStream {
-            file: opened.file,
+            entry,
             pieces,
             len: total,
         },
     )
 }
 
-/// Reads every piece into one buffer. A file that shrank meanwhile is an error.
-fn read_pieces(file: &std::fs::File, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
+/// The body in memory: a small file's bytes come from the cache entry (read once, then
+/// shared), anything else is read now. A file that shrank meanwhile is an error.
+fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
     use std::os::unix::fs::FileExt;
+    let len = entry.opened.meta.len();
+    let whole = if len <= cache::SMALL {
+        Some(match entry.bytes.get() {
+            Some(b) => b.clone(),
+            None => {
+                let mut buf = vec![0; len as usize];
+                entry.opened.file.read_exact_at(&mut buf, 0)?;
+                let b = Bytes::from(buf);
+                let _ = entry.bytes.set(b.clone());
+                b
+            }
+        })
+    } else {
+        None
+    };
+    if let (Some(whole), [Piece::Extent(r)]) = (&whole, pieces) {
+        return Ok(whole.slice(r.start as usize..r.end as usize));
+    }
     let mut out = Vec::with_capacity(total as usize);
     for p in pieces {
         match p {
             Piece::Bytes(b) => out.extend_from_slice(b),
-            Piece::Extent(r) => {
-                let start = out.len();
-                out.resize(start + (r.end - r.start) as usize, 0);
-                file.read_exact_at(&mut out[start..], r.start)?;
-            }
+            Piece::Extent(r) => match &whole {
+                Some(w) => out.extend_from_slice(&w[r.start as usize..r.end as usize]),
+                None => {
+                    let start = out.len();
+                    out.resize(start + (r.end - r.start) as usize, 0);
+                    entry
+                        .opened
+                        .file
+                        .read_exact_at(&mut out[start..], r.start)?;
+                }
+            },
         }
     }
     Ok(out.into())
-}
-
-fn whole_seconds(t: SystemTime) -> SystemTime {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => SystemTime::UNIX_EPOCH + Duration::from_secs(d.as_secs()),
-        Err(_) => t,
-    }
 }
 
 fn set(resp: &mut Response, name: http::HeaderName, value: &str) {

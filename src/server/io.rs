@@ -121,6 +121,18 @@ impl Io {
         (Ok(()), Some(buf))
     }
 
+    /// Waits until the socket can take more bytes, for at most `stall`.
+    pub(crate) async fn writable(&mut self, stall: Duration) -> Result<(), ConnError> {
+        let deadline = Instant::now() + stall;
+        // Not relaxed: on epoll the readiness is checked with poll(2), since the caller's own
+        // non-blocking syscalls bypass the runtime's readiness tracking.
+        match timed(&mut self.timer, deadline, self.stream.writable(false)).await {
+            None => Err(ConnError::Timeout),
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) => Err(ConnError::Io),
+        }
+    }
+
     /// Writes and clears the connection's write buffer.
     pub(crate) async fn flush(
         &mut self,

@@ -5,6 +5,7 @@ pub(crate) mod body;
 mod conn;
 mod files;
 mod io;
+mod sendfile;
 mod worker;
 
 use std::io as stdio;
@@ -43,6 +44,51 @@ impl FromStr for Driver {
             other => Err(format!(
                 "unknown driver {other:?} (expected auto, uring or epoll)"
             )),
+        }
+    }
+}
+
+/// How file bodies too large to send from memory (over 64 KiB) go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileSending {
+    /// `sendfile(2)`: from the page cache to the socket, never through user space; the head
+    /// leaves with the first file bytes (`MSG_MORE`).
+    #[default]
+    ZeroCopy,
+    /// Read into a buffer (256 KiB at a time, through the I/O driver), then write.
+    Copy,
+}
+
+impl FromStr for FileSending {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "zero-copy" | "sendfile" => Ok(FileSending::ZeroCopy),
+            "copy" => Ok(FileSending::Copy),
+            other => Err(format!(
+                "unknown file sending mode {other:?} (expected zero-copy or copy)"
+            )),
+        }
+    }
+}
+
+/// The per-worker open-file cache: open descriptors, metadata, validators and (up to 64 KiB)
+/// contents of recently served files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileCache {
+    /// Most files each worker keeps open (0: no cache). The least recently used is closed
+    /// when a new one needs room; files unused for 30 s are closed.
+    pub entries: usize,
+    /// How long an entry is used without looking at the file again. A file changed on disk
+    /// is served as it was for at most this long.
+    pub ttl: Duration,
+}
+
+impl Default for FileCache {
+    fn default() -> Self {
+        FileCache {
+            entries: 1024,
+            ttl: Duration::from_secs(1),
         }
     }
 }
@@ -93,6 +139,10 @@ pub struct Config {
     /// The directories file responses may read from (the allow-list). Empty: every file
     /// response is refused.
     pub allow_dirs: Vec<PathBuf>,
+    /// How large file bodies are sent.
+    pub file_sending: FileSending,
+    /// The open-file cache.
+    pub file_cache: FileCache,
 }
 
 impl Default for Config {
@@ -107,6 +157,8 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(30),
             backlog: 1024,
             allow_dirs: Vec::new(),
+            file_sending: FileSending::default(),
+            file_cache: FileCache::default(),
         }
     }
 }
@@ -183,6 +235,18 @@ impl ServerBuilder {
     /// fails otherwise. Without any, every file response is refused with 403.
     pub fn allow_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.allow_dirs.push(dir.into());
+        self
+    }
+
+    /// How file bodies over 64 KiB are sent (default: zero-copy).
+    pub fn file_sending(mut self, mode: FileSending) -> Self {
+        self.config.file_sending = mode;
+        self
+    }
+
+    /// The open-file cache (default: 1024 files per worker, revalidated after 1 s).
+    pub fn file_cache(mut self, cache: FileCache) -> Self {
+        self.config.file_cache = cache;
         self
     }
 

@@ -17,7 +17,7 @@ use monoio::time::Instant;
 
 use super::{Config, Driver, conn};
 use crate::api::Api;
-use crate::fs::AllowList;
+use crate::fs::{AllowList, cache};
 use crate::http::date;
 
 /// What every connection of a worker shares.
@@ -205,12 +205,18 @@ async fn serve(
         conns: RefCell::new(Slab::default()),
     });
 
-    // The cached Date header, refreshed once a second.
+    // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
+    cache::configure(
+        allow,
+        ctx.config.file_cache.entries,
+        ctx.config.file_cache.ttl,
+    );
     monoio::spawn(async {
         loop {
             monoio::time::sleep(Duration::from_secs(1)).await;
             date::refresh();
+            cache::sweep(std::time::Instant::now());
         }
     });
 
@@ -272,6 +278,13 @@ async fn serve(
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    tracing::info!(worker = id, "worker stopped");
+    let (hits, misses, _) = cache::stats();
+    cache::clear();
+    tracing::info!(
+        worker = id,
+        file_cache_hits = hits,
+        file_cache_misses = misses,
+        "worker stopped"
+    );
     Ok(())
 }

@@ -1,0 +1,83 @@
+//! The syscall edge of zero-copy file sending: `sendfile(2)` from the page cache straight
+//! into the socket, and `send(2)` with `MSG_MORE` so a response head waits for the first
+//! file bytes and leaves in the same segment.
+//!
+//! Every call here is non-blocking: the caller waits for writability with the runtime
+//! (`TcpStream::writable`) when one answers `WouldBlock`. The io_uring driver's sockets are
+//! blocking descriptors; [`set_nonblocking`] switches one to non-blocking for the duration
+//! of a send and [`restore`] back afterwards (no other operation is pending on the socket
+//! meanwhile: the connection is busy sending).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use monoio::net::TcpStream;
+
+/// Sets `O_NONBLOCK` on the socket. Returns the flags to give back to [`restore`] when the
+/// socket was blocking, `None` when it was non-blocking already.
+pub(crate) fn set_nonblocking(sock: &TcpStream) -> io::Result<Option<libc::c_int>> {
+    // SAFETY: F_GETFL on the descriptor of a socket borrowed for the call; no memory passed.
+    let flags = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        return Ok(None);
+    }
+    // SAFETY: F_SETFL with an integer argument on a borrowed, open descriptor.
+    if unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Some(flags))
+}
+
+/// Gives the socket back the flags [`set_nonblocking`] found.
+pub(crate) fn restore(sock: &TcpStream, flags: Option<libc::c_int>) -> io::Result<()> {
+    if let Some(flags) = flags {
+        // SAFETY: F_SETFL with an integer argument on a borrowed, open descriptor.
+        if unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, flags) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// One non-blocking `send` of `buf`; `more`: more data follows at once (`MSG_MORE`), so a
+/// short piece is held back to share a segment with what comes next.
+pub(crate) fn send(sock: &TcpStream, buf: &[u8], more: bool) -> io::Result<usize> {
+    let mut flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    if more {
+        flags |= libc::MSG_MORE;
+    }
+    // SAFETY: `buf` is a live slice for the duration of the call and the length passed is
+    // its length; the descriptor belongs to a socket borrowed for the call.
+    let n = unsafe { libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// One `sendfile` of up to `count` bytes of `file` from `*offset` into the (non-blocking)
+/// socket; advances `*offset`. `Ok(0)` with `count > 0` means the file ends before `*offset`.
+pub(crate) fn sendfile(
+    sock: &TcpStream,
+    file: &File,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut off =
+        libc::off_t::try_from(*offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // The kernel moves at most 0x7ffff000 bytes per call.
+    let count = count.min(0x7fff_f000);
+    // SAFETY: both descriptors belong to objects borrowed for the call, so they are open; `off` is a live local the kernel
+    // updates; no buffer of ours is involved.
+    let n = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = off as u64;
+    Ok(n as usize)
+}
