@@ -5,8 +5,10 @@
 #   DURATION=30 CONNS=64 scripts/bench.sh
 #   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
 #   ENDPOINTS="/plaintext" scripts/bench.sh
+#   ENDPOINTS=none scripts/bench.sh  # static-file rows only
 #   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
 #   FILES=0 scripts/bench.sh         # skip the static-file rows (4 KiB, 1 MiB, 64 MiB)
+#   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -142,34 +144,46 @@ run() {
   printf '%s|%s|%s|%s|%s\n' "$name" "$label" "$rps" "$p99" "$us" >>"$results"
 }
 
-# ringbolt
-RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
-  --bind "127.0.0.1:$RB_PORT" --workers 1 --files "$work/files" >"$work/ringbolt.log" 2>&1 &
-rb=$!; pids+=("$rb")
-wait_port "$RB_PORT"
+# ringbolt: one instance per file sending mode (the first is "ringbolt", others "rb-MODE")
+FILE_SEND=${FILE_SEND:-zero-copy}
+rb_names=(); rb_pids=(); rb_ports=()
+i=0
+for mode in $FILE_SEND; do
+  port=$((RB_PORT + 2 * i))
+  name=ringbolt; [[ $i -gt 0 ]] && name="rb-$mode"
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+    --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --file-send "$mode" >"$work/ringbolt-$i.log" 2>&1 &
+  pids+=("$!"); rb_pids+=("$!"); rb_names+=("$name"); rb_ports+=("$port")
+  wait_port "$port"
+  i=$((i + 1))
+done
 # nginx
 taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
 ngx=$!; pids+=("$ngx")
 wait_port "$NGX_PORT"
 
 for _ in $(seq "$REPEAT"); do
-  for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
-    run nginx "$ngx" "$NGX_PORT" "$path"
-    run ringbolt "$rb" "$RB_PORT" "$path"
-  done
-  run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
-  run ringbolt "$rb" "$RB_PORT" /plaintext "$work/pipeline.lua"
+  if [[ ${ENDPOINTS:-} != none ]]; then
+    for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
+      run nginx "$ngx" "$NGX_PORT" "$path"
+      run ringbolt "${rb_pids[0]}" "${rb_ports[0]}" "$path"
+    done
+    run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
+    run ringbolt "${rb_pids[0]}" "${rb_ports[0]}" /plaintext "$work/pipeline.lua"
+  fi
   if [[ ${FILES:-1} == 1 ]]; then
     for f in "/files/4k.bin 64" "/files/1m.bin 16" "/files/64m.bin 4"; do
       read -r path conns <<<"$f"
       run nginx "$ngx" "$NGX_PORT" "$path" "" "$conns"
-      run ringbolt "$rb" "$RB_PORT" "$path" "" "$conns"
+      for j in "${!rb_pids[@]}"; do
+        run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" "$path" "" "$conns"
+      done
     done
   fi
 done
 
 echo
-echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt.log" | head -1)"
+echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND"
 echo "median of $REPEAT runs (runs alternate between the servers); CPU us/resp = server utime+stime / responses"
 printf '%-9s %-28s %12s %10s %14s\n' server endpoint "req/s" p99 "CPU us/resp"
 # Median per (server, endpoint), in the order first run.
@@ -195,7 +209,7 @@ awk -F'|' '
 if [[ ${FILES:-1} == 1 ]]; then
   echo
   echo "static files: median MB/s (wrk Transfer/sec) and server CPU us per MiB sent"
-  printf '%-9s %-28s %12s %14s\n' server file "MB/s" "CPU us/MiB"
+  printf '%-16s %-28s %12s %14s\n' server file "MB/s" "CPU us/MiB"
   awk -F'|' '$2 ~ /^\/files\// {
       key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; mb[key, n[key]] = $3; cpu[key, n[key]] = $4 }
     function med(arr, key, cnt,   i, j, t, v) {
@@ -203,5 +217,5 @@ if [[ ${FILES:-1} == 1 ]]; then
       for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
       return v[int((cnt + 1) / 2)] }
     END { for (i = 1; i <= k; i++) { key = order[i]; split(key, p, "|");
-      printf "%-9s %-28s %12s %14s\n", p[1], p[2], med(mb, key, n[key]), med(cpu, key, n[key]) } }' "$work/transfer.txt"
+      printf "%-16s %-28s %12s %14s\n", p[1], p[2], med(mb, key, n[key]), med(cpu, key, n[key]) } }' "$work/transfer.txt"
 fi

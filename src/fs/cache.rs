@@ -19,13 +19,14 @@
 //! descriptor is only ever used by the thread that opened it.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use http::HeaderValue;
+use rustc_hash::FxHashMap;
 
 use super::{AllowList, FsError, OpenedFile, meta};
 
@@ -41,26 +42,34 @@ pub(crate) struct Entry {
     pub(crate) opened: OpenedFile,
     /// The whole file, read once, for files up to [`SMALL`] bytes (filled on first use).
     pub(crate) bytes: OnceCell<Bytes>,
-    /// The strong entity tag.
+    /// The strong entity tag, and as a header value.
     pub(crate) etag: String,
+    pub(crate) etag_value: HeaderValue,
     /// The modification time in whole seconds, and as an HTTP-date.
-    pub(crate) last_modified: Option<(SystemTime, String)>,
+    pub(crate) last_modified: Option<(SystemTime, HeaderValue)>,
+    /// The media type guessed from the path, for responses that do not set one.
+    pub(crate) guessed_type: OnceCell<HeaderValue>,
 }
 
 impl Entry {
     fn new(opened: OpenedFile) -> Rc<Entry> {
         let md = &opened.meta;
         let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
+        // Both are ASCII made here (hex digits, quotes, an HTTP-date): always valid values.
         let etag = meta::etag(md.dev(), md.ino(), md.len(), mtime_ns);
-        let last_modified = md.modified().ok().map(|t| {
+        let etag_value =
+            HeaderValue::try_from(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        let last_modified = md.modified().ok().and_then(|t| {
             let t = whole_seconds(t);
-            (t, meta::last_modified(t))
+            Some((t, HeaderValue::try_from(meta::last_modified(t)).ok()?))
         });
         Rc::new(Entry {
             opened,
             bytes: OnceCell::new(),
             etag,
+            etag_value,
             last_modified,
+            guessed_type: OnceCell::new(),
         })
     }
 }
@@ -72,12 +81,20 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
     }
 }
 
-/// What a cache key names: an absolute path given to [`AllowList::open`], or a path beneath a
-/// root given to [`AllowList::open_in`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Path(Box<Path>),
-    In(usize, Box<str>),
+/// A cache key: `P` + an absolute path given to [`AllowList::open`], or `I` + a root index +
+/// a path beneath it given to [`AllowList::open_in`]. Built in a reused buffer, so a hit
+/// allocates nothing.
+fn key_path(buf: &mut Vec<u8>, path: &Path) {
+    buf.clear();
+    buf.push(b'P');
+    buf.extend_from_slice(path.as_os_str().as_encoded_bytes());
+}
+
+fn key_in(buf: &mut Vec<u8>, root: usize, rel: &str) {
+    buf.clear();
+    buf.push(b'I');
+    buf.extend_from_slice(&(root as u64).to_le_bytes());
+    buf.extend_from_slice(rel.as_bytes());
 }
 
 struct Slot {
@@ -92,7 +109,9 @@ struct Cache {
     owner: usize,
     capacity: usize,
     ttl: Duration,
-    map: HashMap<Key, Slot>,
+    map: FxHashMap<Box<[u8]>, Slot>,
+    /// Where keys are built.
+    key: Vec<u8>,
     hits: u64,
     misses: u64,
 }
@@ -102,7 +121,8 @@ thread_local! {
         owner: 0,
         capacity: 0,
         ttl: Duration::ZERO,
-        map: HashMap::new(),
+        map: FxHashMap::default(),
+        key: Vec::new(),
         hits: 0,
         misses: 0,
     });
@@ -148,52 +168,51 @@ pub(crate) fn open(allow: &AllowList, path: &Path) -> Result<Rc<Entry>, FsError>
     if !path.is_absolute() {
         return allow.open(path).map(Entry::new);
     }
-    lookup(allow, || Key::Path(path.into()), || allow.open(path))
+    lookup(allow, |k| key_path(k, path), || allow.open(path))
 }
 
 /// [`AllowList::open_in`] through the cache.
 pub(crate) fn open_in(allow: &AllowList, root: usize, rel: &str) -> Result<Rc<Entry>, FsError> {
-    lookup(
-        allow,
-        || Key::In(root, rel.into()),
-        || allow.open_in(root, rel),
-    )
+    lookup(allow, |k| key_in(k, root, rel), || allow.open_in(root, rel))
 }
 
 fn lookup(
     allow: &AllowList,
-    key: impl FnOnce() -> Key,
+    key: impl FnOnce(&mut Vec<u8>),
     open: impl FnOnce() -> Result<OpenedFile, FsError>,
 ) -> Result<Rc<Entry>, FsError> {
-    let enabled =
-        CACHE.with_borrow(|c| c.capacity > 0 && c.owner == std::ptr::from_ref(allow) as usize);
-    if !enabled {
-        return open().map(Entry::new);
-    }
-    let key = key();
     let now = Instant::now();
+    // Some((entry, fresh)) when cached; None when not; Err(()) when the cache is off.
     let cached = CACHE.with_borrow_mut(|c| {
+        if c.capacity == 0 || c.owner != std::ptr::from_ref(allow) as usize {
+            return Err(());
+        }
+        key(&mut c.key);
         let ttl = c.ttl;
-        let slot = c.map.get_mut(&key)?;
+        let Some(slot) = c.map.get_mut(c.key.as_slice()) else {
+            return Ok(None);
+        };
         slot.used = now;
         let fresh = now.saturating_duration_since(slot.checked) < ttl;
         let entry = Rc::clone(&slot.entry);
         if fresh {
             c.hits += 1;
         }
-        Some((entry, fresh))
+        Ok(Some((entry, fresh)))
     });
     let stale = match cached {
-        Some((entry, true)) => return Ok(entry),
-        Some((entry, false)) => Some(entry),
-        None => None,
+        Err(()) => return open().map(Entry::new),
+        Ok(Some((entry, true))) => return Ok(entry),
+        Ok(Some((entry, false))) => Some(entry),
+        Ok(None) => None,
     };
     // Missing or due for revalidation: the path goes through the allow-list again.
     let opened = match open() {
         Ok(o) => o,
         Err(e) => {
             CACHE.with_borrow_mut(|c| {
-                c.map.remove(&key);
+                let Cache { map, key, .. } = c;
+                map.remove(key.as_slice());
                 c.misses += 1;
             });
             return Err(e);
@@ -210,9 +229,11 @@ fn lookup(
         }
     };
     CACHE.with_borrow_mut(|c| {
-        if !c.map.contains_key(&key) && c.map.len() >= c.capacity {
-            evict_lru(&mut c.map);
+        let Cache { map, key, .. } = c;
+        if !map.contains_key(key.as_slice()) && map.len() >= c.capacity {
+            evict_lru(map);
         }
+        let key: Box<[u8]> = c.key.as_slice().into();
         c.map.insert(
             key,
             Slot {
@@ -225,7 +246,7 @@ fn lookup(
     Ok(entry)
 }
 
-fn evict_lru(map: &mut HashMap<Key, Slot>) {
+fn evict_lru(map: &mut FxHashMap<Box<[u8]>, Slot>) {
     if let Some(oldest) = map
         .iter()
         .min_by_key(|(_, s)| s.used)

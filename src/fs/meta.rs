@@ -269,15 +269,20 @@ pub fn evaluate_with_all<'h, I>(
 where
     I: IntoIterator<Item = &'h [u8]>,
 {
-    let own = parse_single_tag(v.etag.as_bytes());
-    let own = own.as_ref();
+    // Our own tag is parsed only when a list is compared with it.
+    let own_tag = std::cell::OnceCell::new();
+    let own = || {
+        own_tag
+            .get_or_init(|| parse_single_tag(v.etag.as_bytes()))
+            .as_ref()
+    };
     let lm = v.last_modified.map(whole_secs);
     let get_or_head = is_get_or_head(method);
 
     // 1. If-Match, else 2. If-Unmodified-Since.
     let mut if_match = headers("if-match").into_iter().peekable();
     if if_match.peek().is_some() {
-        if !list_matches(if_match, own, |a, b| a.strong_eq(b)) {
+        if !list_matches(if_match, own(), |a, b| a.strong_eq(b)) {
             return Precondition::Failed;
         }
     } else if let Some(lm) = lm
@@ -290,7 +295,7 @@ where
     // 3. If-None-Match, else 4. If-Modified-Since.
     let mut if_none_match = headers("if-none-match").into_iter().peekable();
     if if_none_match.peek().is_some() {
-        if list_matches(if_none_match, own, |a, b| a.weak_eq(b)) {
+        if list_matches(if_none_match, own(), |a, b| a.weak_eq(b)) {
             return if get_or_head {
                 Precondition::NotModified
             } else {

@@ -293,6 +293,7 @@ pub(crate) async fn serve(
             let expect_continue = head.expect_continue;
             // Kept for file responses, which look at Range and conditional headers.
             let head_copy = head_bytes.clone();
+            let method = head.method.clone();
             let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
 
             // 4. The handler, with panics contained.
@@ -356,7 +357,7 @@ pub(crate) async fn serve(
             let keep_alive = keep_alive && !ctx.draining();
             let connection = connection_header(version, keep_alive);
             let resp = if matches!(resp.body(), Body::File(_)) {
-                match resolve_file(resp, &head_copy, ctx) {
+                match resolve_file(resp, &head_copy, &method, ctx) {
                     files::Prepared::Done(resp) => resp,
                     files::Prepared::Stream(resp, stream) => {
                         encode_with_length(wbuf, resp, Some(stream.len), true, connection);
@@ -445,10 +446,23 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
 
 /// Resolves a file body against the allow-list and the request's conditional and range
 /// headers.
-fn resolve_file(mut resp: Response, head_bytes: &[u8], ctx: &WorkerCtx) -> files::Prepared {
+fn resolve_file(
+    mut resp: Response,
+    head_bytes: &[u8],
+    method: &Method,
+    ctx: &WorkerCtx,
+) -> files::Prepared {
     let Body::File(spec) = std::mem::take(resp.body_mut()) else {
         return files::Prepared::Done(resp);
     };
+    if !mentions_conditions(head_bytes) {
+        // The common case: nothing to look up, so the head is not parsed again.
+        let req = files::FileRequest {
+            method,
+            header: &|_| None,
+        };
+        return files::prepare(resp, spec, &req, ctx.allow);
+    }
     let Ok(Status::Complete(head)) = parse_head(head_bytes, &ctx.config.limits) else {
         return files::Prepared::Done(Response::detail(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -457,10 +471,23 @@ fn resolve_file(mut resp: Response, head_bytes: &[u8], ctx: &WorkerCtx) -> files
     };
     let header = |name: &str| head.header(head_bytes, name);
     let req = files::FileRequest {
-        method: &head.method,
+        method,
         header: &header,
     };
     files::prepare(resp, spec, &req, ctx.allow)
+}
+
+/// Whether a header line of `head` starts with `If-` or `Range:` (in any case): only then
+/// are there conditional or range headers to look up.
+fn mentions_conditions(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| {
+        let line = &head[i + 1..];
+        line.get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"))
+            || line
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"range:"))
+    })
 }
 
 /// Sends the head in `wbuf` and then the file's pieces by reading them into a buffer and

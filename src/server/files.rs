@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode};
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::{AllowList, FsError, cache};
-use crate::response::{Body, FileBody, Response};
+use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
 /// Files up to this size are read and sent with the head in one write.
 pub(crate) const SMALL_FILE: u64 = cache::SMALL;
@@ -89,13 +89,24 @@ pub(crate) fn prepare(
     };
 
     // Representation headers, on every answer from here on.
-    let content_type = spec
-        .media_type
-        .clone()
-        .unwrap_or_else(|| guess_type(&spec.path));
-    set(&mut resp, ETAG, etag);
-    if let Some((_, text)) = &entry.last_modified {
-        set(&mut resp, LAST_MODIFIED, text);
+    let content_type = match &spec.media_type {
+        Some(t) => HeaderValue::from_str(t)
+            .inspect_err(|_| {
+                tracing::error!("file response media type is not a valid header value; left out")
+            })
+            .ok(),
+        None => Some(
+            entry
+                .guessed_type
+                .get_or_init(|| {
+                    HeaderValue::from_str(&guess_type(&spec.path)).unwrap_or(OCTET_STREAM)
+                })
+                .clone(),
+        ),
+    };
+    resp.headers_mut().insert(ETAG, entry.etag_value.clone());
+    if let Some((_, value)) = &entry.last_modified {
+        resp.headers_mut().insert(LAST_MODIFIED, value.clone());
     }
     resp.insert_header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(name) = &spec.filename {
@@ -135,7 +146,7 @@ pub(crate) fn prepare(
     let mut pieces = Vec::new();
     let total = match outcome {
         RangeOutcome::Full => {
-            set(&mut resp, CONTENT_TYPE, &content_type);
+            resp.set_content_type(content_type.clone());
             if len > 0 {
                 pieces.push(Piece::Extent(0..len));
             }
@@ -151,7 +162,7 @@ pub(crate) fn prepare(
         RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
             let r = ranges[0].clone();
             resp.set_status(StatusCode::PARTIAL_CONTENT);
-            set(&mut resp, CONTENT_TYPE, &content_type);
+            resp.set_content_type(content_type.clone());
             set(&mut resp, CONTENT_RANGE, &range::content_range(&r, len));
             let n = r.end - r.start;
             pieces.push(Piece::Extent(r));
@@ -159,16 +170,17 @@ pub(crate) fn prepare(
         }
         RangeOutcome::Partial(ranges) => {
             let boundary = range::multipart_boundary();
+            let type_text = content_type.as_ref().and_then(|v| v.to_str().ok());
             resp.set_status(StatusCode::PARTIAL_CONTENT);
             set(
                 &mut resp,
                 CONTENT_TYPE,
                 &format!("multipart/byteranges; boundary={boundary}"),
             );
-            let total = range::multipart_len(&boundary, Some(&content_type), &ranges, len);
+            let total = range::multipart_len(&boundary, type_text, &ranges, len);
             for r in ranges {
                 pieces.push(Piece::Bytes(
-                    range::multipart_part_head(&boundary, Some(&content_type), &r, len).into(),
+                    range::multipart_part_head(&boundary, type_text, &r, len).into(),
                 ));
                 pieces.push(Piece::Extent(r));
             }
