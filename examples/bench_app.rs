@@ -1,4 +1,5 @@
-//! The app benchmark harnesses start: `/plaintext` and `/json`.
+//! The app benchmark harnesses start: `/plaintext`, `/json`, `/data`, `/bigjson`, `/stream`
+//! (100 chunks), `/sse` (100 events) and, with `--files DIR`, `/files/...`.
 //!
 //! `cargo run --release --example bench_app -- --bind 127.0.0.1:8080 --workers 1 --files DIR`
 
@@ -38,6 +39,7 @@ fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut api = Api::new();
     ringbolt::demo::bench_routes(&mut api);
+    ringbolt::demo::bench_stream_routes(&mut api);
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
         let root = dir.clone();

@@ -2,14 +2,17 @@
 //! "Responses" guide, at the routes of the reference app, answering what the reference
 //! answers on the wire (where the reference is wrong, what RFC 9110 says).
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
 use http::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
     Api, Cookie, Error, File, FileResponse, Html, Json, PlainText, Redirect, Request, Response,
-    SameSite, StatusCode, Templates, render,
+    SameSite, StatusCode, StreamingResponse, Templates, render,
 };
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
@@ -324,6 +327,125 @@ pub fn app_with_media(media: &std::path::Path) -> Api {
     api
 }
 
+// ---------------------------------------------------------------- streams
+
+/// Registers the benchmark stream routes: `/stream` (100 chunks `chunk {i}\n`, text/plain)
+/// and `/sse` (100 events `data: message-{i}\n\n`), both from async streams with every item
+/// ready at once.
+pub fn bench_stream_routes(api: &mut Api) {
+    api.get("/stream", |_req: Request| async {
+        StreamingResponse::new(stream::iter((0..100).map(|i| format!("chunk {i}\n"))))
+            .media_type("text/plain")
+    });
+    api.get("/sse", |_req: Request| async {
+        StreamingResponse::new(stream::iter(
+            (0..100).map(|i| format!("data: message-{i}\n\n")),
+        ))
+        .media_type("text/event-stream")
+    });
+}
+
+/// A stream of `n` items made by `item(i)`, with a pause of `every` after each (the seed's
+/// "yield, then sleep" generators: the end of the body follows the last pause).
+fn ticking<T: 'static>(
+    n: u32,
+    every: Duration,
+    item: impl Fn(u32) -> T + 'static,
+) -> impl Stream<Item = T> {
+    stream::unfold(0, move |i| {
+        let out = (i < n).then(|| item(i));
+        async move {
+            if i > 0 {
+                monoio::time::sleep(every).await;
+            }
+            out.map(|o| (o, i + 1))
+        }
+    })
+}
+
+/// Logs when the stream it travels with is dropped: finished, or abandoned by its client.
+struct Cleanup(&'static str);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        tracing::info!(route = self.0, "client disconnected, cleanup done");
+    }
+}
+
+/// The seed's streaming examples, at the reference app's routes.
+pub fn stream_routes(api: &mut Api) {
+    // A synchronous generator: runs on the blocking pool.
+    api.get("/stream", |_req: Request| async {
+        StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
+            .media_type("text/plain")
+    });
+    api.get("/async-stream", |_req: Request| async {
+        let items = stream::iter(0..10).then(|i| async move {
+            monoio::time::sleep(Duration::from_millis(100)).await;
+            format!("data: {i}\n\n")
+        });
+        StreamingResponse::new(items).media_type("text/event-stream")
+    });
+    api.get("/events", |_req: Request| async {
+        // Yield, then sleep: the next event follows a second later.
+        let items = ticking(10, Duration::from_secs(1), |i| {
+            format!("data: message-{i}\n\n")
+        });
+        StreamingResponse::new(items).media_type("text/event-stream")
+    });
+    api.get("/sse-events", |_req: Request| async {
+        let items = ticking(5, Duration::from_millis(500), |i| {
+            format!("event: update\nid: {i}\ndata: {{\"count\": {i}}}\n\n")
+        });
+        StreamingResponse::new(items).media_type("text/event-stream")
+    });
+    api.get("/sync-sse", |_req: Request| async {
+        let pause = || std::thread::sleep(Duration::from_millis(100));
+        let items = (0..5)
+            .map(move |i| {
+                if i > 0 {
+                    pause();
+                }
+                format!("data: sync-message-{i}\n\n")
+            })
+            .chain(std::iter::from_fn(move || {
+                pause();
+                None
+            }));
+        StreamingResponse::from_iter(items).media_type("text/event-stream")
+    });
+    api.get("/mixed-sse", |_req: Request| async {
+        let items: [Bytes; 2] = [
+            Bytes::from_static(b"data: string message\n\n"),
+            Bytes::from_static(b"data: bytes message\n\n"),
+        ];
+        StreamingResponse::new(stream::iter(items)).media_type("text/event-stream")
+    });
+    api.get("/sse-with-cleanup", |_req: Request| async {
+        let guard = Cleanup("/sse-with-cleanup");
+        let start = stream::once(async { "data: START\n\n".to_owned() });
+        let chunks = stream::iter(0..100).then(|i| async move {
+            monoio::time::sleep(Duration::from_millis(100)).await;
+            format!("data: chunk-{i}\n\n")
+        });
+        let end = stream::once(async { "data: END\n\n".to_owned() });
+        let items = start.chain(chunks).chain(end).map(move |s| {
+            let _ = &guard;
+            s
+        });
+        StreamingResponse::new(items).media_type("text/event-stream")
+    });
+    let sse = |_req: Request| async {
+        let items = ticking(10, Duration::from_secs(1), |i| format!("data: {i}\n\n"));
+        StreamingResponse::new(items)
+            .media_type("text/event-stream")
+            .header("Cache-Control", "no-cache")
+            .header("X-Accel-Buffering", "no")
+    };
+    api.get("/sse", sse);
+    api.get("/sse-nocompress", sse);
+}
+
 /// The whole demo app without file routes.
 pub fn app() -> Api {
     let mut api = Api::new();
@@ -354,5 +476,6 @@ pub fn app() -> Api {
     api.get("/bytes", bytes_response);
     api.delete("/items/{item_id}", delete_item);
     api.post("/echo", echo);
+    stream_routes(&mut api);
     api
 }

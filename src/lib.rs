@@ -112,8 +112,8 @@ pub use error::{Error, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
 pub use request::Request;
 pub use response::{
-    Body, Cookie, File, FileResponse, Html, IntoResponse, Json, PlainText, Redirect, Response,
-    SameSite,
+    Body, Cookie, Event, File, FileResponse, Html, IntoChunk, IntoResponse, Json, PlainText,
+    Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
     Config, Driver, FileCache, FileSending, Server, ServerBuilder, ServerHandle, Timeouts,

@@ -7,6 +7,8 @@ mod file;
 mod json;
 mod model;
 mod redirect;
+mod sse;
+mod stream;
 mod text;
 
 use bytes::Bytes;
@@ -18,6 +20,9 @@ pub use file::{DEFAULT_MEMORY_CAP, File, FileBody, FileResponse};
 pub use json::Json;
 pub(crate) use model::{Validator, failure as model_failure, validator as model_validator};
 pub use redirect::Redirect;
+pub use sse::{DEFAULT_KEEP_ALIVE, Event, Sse};
+pub(crate) use stream::{Chunk, Source};
+pub use stream::{IntoChunk, StreamBody, StreamingResponse};
 pub use text::{Html, PlainText};
 
 /// `application/json`.
@@ -30,7 +35,7 @@ pub const TEXT_HTML_UTF8: HeaderValue = HeaderValue::from_static("text/html; cha
 pub const OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 /// A response body.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub enum Body {
     /// No body at all (Content-Length: 0, or nothing on 204/304).
     #[default]
@@ -39,6 +44,8 @@ pub enum Body {
     Bytes(Bytes),
     /// A file, opened through the allow-list when the response is sent.
     File(FileBody),
+    /// Produced while it is sent (chunked; close-delimited to HTTP/1.0).
+    Stream(StreamBody),
 }
 
 impl Body {
@@ -47,7 +54,7 @@ impl Body {
         match self {
             Body::Empty => Some(0),
             Body::Bytes(b) => Some(b.len() as u64),
-            Body::File(_) => None,
+            Body::File(_) | Body::Stream(_) => None,
         }
     }
 
@@ -58,7 +65,7 @@ impl Body {
 }
 
 /// A complete response: status, media type, header fields and body.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[must_use = "a response does nothing unless it is returned from a handler"]
 pub struct Response {
     status: StatusCode,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::header::ALLOW;
-use http::{Method, StatusCode, Version};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use monoio::buf::IoBufMut;
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
@@ -24,7 +24,8 @@ use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::files;
 use super::io::{ConnError, Io};
 use super::worker::{ConnSlot, WorkerCtx};
-use super::{FileSending, sendfile};
+use super::write::{self, Framing};
+use super::{FileSending, sys};
 use crate::api::Endpoint;
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
@@ -81,11 +82,11 @@ fn encode_response(
     encode_with_length(wbuf, resp, None, head_only, connection)
 }
 
-/// As [`encode_response`]; `length` announces a body sent separately (a file stream).
+/// As [`encode_response`]; `framing` announces a body sent separately (a file or a stream).
 fn encode_with_length(
     wbuf: &mut Vec<u8>,
     resp: Response,
-    length: Option<u64>,
+    framing: Option<BodyKind>,
     head_only: bool,
     connection: Option<ConnectionHeader>,
 ) -> Option<Bytes> {
@@ -94,9 +95,9 @@ fn encode_with_length(
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Bytes(b) => b,
-        Body::File(_) => {
-            // Resolved before encoding; reaching here is a bug, answered as one.
-            tracing::error!("unresolved file body at encoding");
+        Body::File(_) | Body::Stream(_) => {
+            // Taken out before encoding; reaching here is a bug, answered as one.
+            tracing::error!("file or stream body left at encoding");
             Bytes::new()
         }
     };
@@ -104,7 +105,7 @@ fn encode_with_length(
         status,
         content_type: content_type.as_ref(),
         headers: &headers,
-        body: BodyKind::Length(length.unwrap_or(bytes.len() as u64)),
+        body: framing.unwrap_or(BodyKind::Length(bytes.len() as u64)),
         connection,
         date: &date,
     };
@@ -356,11 +357,56 @@ pub(crate) async fn serve(
             // A shutdown that began while the handler ran ends the connection after this answer.
             let keep_alive = keep_alive && !ctx.draining();
             let connection = connection_header(version, keep_alive);
+            if let Body::Stream(_) = resp.body() {
+                let mut resp = resp;
+                let Body::Stream(body) = std::mem::take(resp.body_mut()) else {
+                    unreachable!()
+                };
+                stream_defaults(&mut resp);
+                // HTTP/1.0 has no chunked coding: the body ends with the connection.
+                let framing = if version == Version::HTTP_11 {
+                    Framing::Chunked
+                } else {
+                    Framing::Close
+                };
+                let keep_alive = keep_alive && framing == Framing::Chunked;
+                let kind = match framing {
+                    Framing::Chunked => BodyKind::Chunked,
+                    Framing::Close => BodyKind::CloseDelimited,
+                };
+                let with_body = !head_only && status_allows_body(resp.status_code());
+                encode_with_length(
+                    wbuf,
+                    resp,
+                    Some(kind),
+                    true,
+                    connection_header(version, keep_alive),
+                );
+                if !with_body {
+                    // HEAD (or a status without a body): the stream is never polled.
+                    drop(body);
+                    break 'req next_step(keep_alive, linger);
+                }
+                let sent = Box::pin(write::send_stream(
+                    &mut io, wbuf, body, framing, &ctx.pool, stall,
+                ))
+                .await;
+                if sent.is_err() {
+                    return;
+                }
+                break 'req next_step(keep_alive, linger);
+            }
             let resp = if matches!(resp.body(), Body::File(_)) {
                 match resolve_file(resp, &head_copy, &method, ctx) {
                     files::Prepared::Done(resp) => resp,
                     files::Prepared::Stream(resp, stream) => {
-                        encode_with_length(wbuf, resp, Some(stream.len), true, connection);
+                        encode_with_length(
+                            wbuf,
+                            resp,
+                            Some(BodyKind::Length(stream.len)),
+                            true,
+                            connection,
+                        );
                         let sent = if head_only {
                             io.flush(wbuf, stall).await.map_err(drop)
                         } else {
@@ -442,6 +488,30 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
         }
     }
     resp
+}
+
+/// The headers a streamed `text/event-stream` response gets unless its handler set them: no
+/// caching anywhere, no buffering in a proxy (nginx honours `X-Accel-Buffering`).
+fn stream_defaults(resp: &mut Response) {
+    use http::header::{CACHE_CONTROL, EXPIRES, PRAGMA};
+    let sse = resp
+        .content_type()
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if !sse {
+        return;
+    }
+    let defaults = [
+        (CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
+        (PRAGMA, "no-cache"),
+        (EXPIRES, "0"),
+        (HeaderName::from_static("x-accel-buffering"), "no"),
+    ];
+    let headers = resp.headers_mut();
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
 }
 
 /// Resolves a file body against the allow-list and the request's conditional and range
@@ -547,7 +617,7 @@ async fn send_file_zero_copy(
     stream: files::FileStream,
     stall: Duration,
 ) -> Result<(), ()> {
-    let restore = sendfile::set_nonblocking(&io.stream).map_err(drop)?;
+    let restore = sys::set_nonblocking(&io.stream).map_err(drop)?;
     let file = &stream.entry.opened.file;
     let count = stream.pieces.len();
     let head = std::mem::take(wbuf);
@@ -562,7 +632,7 @@ async fn send_file_zero_copy(
                 let mut pos = range.start;
                 while pos < range.end {
                     let want = (range.end - pos) as usize;
-                    match sendfile::sendfile(&io.stream, file, &mut pos, want) {
+                    match sys::sendfile(&io.stream, file, &mut pos, want) {
                         Ok(0) => {
                             tracing::warn!("file shorter than announced; closing the connection");
                             return Err(());
@@ -583,14 +653,14 @@ async fn send_file_zero_copy(
             }
         }
     }
-    sendfile::restore(&io.stream, restore).map_err(drop)
+    sys::restore(&io.stream, restore).map_err(drop)
 }
 
 /// Sends all of `buf` on the non-blocking socket, waiting for room when it is full.
 async fn send_all(io: &mut Io, buf: &[u8], more: bool, stall: Duration) -> Result<(), ()> {
     let mut done = 0;
     while done < buf.len() {
-        match sendfile::send(&io.stream, &buf[done..], more) {
+        match sys::send(&io.stream, &buf[done..], more) {
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 io.writable(stall).await.map_err(drop)?

@@ -5,8 +5,10 @@ pub(crate) mod body;
 mod conn;
 mod files;
 mod io;
-mod sendfile;
+mod pool;
+mod sys;
 mod worker;
+mod write;
 
 use std::io as stdio;
 use std::net::{SocketAddr, TcpListener};
@@ -143,6 +145,10 @@ pub struct Config {
     pub file_sending: FileSending,
     /// The open-file cache.
     pub file_cache: FileCache,
+    /// Threads of the blocking pool that runs synchronous stream producers
+    /// ([`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter)), shared by
+    /// the workers.
+    pub blocking_threads: usize,
 }
 
 impl Default for Config {
@@ -159,6 +165,7 @@ impl Default for Config {
             allow_dirs: Vec::new(),
             file_sending: FileSending::default(),
             file_cache: FileCache::default(),
+            blocking_threads: 16,
         }
     }
 }
@@ -250,6 +257,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Threads that run synchronous stream producers (default 16).
+    pub fn blocking_threads(mut self, n: usize) -> Self {
+        self.config.blocking_threads = n.max(1);
+        self
+    }
+
     /// Binds and starts the workers in the background.
     ///
     /// # Errors
@@ -266,14 +279,16 @@ impl ServerBuilder {
             allow.add(dir)?;
         }
         let allow: &'static AllowList = Box::leak(Box::new(allow));
+        let pool = pool::BlockingPool::new(config.blocking_threads)?;
         let mut stops = Vec::new();
         let mut threads = Vec::new();
         for (id, listener) in listeners.into_iter().enumerate() {
             let (stop_tx, stop_rx) = flume::bounded(1);
             let config = Arc::clone(&config);
+            let pool = Arc::clone(&pool);
             let thread = std::thread::Builder::new()
                 .name(format!("ringbolt-worker-{id}"))
-                .spawn(move || worker::run(id, listener, config, api, allow, stop_rx))?;
+                .spawn(move || worker::run(id, listener, config, api, allow, pool, stop_rx))?;
             stops.push(stop_tx);
             threads.push(thread);
         }

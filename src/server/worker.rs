@@ -15,6 +15,7 @@ use futures_util::future::{Either, select};
 use monoio::net::TcpListener;
 use monoio::time::Instant;
 
+use super::pool::BlockingPool;
 use super::{Config, Driver, conn};
 use crate::api::Api;
 use crate::fs::{AllowList, cache};
@@ -25,6 +26,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) api: &'static Api,
     pub(crate) allow: &'static AllowList,
     pub(crate) config: Arc<Config>,
+    /// Runs synchronous stream producers.
+    pub(crate) pool: Arc<BlockingPool>,
     draining: Cell<bool>,
     /// The open connections, so that a shutdown can end the idle ones.
     conns: RefCell<Slab>,
@@ -139,6 +142,7 @@ pub(crate) fn run(
     config: Arc<Config>,
     api: &'static Api,
     allow: &'static AllowList,
+    pool: Arc<BlockingPool>,
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     macro_rules! run_on {
@@ -148,7 +152,7 @@ pub(crate) fn run(
                 .with_entries(URING_ENTRIES)
                 .uring_builder($urb)
                 .build()?;
-            rt.block_on(serve(id, listener, config, api, allow, stop_rx))
+            rt.block_on(serve(id, listener, config, api, allow, pool, stop_rx))
         }};
     }
     let urb = uring_setup();
@@ -184,6 +188,7 @@ async fn serve(
     config: Arc<Config>,
     api: &'static Api,
     allow: &'static AllowList,
+    pool: Arc<BlockingPool>,
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     let legacy = monoio::utils::is_legacy();
@@ -201,6 +206,7 @@ async fn serve(
         api,
         allow,
         config,
+        pool,
         draining: Cell::new(false),
         conns: RefCell::new(Slab::default()),
     });

@@ -1,6 +1,7 @@
-//! The syscall edge of zero-copy file sending: `sendfile(2)` from the page cache straight
-//! into the socket, and `send(2)` with `MSG_MORE` so a response head waits for the first
-//! file bytes and leaves in the same segment.
+//! The syscall edge of the connection code: zero-copy file sending — `sendfile(2)` from the
+//! page cache straight into the socket, and `send(2)` with `MSG_MORE` so a response head
+//! waits for the first file bytes and leaves in the same segment — and a peek at the receive
+//! queue to tell a client that left from one that sent more.
 //!
 //! Every call here is non-blocking: the caller waits for writability with the runtime
 //! (`TcpStream::writable`) when one answers `WouldBlock`. The io_uring driver's sockets are
@@ -80,4 +81,37 @@ pub(crate) fn sendfile(
     }
     *offset = off as u64;
     Ok(n as usize)
+}
+
+/// What a look at a socket's receive queue found.
+pub(crate) enum Peeked {
+    /// The peer closed its side, or the connection is reset.
+    Gone,
+    /// Bytes are waiting (the peer sent another request).
+    Data,
+    /// Nothing yet.
+    Empty,
+}
+
+/// Looks at the socket's receive queue without taking anything from it.
+pub(crate) fn peek(sock: &TcpStream) -> Peeked {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer that lives across the call; MSG_PEEK leaves the data queued;
+    // the descriptor belongs to a socket borrowed for the call.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            (&raw mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Peeked::Gone,
+        n if n > 0 => Peeked::Data,
+        _ => match io::Error::last_os_error().kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Peeked::Empty,
+            _ => Peeked::Gone,
+        },
+    }
 }

@@ -1,0 +1,180 @@
+//! Streamed bodies: [`StreamingResponse`] from an async [`Stream`] (polled on the worker) or a
+//! synchronous iterator (run on the server's blocking pool), sent as they are produced.
+//!
+//! On the wire: `Transfer-Encoding: chunked` to HTTP/1.1 clients, one chunk per item (empty
+//! items are skipped), sent as soon as the producer has nothing more ready — never held back to
+//! fill a buffer — and coalesced into one write when the producer is faster than the socket.
+//! HTTP/1.0 clients get the raw bytes and the end of the body is the end of the connection.
+//! A HEAD request gets the head only and the stream is never polled.
+//!
+//! While a stream is in flight the connection is watched: a client that goes away is noticed
+//! at once, even while the producer is idle, and the stream is dropped (async) or the
+//! iterator is no longer called and is dropped (sync), so `Drop`-based cleanup runs. An item
+//! that is an error, or a producer that panics, aborts the connection without the last chunk,
+//! so the client can tell the body is incomplete; the error is logged.
+
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::StatusCode;
+
+use super::{Body, Response};
+
+/// One produced piece of a body, or the error that ends the stream.
+pub(crate) type Chunk = Result<Bytes, String>;
+
+/// What a stream may yield: bytes or text (`Bytes`, `Vec<u8>`, `String`, `&'static str`,
+/// `&'static [u8]`, an SSE [`Event`](super::Event)), or a `Result` of one, whose `Err` ends
+/// the stream as failed (the connection is aborted and the error logged).
+pub trait IntoChunk {
+    /// The bytes to send, or why the stream failed.
+    fn into_chunk(self) -> Result<Bytes, String>;
+}
+
+impl IntoChunk for Bytes {
+    fn into_chunk(self) -> Result<Bytes, String> {
+        Ok(self)
+    }
+}
+
+impl IntoChunk for Vec<u8> {
+    fn into_chunk(self) -> Result<Bytes, String> {
+        Ok(self.into())
+    }
+}
+
+impl IntoChunk for String {
+    fn into_chunk(self) -> Result<Bytes, String> {
+        Ok(self.into())
+    }
+}
+
+impl IntoChunk for &'static str {
+    fn into_chunk(self) -> Result<Bytes, String> {
+        Ok(Bytes::from_static(self.as_bytes()))
+    }
+}
+
+impl IntoChunk for &'static [u8] {
+    fn into_chunk(self) -> Result<Bytes, String> {
+        Ok(Bytes::from_static(self))
+    }
+}
+
+impl<T: IntoChunk, E: fmt::Display> IntoChunk for Result<T, E> {
+    fn into_chunk(self) -> Result<Bytes, String> {
+        self.map_err(|e| e.to_string())
+            .and_then(IntoChunk::into_chunk)
+    }
+}
+
+/// Where a streamed body's items come from.
+pub(crate) enum Source {
+    /// Polled on the worker thread.
+    Async(Pin<Box<dyn Stream<Item = Chunk>>>),
+    /// Run on the blocking pool, a batch at a time.
+    Iter(Box<dyn Iterator<Item = Chunk> + Send>),
+}
+
+/// A streamed body: its source, and the SSE keep-alive interval (a comment line sent after
+/// that long without an item).
+pub struct StreamBody {
+    pub(crate) source: Source,
+    pub(crate) keep_alive: Option<Duration>,
+}
+
+impl fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.source {
+            Source::Async(_) => "async",
+            Source::Iter(_) => "iterator",
+        };
+        f.debug_struct("StreamBody")
+            .field("source", &kind)
+            .field("keep_alive", &self.keep_alive)
+            .finish()
+    }
+}
+
+impl StreamBody {
+    /// From an async stream of items.
+    pub fn new<S, T>(stream: S) -> Self
+    where
+        S: Stream<Item = T> + 'static,
+        T: IntoChunk + 'static,
+    {
+        StreamBody {
+            source: Source::Async(Box::pin(stream.map(IntoChunk::into_chunk))),
+            keep_alive: None,
+        }
+    }
+
+    /// From a synchronous iterator, which runs on the server's blocking pool.
+    // Not a collection built from items: a producer run later, hence no FromIterator.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_iter<I, T>(iter: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+        T: IntoChunk + 'static,
+    {
+        StreamBody {
+            source: Source::Iter(Box::new(iter.into_iter().map(IntoChunk::into_chunk))),
+            keep_alive: None,
+        }
+    }
+}
+
+/// A response whose body is produced while it is sent.
+///
+/// ```
+/// use ringbolt::StreamingResponse;
+/// use futures_util::stream;
+///
+/// // From a synchronous iterator (runs on the blocking pool, so it may block):
+/// let r = StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
+///     .media_type("text/plain");
+/// // From an async stream (runs on the worker):
+/// let r = StreamingResponse::new(stream::iter(["data: a\n\n", "data: b\n\n"]))
+///     .media_type("text/event-stream");
+/// ```
+#[derive(Debug)]
+pub struct StreamingResponse;
+
+impl StreamingResponse {
+    /// A 200 response streaming the items of `stream`; set the media type with
+    /// [`Response::media_type`].
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new<S, T>(stream: S) -> Response
+    where
+        S: Stream<Item = T> + 'static,
+        T: IntoChunk + 'static,
+    {
+        Response::with_stream(StreamBody::new(stream))
+    }
+
+    /// A 200 response streaming the items of a synchronous iterator, run on the server's
+    /// blocking pool (shared by the workers, bounded) and fed to the connection through a
+    /// bounded channel: a slow client stops the iterator instead of buffering its output.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_iter<I, T>(iter: I) -> Response
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+        T: IntoChunk + 'static,
+    {
+        Response::with_stream(StreamBody::from_iter(iter))
+    }
+}
+
+impl Response {
+    /// A 200 response with a streamed body and no media type yet.
+    pub(crate) fn with_stream(body: StreamBody) -> Response {
+        let mut r = Response::new(StatusCode::OK);
+        r.set_body(Body::Stream(body));
+        r
+    }
+}

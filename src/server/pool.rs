@@ -1,0 +1,160 @@
+//! The blocking pool: a bounded set of threads, shared by a server's workers, that run
+//! synchronous stream producers (iterators) off the worker threads.
+//!
+//! A producer does not own a thread for the life of its stream. It runs as a job that calls
+//! the iterator until the stream's bounded channel is full, then parks itself (hands itself
+//! back to the connection) and frees the thread; the connection resubmits it once it has
+//! taken items out. So a slow or stalled client holds no thread and no unbounded buffer, and
+//! a thread is only busy while an iterator is actually computing (or blocking) in `next`.
+//! When every thread is busy, jobs wait in the queue: the workers go on serving.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::response::Chunk;
+
+/// Items a synchronous stream may run ahead of its connection.
+pub(crate) const CHANNEL: usize = 16;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The pool. Threads end when the last handle is dropped and their current job returns.
+pub(crate) struct BlockingPool {
+    jobs: flume::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl BlockingPool {
+    /// Starts `threads` threads (at least one).
+    pub(crate) fn new(threads: usize) -> std::io::Result<Arc<BlockingPool>> {
+        let (tx, rx) = flume::unbounded::<Job>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let queued = Arc::clone(&queued);
+            std::thread::Builder::new()
+                .name(format!("ringbolt-blocking-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = rx.recv() {
+                        queued.fetch_sub(1, Ordering::Relaxed);
+                        job();
+                    }
+                })?;
+        }
+        Ok(Arc::new(BlockingPool { jobs: tx, queued }))
+    }
+
+    /// Jobs waiting for a thread.
+    #[allow(dead_code)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    fn submit(&self, job: Job) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send(job).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts running `iter` for a connection; the returned [`IterFeed`] yields its items.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        iter: Box<dyn Iterator<Item = Chunk> + Send>,
+    ) -> IterFeed {
+        let (items_tx, items_rx) = flume::bounded(CHANNEL);
+        let (parked_tx, parked_rx) = flume::unbounded();
+        let producer = Producer {
+            iter,
+            pending: None,
+            items: items_tx,
+            parked: parked_tx,
+        };
+        self.submit(Box::new(move || producer.run()));
+        IterFeed {
+            buffered: items_rx.clone(),
+            items: items_rx.into_stream(),
+            parked: parked_rx.into_stream(),
+            waiting: None,
+            pool: Arc::clone(self),
+        }
+    }
+}
+
+/// A synchronous stream's producer: the iterator, and the item it could not hand over yet.
+pub(crate) struct Producer {
+    iter: Box<dyn Iterator<Item = Chunk> + Send>,
+    pending: Option<Chunk>,
+    items: flume::Sender<Chunk>,
+    parked: flume::Sender<Producer>,
+}
+
+impl Producer {
+    /// Calls the iterator until its channel is full (then parks), it ends, it fails, or the
+    /// connection is gone (then the iterator is dropped here, on the pool thread).
+    fn run(mut self) {
+        loop {
+            let item = match self.pending.take() {
+                Some(item) => Some(item),
+                None => match std::panic::catch_unwind(AssertUnwindSafe(|| self.iter.next())) {
+                    Ok(item) => item,
+                    Err(_) => Some(Err("the stream's iterator panicked".to_owned())),
+                },
+            };
+            // The end: dropping the sender tells the connection, once it has read the rest.
+            let Some(item) = item else { return };
+            let failed = item.is_err();
+            match self.items.try_send(item) {
+                Ok(()) if failed => return,
+                Ok(()) => {}
+                Err(flume::TrySendError::Full(item)) => {
+                    self.pending = Some(item);
+                    let parked = self.parked.clone();
+                    // The connection resubmits it when it has room; if it is gone, the
+                    // producer (and its iterator) is dropped with the failed send.
+                    let _ = parked.send(self);
+                    return;
+                }
+                Err(flume::TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}
+
+/// The connection's side of a synchronous stream.
+pub(crate) struct IterFeed {
+    items: flume::r#async::RecvStream<'static, Chunk>,
+    /// The same channel, to see how many items are buffered.
+    buffered: flume::Receiver<Chunk>,
+    parked: flume::r#async::RecvStream<'static, Producer>,
+    /// A producer that parked, until the channel has room for it again.
+    waiting: Option<Producer>,
+    pool: Arc<BlockingPool>,
+}
+
+impl IterFeed {
+    /// The next item: `Ready(None)` at the end of the stream.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Chunk>> {
+        use futures_util::StreamExt;
+        use std::task::Poll;
+        if let Poll::Ready(Some(producer)) = self.parked.poll_next_unpin(cx) {
+            self.waiting = Some(producer);
+        }
+        let next = self.items.poll_next_unpin(cx);
+        // A producer that parked on a full channel goes back to work once half of it is free
+        // (not at once: it would park again straight away while the client is slow).
+        if self.waiting.is_some() && self.buffered.len() <= CHANNEL / 2 {
+            let producer = self.waiting.take();
+            self.pool.submit(Box::new(move || {
+                if let Some(p) = producer {
+                    p.run();
+                }
+            }));
+        }
+        next
+    }
+}
