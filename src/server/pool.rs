@@ -69,10 +69,11 @@ impl BlockingPool {
             iter,
             pending: None,
             items: items_tx,
-            parked: parked_tx,
         };
-        self.submit(Box::new(move || producer.run()));
+        let park = parked_tx.clone();
+        self.submit(Box::new(move || producer.run(&park)));
         IterFeed {
+            park: parked_tx,
             buffered: items_rx.clone(),
             items: items_rx.into_stream(),
             parked: parked_rx.into_stream(),
@@ -87,13 +88,16 @@ pub(crate) struct Producer {
     iter: Box<dyn Iterator<Item = Chunk> + Send>,
     pending: Option<Chunk>,
     items: flume::Sender<Chunk>,
-    parked: flume::Sender<Producer>,
 }
 
 impl Producer {
     /// Calls the iterator until its channel is full (then parks), it ends, it fails, or the
     /// connection is gone (then the iterator is dropped here, on the pool thread).
-    fn run(mut self) {
+    ///
+    /// `park` is where it hands itself back. It is not a field: a parked producer sits in
+    /// that channel, and a sender inside its own channel would keep the channel (and the
+    /// producer) alive after the connection dropped its side.
+    fn run(mut self, park: &flume::Sender<Producer>) {
         loop {
             let item = match self.pending.take() {
                 Some(item) => Some(item),
@@ -110,10 +114,9 @@ impl Producer {
                 Ok(()) => {}
                 Err(flume::TrySendError::Full(item)) => {
                     self.pending = Some(item);
-                    let parked = self.parked.clone();
                     // The connection resubmits it when it has room; if it is gone, the
                     // producer (and its iterator) is dropped with the failed send.
-                    let _ = parked.send(self);
+                    let _ = park.send(self);
                     return;
                 }
                 Err(flume::TrySendError::Disconnected(_)) => return,
@@ -128,6 +131,7 @@ pub(crate) struct IterFeed {
     /// The same channel, to see how many items are buffered.
     buffered: flume::Receiver<Chunk>,
     parked: flume::r#async::RecvStream<'static, Producer>,
+    park: flume::Sender<Producer>,
     /// A producer that parked, until the channel has room for it again.
     waiting: Option<Producer>,
     pool: Arc<BlockingPool>,
@@ -149,9 +153,10 @@ impl IterFeed {
         // (not at once: it would park again straight away while the client is slow).
         if self.waiting.is_some() && self.buffered.len() <= CHANNEL / 2 {
             let producer = self.waiting.take();
+            let park = self.park.clone();
             self.pool.submit(Box::new(move || {
                 if let Some(p) = producer {
-                    p.run();
+                    p.run(&park);
                 }
             }));
         }

@@ -154,6 +154,8 @@ pub(crate) async fn send_stream(
             Wake::Flush => io.flush(wbuf, stall).await.map_err(drop)?,
             Wake::End(Some(Err(e))) => {
                 tracing::error!(error = %e, "stream failed; aborting the response");
+                // What was produced before the failure goes out; the last chunk never does.
+                let _ = io.flush(wbuf, stall).await;
                 return Err(());
             }
             Wake::End(_) => {
