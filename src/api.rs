@@ -6,6 +6,7 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::compress::Compression;
 use crate::handler::Handler;
 use crate::response::Validator;
 use crate::router::Router;
@@ -17,6 +18,8 @@ pub(crate) struct Endpoint {
     pub(crate) body_limit: Option<u64>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) model: Option<Validator>,
+    /// Never compress this route's responses.
+    pub(crate) no_compress: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for Endpoint {
 pub struct Api {
     pub(crate) router: Router<Endpoint>,
     pub(crate) templates: Registry,
+    pub(crate) compression: Option<Compression>,
 }
 
 /// Options of one registered route, returned by [`Api::get`] and friends.
@@ -78,6 +82,13 @@ impl Route<'_> {
         self.endpoint.model = Some(crate::response::model_validator::<T>());
         self
     }
+
+    /// Never compresses this route's responses, even when the app compresses (e.g. a stream
+    /// a proxy must see as it is).
+    pub fn no_compress(self) -> Self {
+        self.endpoint.no_compress = true;
+        self
+    }
 }
 
 macro_rules! method_fns {
@@ -108,10 +119,18 @@ impl Api {
             body_limit: None,
             status: None,
             model: None,
+            no_compress: false,
         };
         Route {
             endpoint: self.router.insert(method, pattern, endpoint),
         }
+    }
+
+    /// Compresses responses (gzip, br, zstd, as the client accepts; see
+    /// [`compress`](crate::compress)) with these settings; `None` (the default): never.
+    pub fn compression(&mut self, setting: Option<Compression>) -> &mut Self {
+        self.compression = setting;
+        self
     }
 
     /// Sets the default template engine, the one [`crate::render`] uses.

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    Api, Cookie, Error, File, FileResponse, Html, Json, PlainText, Redirect, Request, Response,
-    SameSite, StatusCode, StreamingResponse, Templates, render,
+    Api, Compression, Cookie, Error, File, FileResponse, Html, Json, PlainText, Redirect, Request,
+    Response, SameSite, StatusCode, StreamingResponse, Templates, render,
 };
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
@@ -443,12 +443,13 @@ pub fn stream_routes(api: &mut Api) {
             .header("X-Accel-Buffering", "no")
     };
     api.get("/sse", sse);
-    api.get("/sse-nocompress", sse);
+    api.get("/sse-nocompress", sse).no_compress();
 }
 
 /// The whole demo app without file routes.
 pub fn app() -> Api {
     let mut api = Api::new();
+    api.compression(Some(Compression::default()));
     api.templates(Templates::new().embedded("myapp/page.html", PAGE_HTML));
     bench_routes(&mut api);
     api.get("/items", get_items);

@@ -96,6 +96,7 @@
 #![deny(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
 
 mod api;
+pub mod compress;
 pub mod demo;
 mod error;
 pub mod fs;
@@ -108,6 +109,7 @@ mod server;
 pub mod templates;
 
 pub use api::{Api, Route};
+pub use compress::Compression;
 pub use error::{Error, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
 pub use request::Request;

@@ -79,7 +79,9 @@ impl StaticDir {
         };
         if !wants_dir {
             return match cache::open_in(allow, root, &rel) {
-                Ok(_) => FileResponse::located(self.dir.join(&rel), root, rel).into_response(),
+                Ok(_) => FileResponse::located(self.dir.join(&rel), root, rel)
+                    .precompressed()
+                    .into_response(),
                 Err(FsError::NotRegular) if allow.open_dir_in(root, &rel).is_ok() => {
                     // `/x` names a directory: send the client to `/x/` so relative links work.
                     // The location is built from the segments, never from the raw target,
@@ -111,6 +113,7 @@ impl StaticDir {
             match cache::open_in(allow, root, &index_rel) {
                 Ok(_) => {
                     return FileResponse::located(self.dir.join(&index_rel), root, index_rel)
+                        .precompressed()
                         .into_response();
                 }
                 Err(FsError::NotFound) => {}

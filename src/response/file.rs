@@ -23,6 +23,8 @@ pub struct FileBody {
     /// Where the file was found by a URL mount: (root index, path beneath it). Opened with
     /// [`AllowList::open_in`](crate::fs::AllowList::open_in) instead of by `path`.
     pub(crate) located: Option<(usize, String)>,
+    /// Serve `path.zst` / `path.br` / `path.gz` instead when present and accepted.
+    pub(crate) precompressed: bool,
 }
 
 impl FileBody {
@@ -34,6 +36,7 @@ impl FileBody {
             inline: false,
             memory_cap,
             located: None,
+            precompressed: false,
         }
     }
 }
@@ -51,6 +54,14 @@ macro_rules! file_builder {
             /// The media type (default: guessed from the extension).
             pub fn media_type(mut self, media_type: &str) -> Self {
                 self.0.media_type = Some(media_type.to_owned());
+                self
+            }
+
+            /// Serves a precompressed sibling (`path.zst`, `path.br`, `path.gz`) with its
+            /// `Content-Encoding` when one exists and the client accepts its coding; the
+            /// response then varies by `Accept-Encoding`.
+            pub fn precompressed(mut self) -> Self {
+                self.0.precompressed = true;
                 self
             }
 

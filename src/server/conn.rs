@@ -27,6 +27,7 @@ use super::worker::{ConnSlot, WorkerCtx};
 use super::write::{self, Framing};
 use super::{FileSending, sys};
 use crate::api::Endpoint;
+use crate::compress::{self, Compression, Plan};
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse_head,
@@ -353,7 +354,14 @@ pub(crate) async fn serve(
             };
 
             // 6. The response: the route's default status, its model, and nothing unsendable.
-            let resp = finish_response(resp, endpoint);
+            let mut resp = finish_response(resp, endpoint);
+            // 7. Compression, where the app asks for it and the route does not refuse it.
+            let encoder = match (&api.compression, endpoint.no_compress) {
+                (Some(setting), false) => {
+                    compress_response(&mut resp, setting, head_only, &head_copy)
+                }
+                _ => None,
+            };
             // A shutdown that began while the handler ran ends the connection after this answer.
             let keep_alive = keep_alive && !ctx.draining();
             let connection = connection_header(version, keep_alive);
@@ -388,7 +396,7 @@ pub(crate) async fn serve(
                     break 'req next_step(keep_alive, linger);
                 }
                 let sent = Box::pin(write::send_stream(
-                    &mut io, wbuf, body, framing, &ctx.pool, stall,
+                    &mut io, wbuf, body, framing, encoder, &ctx.pool, stall,
                 ))
                 .await;
                 if sent.is_err() {
@@ -490,6 +498,68 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
     resp
 }
 
+/// Compresses a response in memory, or prepares the encoder of a stream, as the request's
+/// `Accept-Encoding` and [`compress::plan`] decide; marks the headers either way.
+fn compress_response(
+    resp: &mut Response,
+    setting: &Compression,
+    head_only: bool,
+    head: &[u8],
+) -> Option<compress::Encoder> {
+    let len = match resp.body() {
+        Body::Bytes(b) => Some(b.len()),
+        Body::Stream(_) => None,
+        // Files are sent as they are on disk (precompressed siblings aside).
+        Body::Empty | Body::File(_) => return None,
+    };
+    let accept = header_value(head, b"accept-encoding");
+    let status = resp.status_code();
+    match compress::plan(
+        setting,
+        status,
+        resp.content_type(),
+        resp.headers(),
+        len,
+        head_only,
+        accept,
+    ) {
+        Plan::Skip => None,
+        Plan::VaryOnly => {
+            compress::add_vary(resp.headers_mut());
+            None
+        }
+        Plan::Encode(coding) => match resp.body() {
+            Body::Bytes(b) => {
+                match compress::encode(setting, coding, b) {
+                    Some(z) => {
+                        resp.set_body(Body::Bytes(z));
+                        compress::mark_encoded(resp.headers_mut(), coding);
+                    }
+                    None => compress::add_vary(resp.headers_mut()),
+                }
+                None
+            }
+            _ => {
+                compress::mark_encoded(resp.headers_mut(), coding);
+                Some(compress::Encoder::new(setting, coding, 0))
+            }
+        },
+    }
+}
+
+/// The value of the first `name:` field line of a request head (already validated by the
+/// parser), `name` in lower case.
+fn header_value<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+    memchr::memchr_iter(b'\n', head).find_map(|i| {
+        let line = &head[i + 1..];
+        let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (field, value) = line.split_at_checked(name.len())?;
+        (field.eq_ignore_ascii_case(name) && value.first() == Some(&b':'))
+            .then(|| value[1..].trim_ascii())
+    })
+}
+
 /// The headers a streamed `text/event-stream` response gets unless its handler set them: no
 /// caching anywhere, no buffering in a proxy (nginx honours `X-Accel-Buffering`).
 fn stream_defaults(resp: &mut Response) {
@@ -525,7 +595,7 @@ fn resolve_file(
     let Body::File(spec) = std::mem::take(resp.body_mut()) else {
         return files::Prepared::Done(resp);
     };
-    if !mentions_conditions(head_bytes) {
+    if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
         let req = files::FileRequest {
             method,

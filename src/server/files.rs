@@ -7,10 +7,12 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use http::header::{
-    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED, VARY,
 };
 use http::{HeaderValue, Method, StatusCode};
 
+use crate::compress::{self, Coding};
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::{AllowList, FsError, cache};
@@ -81,6 +83,21 @@ pub(crate) fn prepare(
             return Prepared::Done(Response::detail(e.status(), e.detail()));
         }
     };
+    // A precompressed sibling (`x.js.br`, ...) the client accepts replaces the file itself.
+    let mut encoded = None;
+    let entry = if spec.precompressed {
+        resp.headers_mut()
+            .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+        match sibling(&spec, allow, (req.header)("accept-encoding")) {
+            Some((coding, sib)) => {
+                encoded = Some(coding);
+                sib
+            }
+            None => entry,
+        }
+    } else {
+        entry
+    };
     let len = entry.opened.meta.len();
     let etag = entry.etag.as_str();
     let validators = Validators {
@@ -95,6 +112,8 @@ pub(crate) fn prepare(
                 tracing::error!("file response media type is not a valid header value; left out")
             })
             .ok(),
+        // A sibling's own name says "gzip": the type is the original's.
+        None if encoded.is_some() => HeaderValue::from_str(&guess_type(&spec.path)).ok(),
         None => Some(
             entry
                 .guessed_type
@@ -104,6 +123,10 @@ pub(crate) fn prepare(
                 .clone(),
         ),
     };
+    if let Some(coding) = encoded {
+        resp.headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    }
     resp.headers_mut().insert(ETAG, entry.etag_value.clone());
     if let Some((_, value)) = &entry.last_modified {
         resp.headers_mut().insert(LAST_MODIFIED, value.clone());
@@ -234,6 +257,26 @@ pub(crate) fn prepare(
             len: total,
         },
     )
+}
+
+/// The first precompressed sibling of the file that the request's `Accept-Encoding` takes,
+/// opened through the allow-list like the file itself.
+fn sibling(
+    spec: &FileBody,
+    allow: &AllowList,
+    accept: Option<&[u8]>,
+) -> Option<(Coding, Rc<cache::Entry>)> {
+    compress::negotiate(accept).into_iter().find_map(|coding| {
+        let opened = match &spec.located {
+            Some((root, rel)) => cache::open_in(allow, *root, &format!("{rel}{}", coding.suffix())),
+            None => {
+                let mut path = spec.path.clone().into_os_string();
+                path.push(coding.suffix());
+                cache::open(allow, std::path::Path::new(&path))
+            }
+        };
+        opened.ok().map(|e| (coding, e))
+    })
 }
 
 /// The body in memory: a small file's bytes come from the cache entry (read once, then

@@ -14,6 +14,7 @@ use futures_util::Stream;
 use super::io::Io;
 use super::pool::{BlockingPool, IterFeed};
 use super::sys::{self, Peeked};
+use crate::compress::Encoder;
 use crate::response::{Chunk, Source, StreamBody};
 
 /// Most bytes gathered from a producer that is faster than the socket before they are
@@ -104,6 +105,7 @@ pub(crate) async fn send_stream(
     wbuf: &mut Vec<u8>,
     body: StreamBody,
     framing: Framing,
+    mut encoder: Option<Encoder>,
     pool: &Arc<BlockingPool>,
     stall: Duration,
 ) -> Result<(), ()> {
@@ -128,7 +130,17 @@ pub(crate) async fn send_stream(
             std::future::poll_fn(|cx| {
                 while wbuf.len() < COALESCE {
                     match feed.poll_next(cx) {
-                        Poll::Ready(Some(Ok(bytes))) => frame(wbuf, &bytes, framing),
+                        Poll::Ready(Some(Ok(bytes))) => match &mut encoder {
+                            None => frame(wbuf, &bytes, framing),
+                            Some(enc) => match enc.push(&bytes) {
+                                Ok(z) => frame(wbuf, &z, framing),
+                                Err(e) => {
+                                    return Poll::Ready(Wake::End(Some(Err(format!(
+                                        "compression failed: {e}"
+                                    )))));
+                                }
+                            },
+                        },
                         Poll::Ready(end) => return Poll::Ready(Wake::End(end)),
                         Poll::Pending => break,
                     }
@@ -159,6 +171,15 @@ pub(crate) async fn send_stream(
                 return Err(());
             }
             Wake::End(_) => {
+                if let Some(enc) = encoder.take() {
+                    match enc.finish() {
+                        Ok(tail) => frame(wbuf, &tail, framing),
+                        Err(e) => {
+                            tracing::error!(error = %e, "compression failed; aborting the response");
+                            return Err(());
+                        }
+                    }
+                }
                 if framing == Framing::Chunked {
                     wbuf.extend_from_slice(b"0\r\n\r\n");
                 }
@@ -172,7 +193,13 @@ pub(crate) async fn send_stream(
                 Peeked::Data => watching = false,
                 Peeked::Empty => {}
             },
-            Wake::KeepAlive => frame(wbuf, b":\n\n", framing),
+            Wake::KeepAlive => match &mut encoder {
+                None => frame(wbuf, b":\n\n", framing),
+                Some(enc) => {
+                    let z = enc.push(b":\n\n").map_err(drop)?;
+                    frame(wbuf, &z, framing);
+                }
+            },
         }
     }
 }
