@@ -1,0 +1,290 @@
+//! Response compression over real sockets, on io_uring and on epoll: negotiation, what is
+//! never compressed, one Vary, weak ETags, streams compressed item by item, precompressed
+//! files.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{StreamExt, stream};
+use ringbolt::{Api, Compression, Driver, Request, Response, StreamingResponse};
+
+fn big_text() -> String {
+    (0..200)
+        .map(|i| format!("line {i}: the quick brown fox\n"))
+        .collect()
+}
+
+fn app() -> Api {
+    let mut api = Api::new();
+    api.compression(Some(Compression::default()));
+    api.get("/text", |_req: Request| async { big_text() });
+    api.get("/small", |_req: Request| async { "tiny" });
+    api.get("/json", |_req: Request| async {
+        ringbolt::Json(
+            serde_json::json!({"items": (0..100).collect::<Vec<_>>(), "name": "x".repeat(300)}),
+        )
+    });
+    api.get("/png", |_req: Request| async {
+        Response::with_body(
+            ringbolt::StatusCode::OK,
+            ringbolt::HeaderValue::from_static("image/png"),
+            vec![b'a'; 5000],
+        )
+    });
+    api.get("/pdf", |_req: Request| async {
+        Response::with_body(
+            ringbolt::StatusCode::OK,
+            ringbolt::HeaderValue::from_static("application/pdf"),
+            vec![b'a'; 5000],
+        )
+    });
+    api.get("/pre-encoded", |_req: Request| async {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(big_text().as_bytes()).unwrap();
+        Response::with_body(
+            ringbolt::StatusCode::OK,
+            ringbolt::HeaderValue::from_static("text/plain"),
+            z.finish().unwrap(),
+        )
+        .header("Content-Encoding", "gzip")
+    });
+    api.get("/tagged", |_req: Request| async {
+        Response::with_body(
+            ringbolt::StatusCode::OK,
+            ringbolt::HeaderValue::from_static("text/plain"),
+            big_text(),
+        )
+        .header("ETag", "\"v1\"")
+        .header("Vary", "Cookie")
+    });
+    api.get("/partial", |_req: Request| async {
+        Response::with_body(
+            ringbolt::StatusCode::OK,
+            ringbolt::HeaderValue::from_static("text/plain"),
+            big_text(),
+        )
+        .status(206)
+    });
+    api.get("/stream", |_req: Request| async {
+        StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
+            .media_type("text/plain")
+    });
+    let slow = |_req: Request| async {
+        let items = stream::iter(0..3).then(|i| async move {
+            if i > 0 {
+                monoio::time::sleep(Duration::from_millis(600)).await;
+            }
+            format!("data: event-{i}\n\n")
+        });
+        StreamingResponse::new(items).media_type("text/event-stream")
+    };
+    api.get("/slow-sse", slow);
+    api.get("/slow-sse-nocompress", slow).no_compress();
+    api
+}
+
+fn decode(coding: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match coding {
+        "gzip" => {
+            flate2::read::GzDecoder::new(data)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "br" => {
+            brotli::Decompressor::new(data, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "zstd" => out = zstd::stream::decode_all(data).unwrap(),
+        other => panic!("unexpected coding {other}"),
+    }
+    out
+}
+
+fn get(addr: std::net::SocketAddr, path: &str, accept: Option<&str>) -> Resp {
+    let ae = accept
+        .map(|a| format!("Accept-Encoding: {a}\r\n"))
+        .unwrap_or_default();
+    roundtrip(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: a\r\n{ae}\r\n").as_bytes(),
+    )
+}
+
+on_both_drivers! {
+    fn negotiation_and_roundtrip(driver: Driver) {
+        let s = start_api(driver, app());
+        let a = s.local_addr();
+        let plain = big_text();
+        for (accept, want) in [
+            (Some("gzip"), Some("gzip")),
+            (Some("br"), Some("br")),
+            (Some("zstd"), Some("zstd")),
+            (Some("gzip, deflate, br, zstd"), Some("zstd")),
+            (Some("gzip;q=0.5, br;q=0.9"), Some("br")),
+            (Some("br;q=0, gzip"), Some("gzip")),
+            (Some("*"), Some("zstd")),
+            (Some("*;q=0.5, zstd;q=0"), Some("br")),
+            (Some("identity"), None),
+            (Some("identity;q=0"), None),
+            (Some("*;q=0"), None),
+            (Some("deflate"), None),
+            (None, None),
+        ] {
+            let r = get(a, "/text", accept);
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("content-encoding"), want, "{accept:?}");
+            assert_eq!(r.count("vary"), 1, "{accept:?}: one Vary");
+            assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+            assert_eq!(r.header("content-length").unwrap().parse::<usize>().unwrap(), r.body.len());
+            let body = match want {
+                Some(c) => {
+                    assert!(r.body.len() < plain.len());
+                    decode(c, &r.body)
+                }
+                None => r.body.clone(),
+            };
+            assert_eq!(body, plain.as_bytes(), "{accept:?}");
+        }
+        let r = get(a, "/json", Some("gzip"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        let v: serde_json::Value = serde_json::from_slice(&decode("gzip", &r.body)).unwrap();
+        assert_eq!(v["items"][99], 99);
+    }
+
+    fn what_is_never_compressed(driver: Driver) {
+        let s = start_api(driver, app());
+        let a = s.local_addr();
+        for path in ["/small", "/png", "/pdf", "/partial"] {
+            let r = get(a, path, Some("gzip, br, zstd"));
+            assert_eq!(r.header("content-encoding"), None, "{path}");
+            assert_eq!(r.header("vary"), None, "{path}: not a candidate, no Vary");
+        }
+        // Already encoded by the handler: sent as it is, never twice.
+        let r = get(a, "/pre-encoded", Some("gzip, br, zstd"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.count("content-encoding"), 1);
+        assert_eq!(decode("gzip", &r.body), big_text().as_bytes());
+        // HEAD: no encoding, but the Vary is announced.
+        let mut c = Client::connect(a);
+        c.send(b"HEAD /text HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n");
+        let r = c.response_to("HEAD");
+        assert_eq!(r.header("content-encoding"), None);
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    }
+
+    fn vary_once_and_weak_etag(driver: Driver) {
+        let s = start_api(driver, app());
+        let r = get(s.local_addr(), "/tagged", Some("gzip"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.header("etag"), Some("W/\"v1\""), "a transformed body's tag is weak");
+        let vary: Vec<&str> = r.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("vary")).map(|(_, v)| v.as_str()).collect();
+        let joined = vary.join(", ").to_ascii_lowercase();
+        assert_eq!(joined.matches("accept-encoding").count(), 1, "{vary:?}");
+        assert!(joined.contains("cookie"), "{vary:?}");
+        let r = get(s.local_addr(), "/tagged", None);
+        assert_eq!(r.header("etag"), Some("\"v1\""), "identity keeps the strong tag");
+    }
+
+    fn streams_are_compressed_item_by_item(driver: Driver) {
+        let s = start_api(driver, app());
+        let a = s.local_addr();
+        let want: String = (0..100).map(|i| format!("chunk {i}\n")).collect();
+        for coding in ["gzip", "br", "zstd"] {
+            let r = get(a, "/stream", Some(coding));
+            assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+            assert_eq!(r.header("content-encoding"), Some(coding));
+            assert_eq!(decode(coding, &r.body), want.as_bytes(), "{coding}");
+        }
+        // The first event is decodable long before the stream ends: flushed per item.
+        let mut c = TcpStream::connect(a).unwrap();
+        let t0 = Instant::now();
+        c.write_all(b"GET /slow-sse HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n").unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let mut wire = Vec::new();
+        let mut dec = flate2::write::GzDecoder::new(Vec::new());
+        let mut fed = 0;
+        let mut buf = [0u8; 4096];
+        while t0.elapsed() < Duration::from_millis(500) {
+            if let Ok(n) = c.read(&mut buf) {
+                wire.extend_from_slice(&buf[..n]);
+            }
+            // De-chunk what arrived and feed the new part to the decoder.
+            if let Some(start) = wire.windows(4).position(|w| w == b"\r\n\r\n") {
+                let body = dechunk(&wire[start + 4..]);
+                dec.write_all(&body[fed..]).unwrap();
+                fed = body.len();
+                dec.flush().unwrap();
+                if dec.get_ref().starts_with(b"data: event-0\n\n") {
+                    break;
+                }
+            }
+        }
+        assert!(dec.get_ref().starts_with(b"data: event-0\n\n"), "first event held back by the encoder");
+        assert!(t0.elapsed() < Duration::from_millis(500));
+        // no_compress: identity even when gzip is accepted.
+        let r = get(a, "/slow-sse-nocompress", Some("gzip"));
+        assert_eq!(r.header("content-encoding"), None);
+        assert!(r.text().starts_with("data: event-0\n\n"));
+    }
+
+    fn precompressed_siblings(driver: Driver) {
+        let dir = std::env::temp_dir().join(format!("ringbolt-pre-{}-{driver:?}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let js = "function hello() { return 42; }\n".repeat(50);
+        std::fs::write(dir.join("app.js"), &js).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(js.as_bytes()).unwrap();
+        std::fs::write(dir.join("app.js.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.join("app.js.zst"), zstd::stream::encode_all(js.as_bytes(), 19).unwrap()).unwrap();
+        let handler = std::sync::Arc::new(ringbolt::fs::StaticDir::new(dir.clone()));
+        let mut api = Api::new();
+        api.get("/{*path}", move |req: Request| {
+            let raw = req.param_raw("path").unwrap_or_default().to_owned();
+            let r = handler.serve(&req, &raw);
+            async move { r }
+        });
+        let config = ringbolt::Config {
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
+            driver,
+            allow_dirs: vec![dir.clone()],
+            ..ringbolt::Config::default()
+        };
+        let s = ringbolt::ServerBuilder::config(config).spawn(api).unwrap();
+        let a = s.local_addr();
+        for (accept, want) in [(Some("gzip"), Some("gzip")), (Some("gzip, br, zstd"), Some("zstd")), (Some("br"), None), (None, None)] {
+            let r = get(a, "/app.js", accept);
+            assert_eq!(r.status, 200, "{accept:?}");
+            assert_eq!(r.header("content-type"), Some("text/javascript; charset=utf-8"), "{accept:?}");
+            assert_eq!(r.header("content-encoding"), want, "{accept:?}");
+            assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{accept:?}");
+            let body = match want { Some(c) => decode(c, &r.body), None => r.body.clone() };
+            assert_eq!(body, js.as_bytes(), "{accept:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The payload of a chunked body received so far (complete chunks only).
+fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = wire.windows(2).position(|w| w == b"\r\n") {
+        let Ok(size) = usize::from_str_radix(std::str::from_utf8(&wire[..i]).unwrap_or("x"), 16)
+        else {
+            break;
+        };
+        if size == 0 || wire.len() < i + 2 + size + 2 {
+            break;
+        }
+        out.extend_from_slice(&wire[i + 2..i + 2 + size]);
+        wire = &wire[i + 2 + size + 2..];
+    }
+    out
+}
