@@ -22,7 +22,7 @@ pub(crate) use model::{Validator, failure as model_failure, validator as model_v
 pub use redirect::Redirect;
 pub use sse::{DEFAULT_KEEP_ALIVE, Event, Sse};
 pub(crate) use stream::{Chunk, Source};
-pub use stream::{IntoChunk, StreamBody, StreamingResponse};
+pub use stream::{ChunkData, IntoChunk, StreamBody, StreamingResponse};
 pub use text::{Html, PlainText};
 
 /// `application/json`.

@@ -11,11 +11,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::Stream;
 use http::HeaderValue;
 
-use super::stream::{IntoChunk, StreamBody};
+use super::stream::{ChunkData, IntoChunk, StreamBody};
 use super::{Body, IntoResponse, Response};
 
 /// How long an [`Sse`] stream may stay silent before a keep-alive comment (`:\n\n`) is sent.
@@ -132,7 +131,7 @@ impl std::fmt::Display for Event {
 }
 
 impl IntoChunk for Event {
-    fn into_chunk(self) -> Result<Bytes, String> {
+    fn into_chunk(self) -> Result<ChunkData, String> {
         match self.error {
             Some(e) => Err(e),
             None => {
@@ -225,7 +224,7 @@ mod tests {
 
     fn encode(e: Event) -> Result<String, String> {
         e.into_chunk()
-            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .map(|b| String::from_utf8(b.as_bytes().to_vec()).unwrap())
     }
 
     #[test]

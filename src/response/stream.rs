@@ -24,48 +24,83 @@ use http::StatusCode;
 use super::{Body, Response};
 
 /// One produced piece of a body, or the error that ends the stream.
-pub(crate) type Chunk = Result<Bytes, String>;
+pub(crate) type Chunk = Result<ChunkData, String>;
+
+/// The bytes of one streamed item, kept in the form they were produced in (an owned
+/// `String` or `Vec` is written from and freed as it is, never converted).
+#[derive(Debug)]
+pub struct ChunkData(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    Bytes(Bytes),
+    Owned(Vec<u8>),
+    Static(&'static [u8]),
+}
+
+impl ChunkData {
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Bytes(b) => b,
+            Repr::Owned(v) => v,
+            Repr::Static(s) => s,
+        }
+    }
+}
+
+impl From<Bytes> for ChunkData {
+    fn from(b: Bytes) -> Self {
+        ChunkData(Repr::Bytes(b))
+    }
+}
+
+impl From<Vec<u8>> for ChunkData {
+    fn from(v: Vec<u8>) -> Self {
+        ChunkData(Repr::Owned(v))
+    }
+}
+
+impl From<String> for ChunkData {
+    fn from(s: String) -> Self {
+        ChunkData(Repr::Owned(s.into_bytes()))
+    }
+}
+
+impl From<&'static str> for ChunkData {
+    fn from(s: &'static str) -> Self {
+        ChunkData(Repr::Static(s.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for ChunkData {
+    fn from(s: &'static [u8]) -> Self {
+        ChunkData(Repr::Static(s))
+    }
+}
 
 /// What a stream may yield: bytes or text (`Bytes`, `Vec<u8>`, `String`, `&'static str`,
 /// `&'static [u8]`, an SSE [`Event`](super::Event)), or a `Result` of one, whose `Err` ends
 /// the stream as failed (the connection is aborted and the error logged).
 pub trait IntoChunk {
     /// The bytes to send, or why the stream failed.
-    fn into_chunk(self) -> Result<Bytes, String>;
+    fn into_chunk(self) -> Result<ChunkData, String>;
 }
 
-impl IntoChunk for Bytes {
-    fn into_chunk(self) -> Result<Bytes, String> {
-        Ok(self)
-    }
+macro_rules! into_chunk {
+    ($($t:ty),*) => {$(
+        impl IntoChunk for $t {
+            fn into_chunk(self) -> Result<ChunkData, String> {
+                Ok(self.into())
+            }
+        }
+    )*};
 }
 
-impl IntoChunk for Vec<u8> {
-    fn into_chunk(self) -> Result<Bytes, String> {
-        Ok(self.into())
-    }
-}
-
-impl IntoChunk for String {
-    fn into_chunk(self) -> Result<Bytes, String> {
-        Ok(self.into())
-    }
-}
-
-impl IntoChunk for &'static str {
-    fn into_chunk(self) -> Result<Bytes, String> {
-        Ok(Bytes::from_static(self.as_bytes()))
-    }
-}
-
-impl IntoChunk for &'static [u8] {
-    fn into_chunk(self) -> Result<Bytes, String> {
-        Ok(Bytes::from_static(self))
-    }
-}
+into_chunk!(Bytes, Vec<u8>, String, &'static str, &'static [u8]);
 
 impl<T: IntoChunk, E: fmt::Display> IntoChunk for Result<T, E> {
-    fn into_chunk(self) -> Result<Bytes, String> {
+    fn into_chunk(self) -> Result<ChunkData, String> {
         self.map_err(|e| e.to_string())
             .and_then(IntoChunk::into_chunk)
     }

@@ -130,9 +130,9 @@ pub(crate) async fn send_stream(
             std::future::poll_fn(|cx| {
                 while wbuf.len() < COALESCE {
                     match feed.poll_next(cx) {
-                        Poll::Ready(Some(Ok(bytes))) => match &mut encoder {
-                            None => frame(wbuf, &bytes, framing),
-                            Some(enc) => match enc.push(&bytes) {
+                        Poll::Ready(Some(Ok(data))) => match &mut encoder {
+                            None => frame(wbuf, data.as_bytes(), framing),
+                            Some(enc) => match enc.push(data.as_bytes()) {
                                 Ok(z) => frame(wbuf, &z, framing),
                                 Err(e) => {
                                     return Poll::Ready(Wake::End(Some(Err(format!(
