@@ -153,6 +153,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
             value: span(value),
         });
     }
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+    if version == Version::HTTP_10 && framing.codings > 0 {
+        return Err(ParseError::TransferEncoding);
+    }
     let body = framing.body_kind()?;
     if version == Version::HTTP_11 && framing.hosts != 1 || framing.hosts > 1 {
         return Err(ParseError::Host);
@@ -259,8 +263,9 @@ fn split_target(
             Err(ParseError::RequestLine)
         };
     }
-    // A fragment is never part of a request target (RFC 9112 §3.2).
-    if memchr::memchr(b'#', t).is_some() {
+    // A fragment is never part of a request target (RFC 9112 §3.2), and a target is a URI:
+    // ASCII only (anything else arrives percent-encoded).
+    if memchr::memchr(b'#', t).is_some() || !t.is_ascii() {
         return Err(ParseError::RequestLine);
     }
     let path_start = if t.first() == Some(&b'/') {
@@ -351,6 +356,10 @@ impl Framing {
             }
         } else if name.eq_ignore_ascii_case(b"host") {
             self.hosts += 1;
+            // RFC 9112 §3.2: a Host with an invalid value is a 400, like a missing one.
+            if !valid_host(value) {
+                return Err(ParseError::Host);
+            }
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in list_items(value) {
                 self.close |= token.eq_ignore_ascii_case(b"close");
@@ -379,6 +388,68 @@ impl Framing {
         }
         Ok(BodyKind::Length(self.content_length.unwrap_or(0)))
     }
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name (unreserved,
+/// pct-encoded, sub-delims), an IPv4 address (a reg-name too) or an IP-literal in brackets,
+/// then an optional port of digits. Empty is valid (a URI without authority).
+fn valid_host(v: &[u8]) -> bool {
+    let (host, port) = if v.first() == Some(&b'[') {
+        let Some(end) = v.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inner = &v[1..end];
+        let literal = !inner.is_empty()
+            && inner
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V'));
+        if !literal {
+            return false;
+        }
+        (&v[..0], &v[end + 1..])
+    } else {
+        match v.iter().position(|&b| b == b':') {
+            Some(i) => (&v[..i], &v[i..]),
+            None => (v, &v[v.len()..]),
+        }
+    };
+    let port_ok = port.is_empty() || (port[0] == b':' && port[1..].iter().all(u8::is_ascii_digit));
+    let mut i = 0;
+    while i < host.len() {
+        let b = host[i];
+        if b == b'%' {
+            if !(host.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && host.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        let allowed = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        if !allowed {
+            return false;
+        }
+        i += 1;
+    }
+    port_ok
 }
 
 /// Content-Length = 1*DIGIT (RFC 9110 §8.6), at most 18 digits so it fits a u64.
@@ -478,6 +549,27 @@ mod tests {
     fn connection_close_is_honoured_in_a_list() {
         let h = complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, close\r\n\r\n");
         assert_eq!(h.connection, ConnectionOption::Close);
+    }
+
+    #[test]
+    fn host_syntax() {
+        for good in [
+            "a",
+            "example.com",
+            "a:8000",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "a%41b",
+            "x_y-z~",
+        ] {
+            assert!(valid_host(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "a b", "u@a", "a:80x", "[::1", "[zz]", "a/b", "a%4", "[]:80", "a:b:c",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]
