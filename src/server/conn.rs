@@ -132,7 +132,8 @@ pub(crate) async fn serve(
     slot: Rc<ConnSlot>,
 ) {
     let mut io = Io::new(stream);
-    let mut wbuf_storage: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // Grows to what the connection writes: an idle connection holds little memory.
+    let mut wbuf_storage: Vec<u8> = Vec::new();
     let wbuf = &mut wbuf_storage;
     let ctx = &ctx;
     let slot = &*slot;

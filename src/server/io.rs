@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 
 /// Smallest free space offered to one read.
-const READ_RESERVE: usize = 8 * 1024;
+const READ_RESERVE: usize = 2 * 1024;
 
 /// Where an unused connection timer points (it is reset before every use).
 const IDLE_TIMER: Duration = Duration::from_secs(3600);
