@@ -237,6 +237,24 @@ on_both_drivers! {
         assert_refused(addr);
     }
 
+    fn request_racing_the_shutdown_on_an_idle_connection_is_answered(driver: Driver) {
+        let s = start_with(driver, |c| c.drain_timeout = Duration::from_secs(5));
+        let addr = s.local_addr();
+        let mut c = Client::connect(addr);
+        c.send(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.response().status, 200);
+        // The shutdown begins while the connection is idle; the client's next request is
+        // already on its way (it has not seen any close): it must be answered, not reset.
+        let stopper = std::thread::spawn(move || s.shutdown());
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.text()), (200, "Hello, World!"));
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.closed());
+        stopper.join().unwrap().expect("shutdown");
+    }
+
     fn shutdown_of_an_unused_server_is_quick(driver: Driver) {
         let s = start_with(driver, |c| {
             c.workers = 2;

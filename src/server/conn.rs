@@ -804,12 +804,16 @@ async fn finish_without_handler(
 }
 
 /// Waits for the first bytes of the next request on an idle connection: ends on the idle
-/// timeout, on the peer closing, or when the worker shuts down (it kills idle connections).
+/// timeout, on the peer closing, or when the worker shuts down (it kills idle connections
+/// after a short grace). During a shutdown the wait is that grace: a request the client sent
+/// before it saw a `Connection: close` is still answered.
 async fn idle_wait(io: &mut Io, ctx: &WorkerCtx, slot: &ConnSlot) -> Result<(), ConnError> {
-    if ctx.draining() {
-        return Err(ConnError::Closed);
-    }
-    let deadline = Instant::now() + ctx.config.timeouts.idle;
+    let wait = if ctx.draining() {
+        super::worker::IDLE_GRACE
+    } else {
+        ctx.config.timeouts.idle
+    };
+    let deadline = Instant::now() + wait;
     slot.set_idle(true);
     let res = io.fill(deadline, 0).await;
     slot.set_idle(false);

@@ -279,16 +279,19 @@ impl ServerBuilder {
             allow.add(dir)?;
         }
         let allow: &'static AllowList = Box::leak(Box::new(allow));
-        let pool = pool::BlockingPool::new(config.blocking_threads)?;
+        let shared = Arc::new(worker::Shared {
+            pool: pool::BlockingPool::new(config.blocking_threads)?,
+            listening: std::sync::atomic::AtomicUsize::new(listeners.len()),
+        });
         let mut stops = Vec::new();
         let mut threads = Vec::new();
         for (id, listener) in listeners.into_iter().enumerate() {
             let (stop_tx, stop_rx) = flume::bounded(1);
             let config = Arc::clone(&config);
-            let pool = Arc::clone(&pool);
+            let shared = Arc::clone(&shared);
             let thread = std::thread::Builder::new()
                 .name(format!("ringbolt-worker-{id}"))
-                .spawn(move || worker::run(id, listener, config, api, allow, pool, stop_rx))?;
+                .spawn(move || worker::run(id, listener, config, api, allow, shared, stop_rx))?;
             stops.push(stop_tx);
             threads.push(thread);
         }

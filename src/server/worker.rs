@@ -20,6 +20,18 @@ use super::{Config, Driver, conn};
 use crate::api::Api;
 use crate::fs::{AllowList, cache};
 use crate::http::date;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What a server's workers share.
+pub(crate) struct Shared {
+    /// Runs synchronous stream producers.
+    pub(crate) pool: Arc<BlockingPool>,
+    /// Workers whose listener is still open.
+    pub(crate) listening: AtomicUsize,
+}
+
+/// How long idle keep-alive connections stay open once a graceful shutdown begins.
+pub(crate) const IDLE_GRACE: Duration = Duration::from_millis(500);
 
 /// What every connection of a worker shares.
 pub(crate) struct WorkerCtx {
@@ -37,6 +49,12 @@ impl WorkerCtx {
     /// Whether the worker is shutting down (no new requests on kept-alive connections).
     pub(crate) fn draining(&self) -> bool {
         self.draining.get()
+    }
+
+    fn any_idle(&self) -> bool {
+        let mut idle = false;
+        self.conns.borrow().each(|c| idle |= c.idle.get());
+        idle
     }
 
     fn open(&self) -> usize {
@@ -142,7 +160,7 @@ pub(crate) fn run(
     config: Arc<Config>,
     api: &'static Api,
     allow: &'static AllowList,
-    pool: Arc<BlockingPool>,
+    shared: Arc<Shared>,
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     macro_rules! run_on {
@@ -152,7 +170,7 @@ pub(crate) fn run(
                 .with_entries(URING_ENTRIES)
                 .uring_builder($urb)
                 .build()?;
-            rt.block_on(serve(id, listener, config, api, allow, pool, stop_rx))
+            rt.block_on(serve(id, listener, config, api, allow, shared, stop_rx))
         }};
     }
     let urb = uring_setup();
@@ -188,7 +206,7 @@ async fn serve(
     config: Arc<Config>,
     api: &'static Api,
     allow: &'static AllowList,
-    pool: Arc<BlockingPool>,
+    shared: Arc<Shared>,
     stop_rx: flume::Receiver<()>,
 ) -> io::Result<()> {
     let legacy = monoio::utils::is_legacy();
@@ -206,7 +224,7 @@ async fn serve(
         api,
         allow,
         config,
-        pool,
+        pool: Arc::clone(&shared.pool),
         draining: Cell::new(false),
         conns: RefCell::new(Slab::default()),
     });
@@ -258,16 +276,33 @@ async fn serve(
         }
     }
 
-    // Graceful shutdown: no more connections; idle ones close now, busy ones after their
-    // current request, all within the drain deadline.
+    // Graceful shutdown: no more connections; busy ones close after their current response
+    // (which says `Connection: close`), all within the drain deadline. Idle ones get a short
+    // grace first: a request already on its way when the shutdown began is answered (with
+    // `Connection: close`) instead of meeting a closed socket; those still idle after it
+    // are closed.
     drop(listener);
+    // Draining sends `Connection: close`, and clients reconnect at once: while another
+    // worker's listener (same port, SO_REUSEPORT) is still open, such a connection can land
+    // in its queue just before it closes and be reset there. So every listener closes first.
+    shared.listening.fetch_sub(1, Ordering::AcqRel);
+    let started = Instant::now();
+    while shared.listening.load(Ordering::Acquire) > 0
+        && Instant::now() < started + Duration::from_secs(1)
+    {
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
     ctx.draining.set(true);
+    let grace_end = started + IDLE_GRACE.min(drain_timeout);
+    while ctx.any_idle() && Instant::now() < grace_end {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
     ctx.conns.borrow().each(|c| {
         if c.idle.get() {
             c.kill();
         }
     });
-    let deadline = Instant::now() + drain_timeout;
+    let deadline = started + drain_timeout;
     while ctx.open() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
