@@ -1,0 +1,85 @@
+//! The app the stress and fault scripts (`scripts/stress/`) run against: the benchmark routes
+//! plus routes that misbehave on purpose.
+//!
+//! `cargo run --release --example stress_app -- --bind 127.0.0.1:PORT --files DIR`
+//!
+//! - `/plaintext`, `/json`, `/data`, `/bigjson`: as bench_app;
+//! - `/files/{*path}`: `DIR` (its only allowed directory);
+//! - `/stream-sync`: 100 chunks from an iterator on the blocking pool;
+//! - `/sse`: 100 events, one every 100 ms;
+//! - `/hang`: an iterator that never yields (it sleeps an hour in `next`), holding a
+//!   blocking-pool thread;
+//! - `/panic`: a handler that panics.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::{StreamExt, stream};
+use ringbolt::{Api, Driver, Request, Server, StreamingResponse};
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[arg(long, default_value = "auto", env = "RINGBOLT_DRIVER")]
+    driver: Driver,
+    #[arg(long)]
+    files: Option<PathBuf>,
+    /// Blocking-pool threads.
+    #[arg(long, default_value_t = 16)]
+    blocking_threads: usize,
+}
+
+fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let args = Args::parse();
+    let mut api = Api::new();
+    ringbolt::demo::bench_routes(&mut api);
+    api.get("/stream-sync", |_req: Request| async {
+        StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
+            .media_type("text/plain")
+    });
+    api.get("/sse", |_req: Request| async {
+        let events = stream::iter(0..100).then(|i| async move {
+            monoio::time::sleep(Duration::from_millis(100)).await;
+            format!("data: {i}\n\n")
+        });
+        StreamingResponse::new(events).media_type("text/event-stream")
+    });
+    api.get("/hang", |_req: Request| async {
+        let never = std::iter::from_fn(|| {
+            std::thread::sleep(Duration::from_secs(3600));
+            Some("late\n")
+        });
+        StreamingResponse::from_iter(never).media_type("text/plain")
+    });
+    api.get("/panic", |_req: Request| async {
+        if true {
+            panic!("a handler bug, on purpose");
+        }
+        ""
+    });
+    let mut builder = Server::builder();
+    if let Some(dir) = &args.files {
+        let root = dir.clone();
+        api.get("/files/{*path}", move |req: Request| {
+            let rel = req.param_str("path").unwrap_or_default().into_owned();
+            let path = root.join(rel.trim_start_matches('/'));
+            async move { ringbolt::FileResponse::new(path) }
+        });
+        builder = builder.allow_dir(dir.clone());
+    }
+    builder
+        .bind(args.bind)
+        .workers(args.workers)
+        .driver(args.driver)
+        .blocking_threads(args.blocking_threads)
+        .serve_then(api, |addr| println!("stress_app on http://{addr}"))
+}
