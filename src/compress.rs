@@ -277,7 +277,7 @@ pub(crate) fn mark_encoded(headers: &mut HeaderMap, coding: Coding) {
 
 /// Compresses a whole body; `None` when the result is not smaller (or encoding failed).
 pub(crate) fn encode(config: &Compression, coding: Coding, body: &[u8]) -> Option<Bytes> {
-    let mut enc = Encoder::new(config, coding, body.len());
+    let mut enc = Encoder::new(config, coding, body.len()).ok()?;
     let mut out = enc.push(body).ok()?;
     out.extend_from_slice(&enc.finish().ok()?);
     (out.len() < body.len()).then(|| out.into())
@@ -292,35 +292,30 @@ pub(crate) enum Encoder {
 }
 
 impl Encoder {
-    /// An encoder for `coding`; `size_hint` is the expected total input (0: unknown).
-    pub(crate) fn new(config: &Compression, coding: Coding, size_hint: usize) -> Encoder {
-        match coding {
+    /// An encoder for `coding`; `size_hint` is the expected total input (0: unknown). Fails
+    /// only when zstd cannot allocate its context.
+    pub(crate) fn new(
+        config: &Compression,
+        coding: Coding,
+        size_hint: usize,
+    ) -> std::io::Result<Encoder> {
+        let out = Vec::with_capacity(size_hint / 2);
+        Ok(match coding {
             Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::with_capacity(size_hint / 2),
+                out,
                 flate2::Compression::new(config.gzip_level.min(9)),
             )),
-            Coding::Brotli => {
-                // Window 22 (4 MiB), as brotli's default; the buffer is the writer's own.
-                Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
-                    Vec::with_capacity(size_hint / 2),
-                    4096,
-                    config.brotli_quality.min(11),
-                    22,
-                )))
-            }
+            // Window 22 (4 MiB), as brotli's default; the buffer is the writer's own.
+            Coding::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
+                out,
+                4096,
+                config.brotli_quality.min(11),
+                22,
+            ))),
             Coding::Zstd => {
-                let out = Vec::with_capacity(size_hint / 2);
-                match zstd::stream::write::Encoder::new(out, config.zstd_level) {
-                    Ok(e) => Encoder::Zstd(e),
-                    // Only an out-of-memory context allocation fails: fall back to gzip's
-                    // cheapest setting rather than to nothing.
-                    Err(_) => Encoder::Gzip(flate2::write::GzEncoder::new(
-                        Vec::new(),
-                        flate2::Compression::fast(),
-                    )),
-                }
+                Encoder::Zstd(zstd::stream::write::Encoder::new(out, config.zstd_level)?)
             }
-        }
+        })
     }
 
     /// Compresses `input` and flushes; returns the bytes produced.
@@ -436,7 +431,7 @@ mod tests {
             assert!(z.len() < body.len());
             assert_eq!(decode(c, &z), body.as_bytes());
             // Item by item: what was pushed so far decodes before the end.
-            let mut enc = Encoder::new(&config, c, 0);
+            let mut enc = Encoder::new(&config, c, 0).unwrap();
             let first = enc.push(b"data: one\n\n").unwrap();
             assert!(!first.is_empty(), "{c:?} flushed the first item");
             let mut all = first;

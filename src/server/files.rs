@@ -8,7 +8,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use http::header::{
     ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED, VARY,
+    LAST_MODIFIED,
 };
 use http::{HeaderValue, Method, StatusCode};
 
@@ -86,8 +86,7 @@ pub(crate) fn prepare(
     // A precompressed sibling (`x.js.br`, ...) the client accepts replaces the file itself.
     let mut encoded = None;
     let entry = if spec.precompressed {
-        resp.headers_mut()
-            .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+        compress::add_vary(resp.headers_mut());
         match sibling(&spec, allow, (req.header)("accept-encoding")) {
             Some((coding, sib)) => {
                 encoded = Some(coding);
