@@ -250,6 +250,12 @@ const REQUEST_LINE: &[Case] = &[
         &[200],
         After::Closed,
     ),
+    ok("absolute-form with https", b"GET https://a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    bad("absolute-form with another scheme", b"GET ftp://a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    bad("absolute-form without an authority", b"GET http:///plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ok("Upgrade is ignored (no h2c here)", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+    case("keep-alive and close together: close wins", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n", &[200], After::Closed),
+    ok("percent-encoded path", b"GET /users/%35 HTTP/1.1\r\nHost: a\r\n\r\n"),
     case(
         "HTTP/0.9 simple request",
         b"GET /plaintext\r\n\r\n",
@@ -399,6 +405,11 @@ const FRAMING: &[Case] = &[
     bad("bare CR after the chunk size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\rhello\r\n0\r\n\r\n"),
     bad("control character in a chunk extension", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x01\r\nhello\r\n0\r\n\r\n"),
     bad("obs-fold in a trailer", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n"),
+    ok("trailer fields are not framing (Content-Length in a trailer)", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 99\r\n\r\n"),
+    ok("many one-byte chunks", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n1\r\nc\r\n1\r\nd\r\n1\r\ne\r\n0\r\n\r\n"),
+    case("chunk extension longer than the limit", LONG_CHUNK_EXT, &[400], After::Closed),
+    case("trailer section larger than the head limit", HUGE_TRAILER, &[400, 431], After::Closed),
+    case("chunked body over the route's limit", b"POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n", &[413], After::Any),
     ok("GET with a Content-Length body", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
     ok("GET with a chunked body", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
     ok("unread body is skipped for the next request", b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789"),
@@ -461,6 +472,23 @@ const RESPONSES: &[Case] = &[
 static HUGE_HEAD: &[u8] = const_huge_head();
 static MANY_FIELDS: &[u8] = const_many_fields();
 static LONG_LINE: &[u8] = const_long_line();
+
+static LONG_CHUNK_EXT: &[u8] = {
+    static E: [u8; 400] = const_fill(
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=",
+        b'y',
+        b"\r\nhello\r\n0\r\n\r\n",
+    );
+    &E
+};
+static HUGE_TRAILER: &[u8] = {
+    static T: [u8; 20_000] = const_fill(
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: ",
+        b't',
+        b"\r\n\r\n",
+    );
+    &T
+};
 
 const fn const_fill<const N: usize>(prefix: &[u8], fill: u8, suffix: &[u8]) -> [u8; N] {
     let mut out = [fill; N];
