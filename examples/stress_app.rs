@@ -68,12 +68,7 @@ fn main() -> std::io::Result<()> {
     });
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
-        let root = dir.clone();
-        api.get("/files/{*path}", move |req: Request| {
-            let rel = req.param_str("path").unwrap_or_default().into_owned();
-            let path = root.join(rel.trim_start_matches('/'));
-            async move { ringbolt::FileResponse::new(path) }
-        });
+        ringbolt::demo::files_mount(&mut api, dir);
         builder = builder.allow_dir(dir.clone());
     }
     builder

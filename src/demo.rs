@@ -312,10 +312,16 @@ pub fn file_routes(api: &mut Api, media: &std::path::Path) {
         let path = m.join(name);
         async move { FileResponse::new(path) }
     });
-    let m = media.to_path_buf();
+    files_mount(api, media);
+}
+
+/// Registers `GET /files/{*path}`: `FileResponse` of the path beneath `dir` (which must be in
+/// the server's allow-list; the allow-list, not this route, keeps requests inside it).
+pub fn files_mount(api: &mut Api, dir: &std::path::Path) {
+    let root = dir.to_path_buf();
     api.get("/files/{*path}", move |req: Request| {
         let rel = req.param_str("path").unwrap_or_default().into_owned();
-        let path = m.join(rel.trim_start_matches('/'));
+        let path = root.join(rel.trim_start_matches('/'));
         async move { FileResponse::new(path) }
     });
 }

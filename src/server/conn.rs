@@ -297,6 +297,11 @@ pub(crate) async fn serve(
             // Kept for file responses, which look at Range and conditional headers.
             let head_copy = head_bytes.clone();
             let method = head.method.clone();
+            // Looked up in the parsed head while it is at hand, only when the app compresses.
+            let accept_encoding = api
+                .compression
+                .and_then(|_| head.header(&head_bytes, "accept-encoding"))
+                .map(|v| head_bytes.slice_ref(v));
             let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
 
             // 4. The handler, with panics contained.
@@ -359,7 +364,7 @@ pub(crate) async fn serve(
             // 7. Compression, where the app asks for it and the route does not refuse it.
             let encoder = match (&api.compression, endpoint.no_compress) {
                 (Some(setting), false) => {
-                    compress_response(&mut resp, setting, head_only, &head_copy)
+                    compress_response(&mut resp, setting, head_only, accept_encoding.as_deref())
                 }
                 _ => None,
             };
@@ -505,7 +510,7 @@ fn compress_response(
     resp: &mut Response,
     setting: &Compression,
     head_only: bool,
-    head: &[u8],
+    accept: Option<&[u8]>,
 ) -> Option<compress::Encoder> {
     let len = match resp.body() {
         Body::Bytes(b) => Some(b.len()),
@@ -513,7 +518,6 @@ fn compress_response(
         // Files are sent as they are on disk (precompressed siblings aside).
         Body::Empty | Body::File(_) => return None,
     };
-    let accept = header_value(head, b"accept-encoding");
     let status = resp.status_code();
     match compress::plan(
         setting,
@@ -553,19 +557,6 @@ fn compress_response(
             },
         },
     }
-}
-
-/// The value of the first `name:` field line of a request head (already validated by the
-/// parser), `name` in lower case.
-fn header_value<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
-    memchr::memchr_iter(b'\n', head).find_map(|i| {
-        let line = &head[i + 1..];
-        let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let (field, value) = line.split_at_checked(name.len())?;
-        (field.eq_ignore_ascii_case(name) && value.first() == Some(&b':'))
-            .then(|| value[1..].trim_ascii())
-    })
 }
 
 /// The headers a streamed `text/event-stream` response gets unless its handler set them: no
