@@ -108,6 +108,15 @@ pub mod router;
 mod server;
 pub mod templates;
 
+/// The fuzzing build's in-memory connection harness (`--cfg fuzzing` only).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::server::mock::{
+        End, Outcome, Script, check_responses, fuzz_app, fuzz_timeouts, run,
+    };
+}
+
 pub use api::{Api, Route};
 pub use compress::Compression;
 pub use error::{Error, ValidationIssue};

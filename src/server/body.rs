@@ -11,6 +11,8 @@ use bytes::{Buf, Bytes};
 use http::StatusCode;
 use monoio::time::Instant;
 
+use super::net;
+
 use super::io::{ConnError, Io};
 use crate::error::Error;
 use crate::http::{BodyKind, ChunkedDecoder, ParseError};
@@ -74,7 +76,7 @@ impl PendingBody {
         let Some(mut io) = self.shared.io.take() else {
             return Err(Error::bad_request("Request body unavailable"));
         };
-        let deadline = Instant::now() + self.timeout;
+        let deadline = net::now() + self.timeout;
         let result = async {
             if self.expect_continue && io.rbuf.is_empty() {
                 io.write_all(CONTINUE, self.write_stall).await.0?;
@@ -166,7 +168,7 @@ pub(crate) async fn discard(
     limit: u64,
     timeout: Duration,
 ) -> Result<(), BodyError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = net::now() + timeout;
     match kind {
         BodyKind::Length(n) => {
             if n > limit {

@@ -17,15 +17,14 @@ use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use monoio::buf::IoBufMut;
 use monoio::io::AsyncWriteRent;
-use monoio::net::TcpStream;
-use monoio::time::Instant;
 
+use super::FileSending;
 use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::files;
 use super::io::{ConnError, Io};
+use super::net::{self, Stream, sys};
 use super::worker::{ConnSlot, WorkerCtx};
 use super::write::{self, Framing};
-use super::{FileSending, sys};
 use crate::api::Endpoint;
 use crate::compress::{self, Compression, Plan};
 use crate::http::{
@@ -126,7 +125,7 @@ fn encode_with_length(
 /// writes responses. One loop in one future, built once per connection: a future per request
 /// would be built and moved on every request.
 pub(crate) async fn serve(
-    stream: TcpStream,
+    stream: Stream,
     peer: Option<SocketAddr>,
     ctx: Rc<WorkerCtx>,
     slot: Rc<ConnSlot>,
@@ -168,7 +167,7 @@ pub(crate) async fn serve(
                     head_deadline = None;
                 } else {
                     let deadline =
-                        *head_deadline.get_or_insert_with(|| Instant::now() + config.timeouts.head);
+                        *head_deadline.get_or_insert_with(|| net::now() + config.timeouts.head);
                     match io.fill(deadline, 0).await {
                         Ok(_) => {}
                         Err(ConnError::Timeout) => {
@@ -811,7 +810,7 @@ async fn idle_wait(io: &mut Io, ctx: &WorkerCtx, slot: &ConnSlot) -> Result<(), 
     } else {
         ctx.config.timeouts.idle
     };
-    let deadline = Instant::now() + wait;
+    let deadline = net::now() + wait;
     slot.set_idle(true);
     let res = io.fill(deadline, 0).await;
     slot.set_idle(false);

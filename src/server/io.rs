@@ -7,10 +7,11 @@ use bytes::BytesMut;
 use futures_util::future::{Either, select};
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
-use monoio::net::TcpStream;
-use monoio::time::{Instant, Sleep};
+use monoio::time::Instant;
 use std::future::Future;
 use std::pin::{Pin, pin};
+
+use super::net::{self, Sleep, Stream};
 
 /// Smallest free space offered to one read.
 const READ_RESERVE: usize = 2 * 1024;
@@ -49,7 +50,7 @@ pub(crate) enum ConnError {
 /// A connection's socket, the bytes read from it but not consumed yet, and the one timer
 /// that bounds its reads and writes.
 pub(crate) struct Io {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     pub(crate) rbuf: BytesMut,
     /// Reset for each timed operation. One per connection: a timer per operation would be
     /// created, moved and registered on every read and write.
@@ -57,11 +58,11 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    pub(crate) fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: Stream) -> Self {
         Io {
             stream,
             rbuf: BytesMut::with_capacity(READ_RESERVE),
-            timer: Box::pin(monoio::time::sleep_until(Instant::now() + IDLE_TIMER)),
+            timer: Box::pin(net::sleep_until(net::now() + IDLE_TIMER)),
         }
     }
 
@@ -105,7 +106,7 @@ impl Io {
         let mut done = 0;
         while done < total {
             let slice = buf.slice(done..);
-            let deadline = Instant::now() + stall;
+            let deadline = net::now() + stall;
             let Some((res, slice)) =
                 timed(&mut self.timer, deadline, self.stream.write(slice)).await
             else {
@@ -123,7 +124,7 @@ impl Io {
 
     /// Waits until the socket can take more bytes, for at most `stall`.
     pub(crate) async fn writable(&mut self, stall: Duration) -> Result<(), ConnError> {
-        let deadline = Instant::now() + stall;
+        let deadline = net::now() + stall;
         // Not relaxed: on epoll the readiness is checked with poll(2), since the caller's own
         // non-blocking syscalls bypass the runtime's readiness tracking.
         match timed(&mut self.timer, deadline, self.stream.writable(false)).await {
@@ -155,7 +156,7 @@ impl Io {
     /// the response still in flight to the client.
     pub(crate) async fn linger_close(mut self) {
         let _ = self.stream.shutdown().await;
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = net::now() + Duration::from_secs(2);
         let mut budget: usize = 256 * 1024;
         while budget > 0 {
             self.rbuf.clear();

@@ -5,8 +5,11 @@ pub(crate) mod body;
 mod conn;
 mod files;
 mod io;
+#[cfg(fuzzing)]
+pub(crate) mod mock;
+mod net;
 mod pool;
-mod sys;
+pub(crate) mod sys;
 mod worker;
 mod write;
 

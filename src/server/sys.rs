@@ -9,6 +9,8 @@
 //! of a send and [`restore`] back afterwards (no other operation is pending on the socket
 //! meanwhile: the connection is busy sending).
 
+#![cfg_attr(fuzzing, allow(dead_code))]
+
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;

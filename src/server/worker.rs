@@ -16,7 +16,7 @@ use monoio::net::TcpListener;
 use monoio::time::Instant;
 
 use super::pool::BlockingPool;
-use super::{Config, Driver, conn};
+use super::{Config, Driver, conn, net};
 use crate::api::Api;
 use crate::fs::{AllowList, cache};
 use crate::http::date;
@@ -49,6 +49,25 @@ impl WorkerCtx {
     /// Whether the worker is shutting down (no new requests on kept-alive connections).
     pub(crate) fn draining(&self) -> bool {
         self.draining.get()
+    }
+
+    /// A context for connections served outside a worker (the fuzzing build's in-memory ones).
+    #[cfg(fuzzing)]
+    pub(crate) fn standalone(
+        api: &'static Api,
+        allow: &'static AllowList,
+        config: Arc<Config>,
+        pool: Arc<BlockingPool>,
+        draining: bool,
+    ) -> WorkerCtx {
+        WorkerCtx {
+            api,
+            allow,
+            config,
+            pool,
+            draining: Cell::new(draining),
+            conns: RefCell::new(Slab::default()),
+        }
     }
 
     fn any_idle(&self) -> bool {
@@ -263,7 +282,7 @@ async fn serve(
                 monoio::spawn(async move {
                     let _guard = guard;
                     let killed = pin!(Killed(Rc::clone(&slot)));
-                    let serve = pin!(conn::serve(stream, Some(peer), ctx, slot));
+                    let serve = pin!(conn::serve(net::accepted(stream), Some(peer), ctx, slot));
                     // Dropping the connection's future closes its socket and frees what it held.
                     let _ = select(serve, killed).await;
                 });

@@ -12,8 +12,11 @@ use std::time::Duration;
 use futures_util::Stream;
 
 use super::io::Io;
+use super::net::{
+    self,
+    sys::{self, Peeked},
+};
 use super::pool::{BlockingPool, IterFeed};
-use super::sys::{self, Peeked};
 use crate::compress::Encoder;
 use crate::response::{Chunk, Source, StreamBody};
 
@@ -125,7 +128,7 @@ pub(crate) async fn send_stream(
         let wake = {
             let readable = watching.then(|| io.stream.readable(false));
             let mut readable = pin!(readable);
-            let tick = keep_alive.map(monoio::time::sleep);
+            let tick = keep_alive.map(net::sleep);
             let mut tick = pin!(tick);
             std::future::poll_fn(|cx| {
                 while wbuf.len() < COALESCE {
