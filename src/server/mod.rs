@@ -173,6 +173,22 @@ impl Default for Config {
     }
 }
 
+/// Every route table and allow-list a server was started with, kept for the rest of the
+/// process (see [`ServerBuilder::spawn`]). Listed, not just leaked: they are owned on purpose,
+/// and a leak checker sees them as reachable, so any other leak stands out.
+static RETAINED: std::sync::Mutex<Vec<(&'static Api, &'static AllowList)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Moves `api` and `allow` to the heap for the rest of the process.
+fn retain(api: Api, allow: AllowList) -> (&'static Api, &'static AllowList) {
+    let kept = (&*Box::leak(Box::new(api)), &*Box::leak(Box::new(allow)));
+    RETAINED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(kept);
+    kept
+}
+
 /// Entry point: `Server::builder().bind(addr).serve(api)`.
 #[derive(Debug)]
 pub struct Server;
@@ -274,14 +290,14 @@ impl ServerBuilder {
         let config = Arc::new(self.config);
         let listeners = bind_listeners(config.bind, config.workers, config.backlog)?;
         let addr = listeners[0].local_addr()?;
-        // The route table lives as long as the process: every worker and every in-flight
-        // request reads it without reference counting.
-        let api: &'static Api = Box::leak(Box::new(api));
+        // The route table and the allow-list live as long as the process: every worker and
+        // every in-flight request reads them without reference counting, and handlers may
+        // keep `&'static` references to them (`Request::allow_list`, rendered templates).
         let mut allow = AllowList::new();
         for dir in &config.allow_dirs {
             allow.add(dir)?;
         }
-        let allow: &'static AllowList = Box::leak(Box::new(allow));
+        let (api, allow) = retain(api, allow);
         let shared = Arc::new(worker::Shared {
             pool: pool::BlockingPool::new(config.blocking_threads)?,
             listening: std::sync::atomic::AtomicUsize::new(listeners.len()),
