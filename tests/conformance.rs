@@ -469,6 +469,125 @@ const RESPONSES: &[Case] = &[
     ),
 ];
 
+const fn any(name: &'static str, req: &'static [u8], status: &'static [u16]) -> Case {
+    case(name, req, status, After::Any)
+}
+
+const fn open(name: &'static str, req: &'static [u8], status: &'static [u16]) -> Case {
+    case(name, req, status, After::Open)
+}
+
+const fn closed(name: &'static str, req: &'static [u8], status: &'static [u16]) -> Case {
+    case(name, req, status, After::Closed)
+}
+
+/// Edge cases of every area above, and connection reuse after each kind of error response.
+const EDGES: &[Case] = &[
+    // Target forms (RFC 9112 §3.2, RFC 9110 §4.2).
+    ok("absolute-form https scheme", b"GET https://a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ok("absolute-form: its authority wins over Host (§3.2.2)", b"GET http://a/plaintext HTTP/1.1\r\nHost: b\r\n\r\n"),
+    ok("absolute-form scheme is case-insensitive", b"GET HTTP://a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    open("absolute-form without a path is /", b"GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", &[404]),
+    bad("absolute-form with an empty authority", b"GET http:///plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    bad("absolute-form with another scheme", b"GET ftp://a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    bad("absolute-form with userinfo (§4.2.4)", b"GET http://u@a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    open("OPTIONS absolute-form without a path", b"OPTIONS http://a HTTP/1.1\r\nHost: a\r\n\r\n", &[200, 204, 404]),
+    bad("HEAD with an asterisk", b"HEAD * HTTP/1.1\r\nHost: a\r\n\r\n"),
+    open("OPTIONS * with a body", b"OPTIONS * HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", &[200, 204]),
+    any("OPTIONS * in HTTP/1.0", b"OPTIONS * HTTP/1.0\r\n\r\n", &[200, 204]),
+    open("OPTIONS * with Max-Forwards", b"OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", &[200, 204]),
+    ok("empty query", b"GET /plaintext? HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ok("encoded slash in the query", b"GET /plaintext?a=%2F&b=/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+    open("double slash is another path", b"GET //plaintext HTTP/1.1\r\nHost: a\r\n\r\n", &[404]),
+    open("percent-encoded path parameter", b"GET /files/a%20b HTTP/1.1\r\nHost: a\r\n\r\n", &[200]),
+    open("bad UTF-8 in a percent-encoded parameter", b"GET /users/%ff HTTP/1.1\r\nHost: a\r\n\r\n", &[400, 404, 422]),
+    open("path parameter out of range (422)", b"GET /users/99999999999 HTTP/1.1\r\nHost: a\r\n\r\n", &[422]),
+    // Request line (RFC 9112 §3).
+    bad("space before the method", b" GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"),
+    bad("space after the version", b"GET /plaintext HTTP/1.1 \r\nHost: a\r\n\r\n"),
+    bad("version with a leading zero", b"GET /plaintext HTTP/01.1\r\nHost: a\r\n\r\n"),
+    bad("two-digit minor version", b"GET /plaintext HTTP/1.10\r\nHost: a\r\n\r\n"),
+    any("higher minor version (§2.3)", b"GET /plaintext HTTP/1.2\r\nHost: a\r\n\r\n", &[200, 400, 505]),
+    any("LF-only line endings (§2.2: MAY accept)", b"GET /plaintext HTTP/1.1\nHost: a\n\n", &[200, 400]),
+    any("two empty lines before the request line", b"\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", &[200, 400]),
+    any("long extension method", b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", &[501]),
+    open("TRACE is known, not routed", b"TRACE /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", &[405]),
+    any("CONNECT with an origin-form target", b"CONNECT /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", &[400, 405, 501]),
+    closed("HTTP/1.0 with Host and no keep-alive", b"GET /plaintext HTTP/1.0\r\nHost: a\r\n\r\n", &[200]),
+    // Host (RFC 9112 §3.2, RFC 3986 §3.2.2).
+    ok("Host with a trailing dot", b"GET /plaintext HTTP/1.1\r\nHost: a.\r\n\r\n"),
+    ok("Host with an empty port", b"GET /plaintext HTTP/1.1\r\nHost: a:\r\n\r\n"),
+    ok("Host that is an IPv4 address", b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"),
+    bad("Host with a non-numeric port", b"GET /plaintext HTTP/1.1\r\nHost: a:xyz\r\n\r\n"),
+    bad("IPv6 Host without brackets", b"GET /plaintext HTTP/1.1\r\nHost: ::1\r\n\r\n"),
+    bad("Host with a path", b"GET /plaintext HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+    bad("Host with an unclosed bracket", b"GET /plaintext HTTP/1.1\r\nHost: [::1\r\n\r\n"),
+    // Fields (RFC 9110 §5).
+    ok("value with a leading tab", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-A:\tb\r\n\r\n"),
+    bad("non-ASCII in a field name", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-\xc3\xa4: v\r\n\r\n"),
+    bad("field line starting with a colon", b"GET /plaintext HTTP/1.1\r\nHost: a\r\n:x: v\r\n\r\n"),
+    bad("whitespace before the first field (§2.2)", b"GET /plaintext HTTP/1.1\r\n Host: a\r\n\r\n"),
+    // Connection (RFC 9112 §9.3, §9.6).
+    ok("Connection: keep-alive in HTTP/1.1", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"),
+    ok("empty Connection", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection:\r\n\r\n"),
+    closed("close wins over keep-alive", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n", &[200]),
+    closed("Connection: CLOSE in capitals", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: CLOSE\r\n\r\n", &[200]),
+    closed("close in a second Connection field", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: te\r\nConnection: close\r\n\r\n", &[200]),
+    ok("Proxy-Connection: close is not Connection", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nProxy-Connection: close\r\n\r\n"),
+    ok("Keep-Alive field is ignored", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nKeep-Alive: timeout=1\r\n\r\n"),
+    closed("HTTP/1.0 keep-alive and close", b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", &[200]),
+    // Transfer-Encoding (RFC 9112 §6.1, §6.3).
+    closed("TE without chunked (§6.3: 400)", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc", &[400, 501]),
+    closed("TE: identity (obsolete)", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\nabc", &[400, 501]),
+    closed("TE: xchunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[400, 501]),
+    closed("TE: chunked as a quoted string", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[400, 501]),
+    closed("TE: chunked with a parameter", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[400, 501]),
+    closed("TE: empty value", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", &[400, 501]),
+    closed("TE: a coding we cannot decode before chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[400, 501]),
+    ok("TE: empty list elements are ignored (RFC 9110 §5.6.1)", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked,\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    ok("TE: trailing whitespace", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked \r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    ok("TE: tab before the value", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    bad("TE: vertical tab before the value", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0bchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    bad("TE: name with a trailing tab", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding\t: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    bad("TE.CL: chunked and a Content-Length of 0", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    // Content-Length (RFC 9110 §8.6).
+    ok("Content-Length with leading zeros", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\nhello"),
+    ok("Content-Length with trailing whitespace", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5 \r\n\r\nhello"),
+    closed("Content-Length beyond 64 bits", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", &[400, 413]),
+    closed("Content-Length over the route's limit (413)", b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n", &[413]),
+    ok("Content-Length at the route's limit", b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 16\r\n\r\n0123456789abcdef"),
+    closed("chunked body over the route's limit (413)", b"POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n", &[413]),
+    any("Content-Length list with an empty element", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\r\n\r\nhello", &[200, 400]),
+    // Chunked coding (RFC 9112 §7.1).
+    ok("chunk extension with a quoted semicolon", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"b;c\"\r\nhello\r\n0\r\n\r\n"),
+    ok("chunk extension with whitespace (BWS)", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ; a = b\r\nhello\r\n0\r\n\r\n"),
+    bad("chunk extension without a name", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n"),
+    bad("request line where a trailer belongs", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nGET /x HTTP/1.1\r\n\r\n"),
+    bad("trailer name with a space", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX Y: v\r\n\r\n"),
+    bad("trailer line without a colon", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX\r\n\r\n"),
+    bad("chunk size with a plus sign", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n"),
+    bad("chunk size with an underscore", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0_5\r\nhello\r\n0\r\n\r\n"),
+    // Bodies on routes without a handler, and reuse after each error (RFC 9112 §9.3).
+    open("Content-Length body to a 404", b"GET /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", &[404]),
+    open("chunked body to a 404", b"POST /nope HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[404]),
+    open("chunked body to a 405", b"PUT /plaintext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[405]),
+    open("body to OPTIONS on a route", b"OPTIONS /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", &[204]),
+    open("body to a 204 route", b"DELETE /users/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", &[204]),
+    open("422 from a bad query", b"GET /query?n=x HTTP/1.1\r\nHost: a\r\n\r\n", &[422]),
+    open("500 from a handler that panics later", b"GET /panic-later HTTP/1.1\r\nHost: a\r\n\r\n", &[500]),
+    open("HEAD of a 405", b"HEAD /echo HTTP/1.1\r\nHost: a\r\n\r\n", &[405]),
+    open("HEAD of a 422", b"HEAD /users/abc HTTP/1.1\r\nHost: a\r\n\r\n", &[422]),
+    open("HEAD of a 500", b"HEAD /panic HTTP/1.1\r\nHost: a\r\n\r\n", &[500]),
+    open("HEAD of an empty answer (204)", b"HEAD /empty HTTP/1.1\r\nHost: a\r\n\r\n", &[204]),
+    open("HEAD of a large body", b"HEAD /big HTTP/1.1\r\nHost: a\r\n\r\n", &[200]),
+    ok("large body, then the next request", b"GET /big?n=300000 HTTP/1.1\r\nHost: a\r\n\r\n"),
+    // Expect (RFC 9110 §10.1.1).
+    any("unknown expectation", b"GET /plaintext HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", &[200, 417]),
+    ok("Expect in HTTP/1.0 is ignored", b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\n\r\n"),
+    closed("100-continue to a 404 with a body never sent", b"POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", &[404]),
+    closed("100-continue over the limit: 413 without 100", b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", &[413]),
+];
+
 static HUGE_HEAD: &[u8] = const_huge_head();
 static MANY_FIELDS: &[u8] = const_many_fields();
 static LONG_LINE: &[u8] = const_long_line();
@@ -615,12 +734,15 @@ fn run(addr: SocketAddr, c: &Case) -> Result<(), String> {
 
 fn run_table(driver: Driver, table: &[Case]) {
     let s = start(driver);
+    let addr = s.local_addr();
     let failures: Vec<String> = table
         .iter()
         .filter_map(|c| {
-            run(s.local_addr(), c)
-                .err()
-                .map(|e| format!("{}: {e}", c.name))
+            // A case the client gives up on (it panics on a read timeout) is one failure,
+            // reported with the others.
+            let outcome = std::panic::catch_unwind(|| run(addr, c))
+                .unwrap_or_else(|_| Err("the client failed (see its panic above)".to_owned()));
+            outcome.err().map(|e| format!("{}: {e}", c.name))
         })
         .collect();
     assert!(
@@ -647,6 +769,10 @@ on_both_drivers! {
 
     fn special_responses(driver: Driver) {
         run_table(driver, RESPONSES);
+    }
+
+    fn edge_cases(driver: Driver) {
+        run_table(driver, EDGES);
     }
 
     fn bodies_arrive_intact(driver: Driver) {

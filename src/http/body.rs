@@ -208,22 +208,67 @@ fn parse_size_line(input: &[u8]) -> Result<Option<(u64, usize)>, ParseError> {
     Ok(Some((size, end + 1)))
 }
 
-/// chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): we require it to start with
-/// optional whitespace and `;`, and to hold no control characters; names and values are not
-/// interpreted.
+/// `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )` with a
+/// name that is a token and a value that is a token or a quoted-string (RFC 9112 §7.1.1).
+/// Names and values are checked, not interpreted.
 fn check_chunk_ext(ext: &[u8]) -> Result<(), ParseError> {
-    let rest = ext.trim_ascii_start();
-    if rest.is_empty() && ext.iter().all(|&b| b == b' ' || b == b'\t') {
-        return if ext.is_empty() {
-            Ok(())
-        } else {
-            Err(ParseError::Chunk)
-        };
-    }
-    if rest.first() != Some(&b';') || rest.iter().any(|&b| is_ctl(b)) {
-        return Err(ParseError::Chunk);
+    let bws = |i: &mut usize| {
+        while ext.get(*i).is_some_and(|&b| b == b' ' || b == b'\t') {
+            *i += 1;
+        }
+    };
+    let token = |i: &mut usize| {
+        let start = *i;
+        while ext.get(*i).is_some_and(|&b| is_tchar(b)) {
+            *i += 1;
+        }
+        *i > start
+    };
+    let mut i = 0;
+    while i < ext.len() {
+        bws(&mut i);
+        if ext.get(i) != Some(&b';') {
+            return Err(ParseError::Chunk);
+        }
+        i += 1;
+        bws(&mut i);
+        if !token(&mut i) {
+            return Err(ParseError::Chunk);
+        }
+        bws(&mut i);
+        if ext.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        bws(&mut i);
+        if ext.get(i) == Some(&b'"') {
+            i = quoted_string_end(ext, i).ok_or(ParseError::Chunk)?;
+        } else if !token(&mut i) {
+            return Err(ParseError::Chunk);
+        }
     }
     Ok(())
+}
+
+/// The index just past the quoted-string starting at `s[start]` (a `"`), `None` when it is
+/// unterminated or holds a control character (RFC 9110 §5.6.4).
+fn quoted_string_end(s: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'"' => return Some(i + 1),
+            b'\\' => {
+                let next = *s.get(i + 1)?;
+                if is_ctl(next) {
+                    return None;
+                }
+                i += 2;
+            }
+            b if is_ctl(b) => return None,
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// A trailer line is a header field: name ":" value, no control characters but HTAB.
@@ -322,6 +367,44 @@ mod tests {
         ] {
             let mut dec = ChunkedDecoder::new(100);
             assert_eq!(dec.decode(input, None), Err(ParseError::Chunk), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_extensions_follow_the_grammar() {
+        for ok in [
+            &b""[..],
+            b";a",
+            b";a=b",
+            b" ; a = b ;c",
+            b";a=\"b;c\"",
+            b";a=\"q\\\"x\"",
+            b";a=\"\";b=1",
+        ] {
+            assert!(
+                check_chunk_ext(ok).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(ok)
+            );
+        }
+        for bad in [
+            &b";"[..],
+            b" ",
+            b"x",
+            b";=b",
+            b";a=",
+            b";a=\"b",
+            b";a=b c",
+            b";a\x01",
+            b";a=\"\x01\"",
+            b";a;",
+            b";a=(b)",
+        ] {
+            assert!(
+                check_chunk_ext(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

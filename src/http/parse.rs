@@ -283,7 +283,8 @@ fn split_target(
             .iter()
             .position(|&b| b == b'/' || b == b'?')
             .unwrap_or(rest.len());
-        if authority_len == 0 {
+        // No authority, or one with userinfo (RFC 9110 §4.2.4: treat it as an error).
+        if authority_len == 0 || rest[..authority_len].contains(&b'@') {
             return Err(ParseError::RequestLine);
         }
         scheme_len + authority_len
