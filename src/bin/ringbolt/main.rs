@@ -1,0 +1,132 @@
+//! The `ringbolt` binary: serves the embedded demo app.
+
+use std::process::ExitCode;
+
+use ringbolt::http::Limits;
+use ringbolt::{Compression, Config, FileCache, ServerBuilder, Timeouts};
+
+mod settings;
+
+use settings::{Cli, Command, LogFormat, Switch};
+
+fn main() -> ExitCode {
+    let Cli { command, opts: cli } = settings::parse();
+    if cli.check_config {
+        print!("{}", settings::render(&cli));
+        return ExitCode::SUCCESS;
+    }
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ringbolt: invalid value {:?} for '--log': {e}", cli.log);
+            return ExitCode::from(2);
+        }
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    // What to serve: a directory (`serve DIR`) or the demo app with its media directory.
+    let (api, root, what) = match command {
+        Some(Command::Serve { dir, index, list }) => {
+            let mut api = ringbolt::Api::new();
+            let handler = std::sync::Arc::new(
+                ringbolt::fs::StaticDir::new(dir.clone())
+                    .index(Some(&index))
+                    .listing(list),
+            );
+            let h = std::sync::Arc::clone(&handler);
+            api.get("/", move |req: ringbolt::Request| {
+                let r = h.serve(&req, "");
+                async move { r }
+            });
+            api.get("/{*path}", move |req: ringbolt::Request| {
+                let raw = req.param_raw("path").unwrap_or_default().to_owned();
+                let r = handler.serve(&req, &raw);
+                async move { r }
+            });
+            let what = format!("{}", dir.display());
+            (api, dir, what)
+        }
+        None => {
+            let media = match cli.media_dir.clone() {
+                Some(dir) => dir,
+                None => match ringbolt::demo::sample_media() {
+                    Ok(dir) => {
+                        tracing::info!(dir = %dir.display(), "demo media (generated samples)");
+                        dir
+                    }
+                    Err(e) => {
+                        eprintln!("ringbolt: cannot create the demo media directory: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            (
+                ringbolt::demo::app_with_media(&media),
+                media,
+                "the demo app".to_owned(),
+            )
+        }
+    };
+    let mut api = api;
+    api.compression(match cli.compression {
+        Switch::On => Some(Compression {
+            min_size: cli.compression_min_size,
+            ..Compression::default()
+        }),
+        Switch::Off => None,
+    });
+    let mut allow_dirs = cli.allow.clone();
+    allow_dirs.push(root);
+    let config = Config {
+        bind: cli.bind,
+        workers: usize::from(cli.workers),
+        driver: cli.driver,
+        limits: Limits {
+            max_request_line: cli.max_request_line as usize,
+            max_head: cli.max_head as usize,
+            max_headers: usize::from(cli.max_headers),
+        },
+        body_limit: cli.body_limit,
+        timeouts: Timeouts {
+            head: cli.head_timeout,
+            body: cli.body_timeout,
+            idle: cli.idle_timeout,
+            write: cli.write_timeout,
+        },
+        drain_timeout: cli.drain_timeout,
+        allow_dirs,
+        file_sending: cli.file_send,
+        file_cache: FileCache {
+            entries: cli.file_cache_entries,
+            ttl: cli.file_cache_ttl,
+        },
+        blocking_threads: usize::from(cli.blocking_threads),
+        ..Config::default()
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        bind = %config.bind,
+        workers = config.workers,
+        driver = ?config.driver,
+        roots = ?config.allow_dirs,
+        "starting ringbolt"
+    );
+    let result = ServerBuilder::config(config).serve_then(api, |addr| {
+        println!("ringbolt serving {what} on http://{addr}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringbolt: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
