@@ -127,7 +127,8 @@ pub use response::{
     Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
-    Config, Driver, FileCache, FileSending, Server, ServerBuilder, ServerHandle, Timeouts,
+    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Server, ServerBuilder,
+    ServerHandle, Timeouts,
 };
 pub use templates::{Templates, render};
 

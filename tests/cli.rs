@@ -209,7 +209,7 @@ fn help_documents_every_option_with_its_variable_and_default() {
             .map_or(section.len(), |i| i + 2)];
         let var = format!("[env: RINGBOLT_{}=", key.to_uppercase());
         assert!(section.contains(&var), "{flag}: no {var} in {section}");
-        if key != "allow" {
+        if !matches!(key.as_str(), "allow" | "access_log" | "media_dir") {
             assert!(
                 section.contains("[default: "),
                 "{flag}: no default in {section}"
@@ -301,4 +301,59 @@ fn a_server_started_from_a_file_serves_with_its_settings() {
     assert_eq!(r.header("content-encoding"), Some("gzip"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+fn kill(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+}
+
+#[test]
+fn access_log_from_the_command_line_is_reopened_on_sigusr1() {
+    let s = Scratch::new("");
+    let log = s.0.join("access.log");
+    let rotated = s.0.join("access.log.1");
+    let (mut child, addr, _logs) = start(ringbolt().args([
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--access-log",
+        &log.display().to_string(),
+    ]));
+    let get = |target: &str| {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        assert_eq!(c.response().status, 200);
+    };
+    get("/plaintext?one");
+    let seen = |path: &std::path::Path, what: &str| {
+        common::eventually(Duration::from_secs(5), || {
+            std::fs::read_to_string(path).is_ok_and(|l| l.contains(what))
+        })
+    };
+    assert!(seen(&log, "?one"), "first line written");
+    std::fs::rename(&log, &rotated).unwrap();
+    kill(&child, "-USR1");
+    assert!(
+        common::eventually(Duration::from_secs(5), || log.exists()),
+        "reopened on SIGUSR1"
+    );
+    get("/plaintext?two");
+    kill(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        old.contains("\"GET /plaintext?one HTTP/1.1\" 200 13") && !old.contains("?two"),
+        "{old}"
+    );
+    assert!(
+        new.contains("\"GET /plaintext?two HTTP/1.1\" 200 13") && !new.contains("?one"),
+        "{new}"
+    );
 }

@@ -18,13 +18,13 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use monoio::buf::IoBufMut;
 use monoio::io::AsyncWriteRent;
 
-use super::FileSending;
 use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::files;
 use super::io::{ConnError, Io};
 use super::net::{self, Stream, sys};
 use super::worker::{ConnSlot, WorkerCtx};
 use super::write::{self, Framing};
+use super::{FileSending, access};
 use crate::api::Endpoint;
 use crate::compress::{self, Compression, Plan};
 use crate::http::{
@@ -66,9 +66,35 @@ fn next_step(keep_alive: bool, linger: bool) -> Next {
 }
 
 /// Writes an error response `{"detail": …}` with `Connection: close` into `wbuf`.
-fn error_response(wbuf: &mut Vec<u8>, status: StatusCode, detail: &str) {
+/// Returns the length of its body.
+fn error_response(wbuf: &mut Vec<u8>, status: StatusCode, detail: &str) -> u64 {
     let resp = Response::detail(status, detail);
+    let len = body_len(&resp, false);
     encode_response(wbuf, resp, false, Some(ConnectionHeader::Close));
+    len
+}
+
+/// The body bytes a response in memory sends.
+fn body_len(resp: &Response, head_only: bool) -> u64 {
+    match resp.body() {
+        Body::Bytes(b) if !head_only && status_allows_body(resp.status_code()) => b.len() as u64,
+        _ => 0,
+    }
+}
+
+/// Records what a request was answered with, for the access log.
+fn note(entry: &mut Option<access::Entry<'_>>, status: StatusCode, bytes: u64) {
+    if let Some(e) = entry {
+        e.status = status.as_u16();
+        e.bytes = bytes;
+    }
+}
+
+/// Logs a request whose head could not be read (when the access log is on).
+fn log_unparsed(ctx: &WorkerCtx, peer: Option<SocketAddr>, status: StatusCode) {
+    if let Some(w) = &ctx.access {
+        drop(access::Entry::unparsed(w, peer, status.as_u16()));
+    }
 }
 
 /// Encodes `resp` into `wbuf`: the head, and the body unless `head_only`. Returns the body
@@ -152,6 +178,7 @@ pub(crate) async fn serve(
                         Ok(Status::Partial) => {}
                         Err(e) => {
                             error_response(wbuf, e.status(), e.detail());
+                            log_unparsed(ctx, peer, e.status());
                             break 'req Next::Linger;
                         }
                     }
@@ -176,6 +203,7 @@ pub(crate) async fn serve(
                                 StatusCode::REQUEST_TIMEOUT,
                                 "Request header timeout",
                             );
+                            log_unparsed(ctx, peer, StatusCode::REQUEST_TIMEOUT);
                             // The timed-out read took the buffer with it: nothing left to parse.
                             break 'req Next::Close;
                         }
@@ -184,6 +212,11 @@ pub(crate) async fn serve(
                 }
             };
             let head_bytes = io.rbuf.split_to(head.len).freeze();
+            // The access log's line for this request, written when it goes out of scope.
+            let mut entry = ctx
+                .access
+                .as_ref()
+                .map(|w| access::Entry::new(w, peer, &head, &head_bytes));
 
             // 2. The route.
             let head_only = head.method == Method::HEAD;
@@ -238,6 +271,7 @@ pub(crate) async fn serve(
             let (endpoint, params) = match routed {
                 Ok(found) => found,
                 Err((resp, keep_alive)) => {
+                    note(&mut entry, resp.status_code(), body_len(&resp, head_only));
                     let finish = finish_without_handler(io, wbuf, &head, resp, keep_alive, config);
                     match Box::pin(finish).await {
                         (next, Some(back)) => {
@@ -261,11 +295,12 @@ pub(crate) async fn serve(
                 }
                 BodyKind::Length(n) if n > limit => {
                     // Refused without reading it (and without 100 Continue).
-                    error_response(
+                    let len = error_response(
                         wbuf,
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "Request body too large",
                     );
+                    note(&mut entry, StatusCode::PAYLOAD_TOO_LARGE, len);
                     break 'req Next::Linger;
                 }
                 BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
@@ -388,6 +423,7 @@ pub(crate) async fn serve(
                     Framing::Close => BodyKind::CloseDelimited,
                 };
                 let with_body = !head_only && status_allows_body(resp.status_code());
+                note(&mut entry, resp.status_code(), 0);
                 encode_with_length(
                     wbuf,
                     resp,
@@ -400,10 +436,14 @@ pub(crate) async fn serve(
                     drop(body);
                     break 'req next_step(keep_alive, linger);
                 }
+                let mut bytes = 0;
                 let sent = Box::pin(write::send_stream(
-                    &mut io, wbuf, body, framing, encoder, &ctx.pool, stall,
+                    &mut io, wbuf, body, framing, encoder, ctx, &mut bytes,
                 ))
                 .await;
+                if let Some(e) = &mut entry {
+                    e.bytes = bytes;
+                }
                 if sent.is_err() {
                     return;
                 }
@@ -413,6 +453,7 @@ pub(crate) async fn serve(
                 match resolve_file(resp, &head_copy, &method, ctx) {
                     files::Prepared::Done(resp) => resp,
                     files::Prepared::Stream(resp, stream) => {
+                        note(&mut entry, resp.status_code(), 0);
                         encode_with_length(
                             wbuf,
                             resp,
@@ -420,19 +461,27 @@ pub(crate) async fn serve(
                             true,
                             connection,
                         );
+                        let mut bytes = 0;
                         let sent = if head_only {
                             io.flush(wbuf, stall).await.map_err(drop)
                         } else {
                             match config.file_sending {
                                 FileSending::ZeroCopy => {
-                                    Box::pin(send_file_zero_copy(&mut io, wbuf, stream, stall))
-                                        .await
+                                    let send = send_file_zero_copy(
+                                        &mut io, wbuf, stream, stall, &mut bytes,
+                                    );
+                                    Box::pin(send).await
                                 }
                                 FileSending::Copy => {
-                                    Box::pin(send_file_copy(&mut io, wbuf, stream, stall)).await
+                                    let send =
+                                        send_file_copy(&mut io, wbuf, stream, stall, &mut bytes);
+                                    Box::pin(send).await
                                 }
                             }
                         };
+                        if let Some(e) = &mut entry {
+                            e.bytes = bytes;
+                        }
                         if sent.is_err() {
                             // The body is cut short: the connection cannot carry on.
                             return;
@@ -443,6 +492,7 @@ pub(crate) async fn serve(
             } else {
                 resp
             };
+            note(&mut entry, resp.status_code(), body_len(&resp, head_only));
             if let Some(big) = encode_response(wbuf, resp, head_only, connection) {
                 if io.flush(wbuf, stall).await.is_err() {
                     return;
@@ -636,6 +686,7 @@ async fn send_file_copy(
     wbuf: &mut Vec<u8>,
     stream: files::FileStream,
     stall: Duration,
+    sent: &mut u64,
 ) -> Result<(), ()> {
     const CHUNK: usize = 256 * 1024;
     io.flush(wbuf, stall).await.map_err(drop)?;
@@ -645,7 +696,11 @@ async fn send_file_copy(
     let mut buf: Vec<u8> = Vec::new();
     for piece in stream.pieces {
         match piece {
-            files::Piece::Bytes(b) => io.write_all(b, stall).await.0.map_err(drop)?,
+            files::Piece::Bytes(b) => {
+                let len = b.len() as u64;
+                io.write_all(b, stall).await.0.map_err(drop)?;
+                *sent += len;
+            }
             files::Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
@@ -667,6 +722,7 @@ async fn send_file_copy(
                     pos += n as u64;
                     let (res, back) = io.write_all(buf, stall).await;
                     res.map_err(drop)?;
+                    *sent += n as u64;
                     buf = back.unwrap_or_default();
                 }
             }
@@ -684,6 +740,7 @@ async fn send_file_zero_copy(
     wbuf: &mut Vec<u8>,
     stream: files::FileStream,
     stall: Duration,
+    sent: &mut u64,
 ) -> Result<(), ()> {
     let restore = sys::set_nonblocking(&io.stream).map_err(drop)?;
     let file = &stream.entry.opened.file;
@@ -695,7 +752,10 @@ async fn send_file_zero_copy(
     for (i, piece) in stream.pieces.iter().enumerate() {
         let more = i + 1 < count;
         match piece {
-            files::Piece::Bytes(b) => send_all(io, b, more, stall).await?,
+            files::Piece::Bytes(b) => {
+                send_all(io, b, more, stall).await?;
+                *sent += b.len() as u64;
+            }
             files::Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
@@ -705,7 +765,7 @@ async fn send_file_zero_copy(
                             tracing::warn!("file shorter than announced; closing the connection");
                             return Err(());
                         }
-                        Ok(_) => {}
+                        Ok(n) => *sent += n as u64,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             io.writable(stall).await.map_err(drop)?
                         }

@@ -1,6 +1,7 @@
 //! The server: configuration, one monoio runtime and one SO_REUSEPORT listener per worker
 //! thread, graceful shutdown. Connections live and die on the worker that accepted them.
 
+mod access;
 pub(crate) mod body;
 mod conn;
 mod files;
@@ -22,6 +23,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+pub use access::{AccessFormat, AccessLog};
 
 use crate::api::Api;
 use crate::fs::AllowList;
@@ -152,6 +155,8 @@ pub struct Config {
     /// ([`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter)), shared by
     /// the workers.
     pub blocking_threads: usize,
+    /// The access log (`None`: off).
+    pub access_log: Option<AccessLog>,
 }
 
 impl Default for Config {
@@ -169,6 +174,7 @@ impl Default for Config {
             file_sending: FileSending::default(),
             file_cache: FileCache::default(),
             blocking_threads: 16,
+            access_log: None,
         }
     }
 }
@@ -298,9 +304,15 @@ impl ServerBuilder {
             allow.add(dir)?;
         }
         let (api, allow) = retain(api, allow);
+        let logger = config
+            .access_log
+            .as_ref()
+            .map(access::Logger::start)
+            .transpose()?;
         let shared = Arc::new(worker::Shared {
             pool: pool::BlockingPool::new(config.blocking_threads)?,
             listening: std::sync::atomic::AtomicUsize::new(listeners.len()),
+            logger: logger.clone(),
         });
         let mut stops = Vec::new();
         let mut threads = Vec::new();
@@ -318,6 +330,7 @@ impl ServerBuilder {
             addr,
             stops,
             threads,
+            logger,
         })
     }
 
@@ -331,18 +344,25 @@ impl ServerBuilder {
     }
 
     /// As [`ServerBuilder::serve`], calling `ready` with the bound address once the server
-    /// accepts connections (the signal handlers are in place by then).
+    /// accepts connections (the signal handlers are in place by then). SIGUSR1 reopens the
+    /// access log.
     ///
     /// # Errors
     /// As [`ServerBuilder::serve`].
     pub fn serve_then(self, api: Api, ready: impl FnOnce(SocketAddr)) -> stdio::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
         let handle = self.spawn(api)?;
         tracing::info!(addr = %handle.local_addr(), "listening");
         ready(handle.local_addr());
-        if let Some(sig) = signals.forever().next() {
+        for sig in signals.forever() {
+            if sig == SIGUSR1 {
+                tracing::info!("reopening the access log");
+                handle.reopen_logs();
+                continue;
+            }
             tracing::info!(signal = sig, "shutting down: draining connections");
+            break;
         }
         handle.shutdown()
     }
@@ -354,12 +374,21 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stops: Vec<flume::Sender<()>>,
     threads: Vec<JoinHandle<stdio::Result<()>>>,
+    logger: Option<Arc<access::Logger>>,
 }
 
 impl ServerHandle {
     /// The bound address (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Reopens the access log file (after logrotate moved it). Lines already queued go to
+    /// the old file.
+    pub fn reopen_logs(&self) {
+        if let Some(l) = &self.logger {
+            l.reopen();
+        }
     }
 
     /// Graceful shutdown: stop accepting, finish in-flight requests, close idle
@@ -378,6 +407,11 @@ impl ServerHandle {
                 Ok(Err(e)) => result = result.and(Err(e)),
                 Err(_) => result = result.and(Err(stdio::Error::other("worker thread panicked"))),
             }
+        }
+        // The workers handed over their last lines on the way out: they are written before
+        // this returns.
+        if let Some(log) = &self.logger {
+            log.sync(Duration::from_secs(5));
         }
         result
     }

@@ -15,6 +15,7 @@ use futures_util::future::{Either, select};
 use monoio::net::TcpListener;
 use monoio::time::Instant;
 
+use super::access::{AccessWriter, Logger};
 use super::pool::BlockingPool;
 use super::{Config, Driver, conn, net};
 use crate::api::Api;
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) pool: Arc<BlockingPool>,
     /// Workers whose listener is still open.
     pub(crate) listening: AtomicUsize,
+    /// The access log's writer, when it is on.
+    pub(crate) logger: Option<Arc<Logger>>,
 }
 
 /// How long idle keep-alive connections stay open once a graceful shutdown begins.
@@ -43,6 +46,8 @@ pub(crate) struct WorkerCtx {
     draining: Cell<bool>,
     /// The open connections, so that a shutdown can end the idle ones.
     conns: RefCell<Slab>,
+    /// This worker's access log buffer, when the log is on.
+    pub(crate) access: Option<AccessWriter>,
 }
 
 impl WorkerCtx {
@@ -67,6 +72,7 @@ impl WorkerCtx {
             pool,
             draining: Cell::new(draining),
             conns: RefCell::new(Slab::default()),
+            access: None,
         }
     }
 
@@ -246,6 +252,7 @@ async fn serve(
         pool: Arc::clone(&shared.pool),
         draining: Cell::new(false),
         conns: RefCell::new(Slab::default()),
+        access: shared.logger.clone().map(AccessWriter::new),
     });
 
     // The cached Date header, refreshed once a second; the file cache swept as often.
@@ -255,11 +262,15 @@ async fn serve(
         ctx.config.file_cache.entries,
         ctx.config.file_cache.ttl,
     );
-    monoio::spawn(async {
+    let ticked = Rc::clone(&ctx);
+    monoio::spawn(async move {
         loop {
             monoio::time::sleep(Duration::from_secs(1)).await;
             date::refresh();
             cache::sweep(std::time::Instant::now());
+            if let Some(log) = &ticked.access {
+                log.flush();
+            }
         }
     });
 
@@ -337,6 +348,9 @@ async fn serve(
         while ctx.open() > 0 && Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
+    }
+    if let Some(log) = &ctx.access {
+        log.flush();
     }
     let (hits, misses, _) = cache::stats();
     cache::clear();

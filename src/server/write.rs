@@ -5,9 +5,8 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
+
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::Stream;
 
@@ -16,7 +15,8 @@ use super::net::{
     self,
     sys::{self, Peeked},
 };
-use super::pool::{BlockingPool, IterFeed};
+use super::pool::IterFeed;
+use super::worker::WorkerCtx;
 use crate::compress::Encoder;
 use crate::response::{Chunk, Source, StreamBody};
 
@@ -109,12 +109,23 @@ pub(crate) async fn send_stream(
     body: StreamBody,
     framing: Framing,
     mut encoder: Option<Encoder>,
-    pool: &Arc<BlockingPool>,
-    stall: Duration,
+    ctx: &WorkerCtx,
+    sent: &mut u64,
 ) -> Result<(), ()> {
+    let stall = ctx.config.timeouts.write;
+    // Everything written from `wbuf` counts, less what it held before the body began (this
+    // response's head, earlier pipelined answers).
+    let mut before = wbuf.len() as u64;
+    let mut flush = async |io: &mut Io, wbuf: &mut Vec<u8>| {
+        let n = wbuf.len() as u64;
+        io.flush(wbuf, stall).await?;
+        let body = n.saturating_sub(std::mem::take(&mut before));
+        *sent += body;
+        Ok::<(), super::io::ConnError>(())
+    };
     let mut feed = match body.source {
         Source::Async(s) => Feed::Async(s),
-        Source::Iter(it) => Feed::Iter(pool.start(it)),
+        Source::Iter(it) => Feed::Iter(ctx.pool.start(it)),
     };
     let keep_alive = body.keep_alive;
     // Cleared once the client sends bytes while the stream runs (a pipelined request): a
@@ -166,11 +177,11 @@ pub(crate) async fn send_stream(
             .await
         };
         match wake {
-            Wake::Flush => io.flush(wbuf, stall).await.map_err(drop)?,
+            Wake::Flush => flush(io, wbuf).await.map_err(drop)?,
             Wake::End(Some(Err(e))) => {
                 tracing::error!(error = %e, "stream failed; aborting the response");
                 // What was produced before the failure goes out; the last chunk never does.
-                let _ = io.flush(wbuf, stall).await;
+                let _ = flush(io, wbuf).await;
                 return Err(());
             }
             Wake::End(_) => {
@@ -186,7 +197,7 @@ pub(crate) async fn send_stream(
                 if framing == Framing::Chunked {
                     wbuf.extend_from_slice(b"0\r\n\r\n");
                 }
-                return io.flush(wbuf, stall).await.map_err(drop);
+                return flush(io, wbuf).await.map_err(drop);
             }
             Wake::Readable => match sys::peek(&io.stream) {
                 Peeked::Gone => {

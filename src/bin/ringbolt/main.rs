@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use ringbolt::http::Limits;
-use ringbolt::{Compression, Config, FileCache, ServerBuilder, Timeouts};
+use ringbolt::{AccessLog, Compression, Config, FileCache, ServerBuilder, Timeouts};
 
 mod settings;
 
@@ -108,6 +108,10 @@ fn main() -> ExitCode {
             ttl: cli.file_cache_ttl,
         },
         blocking_threads: usize::from(cli.blocking_threads),
+        access_log: cli.access_log.as_ref().map(|to| AccessLog {
+            path: (to != "-").then(|| to.into()),
+            format: cli.access_log_format,
+        }),
         ..Config::default()
     };
     tracing::info!(

@@ -192,6 +192,24 @@ pub struct Opts {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Write an access log line per request to FILE, or to standard output for `-`
+    /// (default: no access log). SIGUSR1 reopens the file (logrotate).
+    #[arg(
+        long,
+        global = true,
+        env = "RINGBOLT_ACCESS_LOG",
+        value_name = "FILE|-"
+    )]
+    pub access_log: Option<String>,
+    /// Access log line format: combined (as nginx and Apache write it) or json.
+    #[arg(
+        long,
+        global = true,
+        env = "RINGBOLT_ACCESS_LOG_FORMAT",
+        default_value = "combined",
+        value_name = "combined|json"
+    )]
+    pub access_log_format: ringbolt::AccessFormat,
     /// The demo's media directory (/download, /video, /file, /files/...). Default: a
     /// directory of generated sample files under the system temp dir.
     #[arg(long, global = true, env = "RINGBOLT_MEDIA_DIR", value_name = "DIR")]
@@ -404,6 +422,16 @@ pub fn render(o: &Opts) -> String {
             "json"
         } else {
             "text"
+        }),
+    );
+    if let Some(log) = &o.access_log {
+        line("access_log", toml_str(log));
+    }
+    line(
+        "access_log_format",
+        toml_str(match o.access_log_format {
+            ringbolt::AccessFormat::Combined => "combined",
+            ringbolt::AccessFormat::Json => "json",
         }),
     );
     if let Some(dir) = &o.media_dir {
