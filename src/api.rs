@@ -20,6 +20,8 @@ pub(crate) struct Endpoint {
     pub(crate) model: Option<Validator>,
     /// Never compress this route's responses.
     pub(crate) no_compress: bool,
+    /// Index of the route in [`Api::labels`].
+    pub(crate) id: usize,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -47,6 +49,9 @@ pub struct Api {
     pub(crate) router: Router<Endpoint>,
     pub(crate) templates: Registry,
     pub(crate) compression: Option<Compression>,
+    /// `METHOD pattern` of every route, by [`Endpoint::id`] (the metrics' route labels; see
+    /// [`route_label`]).
+    pub(crate) labels: Vec<String>,
 }
 
 /// Options of one registered route, returned by [`Api::get`] and friends.
@@ -120,7 +125,10 @@ impl Api {
             status: None,
             model: None,
             no_compress: false,
+            id: self.labels.len(),
         };
+        self.labels
+            .push(format!("{method} {}", route_label(pattern)));
         Route {
             endpoint: self.router.insert(method, pattern, endpoint),
         }
@@ -160,5 +168,28 @@ impl Api {
         head => Method::HEAD;
         /// Registers an OPTIONS handler (overrides the automatic 204 with Allow).
         options => Method::OPTIONS;
+    }
+}
+
+/// A route pattern as a metrics label: `{name}` written `:name` and `{*name}` written
+/// `*name` (`/users/{id}` → `/users/:id`), so that the label holds no braces, which simple
+/// Prometheus text parsers cut the labels at.
+fn route_label(pattern: &str) -> String {
+    pattern
+        .replace("{*", "*")
+        .replace('{', ":")
+        .replace('}', "")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_labels_have_no_braces() {
+        assert_eq!(
+            super::route_label("/users/{user_id}/posts/{id}"),
+            "/users/:user_id/posts/:id"
+        );
+        assert_eq!(super::route_label("/files/{*path}"), "/files/*path");
+        assert_eq!(super::route_label("/plaintext"), "/plaintext");
     }
 }

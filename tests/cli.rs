@@ -209,7 +209,7 @@ fn help_documents_every_option_with_its_variable_and_default() {
             .map_or(section.len(), |i| i + 2)];
         let var = format!("[env: RINGBOLT_{}=", key.to_uppercase());
         assert!(section.contains(&var), "{flag}: no {var} in {section}");
-        if !matches!(key.as_str(), "allow" | "access_log" | "media_dir") {
+        if !matches!(key.as_str(), "allow" | "access_log" | "media_dir" | "admin") {
             assert!(
                 section.contains("[default: "),
                 "{flag}: no default in {section}"

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http::Version;
 use monoio::time::Instant;
 
+use super::metrics::{Kind, WorkerMetrics};
 use super::net;
 
 /// Where the access log goes and how its lines look.
@@ -129,7 +130,6 @@ impl Logger {
     }
 
     /// Lines dropped so far because the writer was behind.
-    #[allow(dead_code)]
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -210,11 +210,12 @@ impl Drop for AccessWriter {
     }
 }
 
-/// One request as the log sees it. Its line is written when it is dropped, however the
-/// exchange ended (answered, cut short, the client gone): `status` and `bytes` say how far
-/// it got.
+/// One request as the access log and the metrics see it. It is logged and counted when it
+/// is dropped, however the exchange ended (answered, cut short, the client gone): `status`
+/// and `bytes` say how far it got.
 pub(crate) struct Entry<'w> {
-    writer: &'w AccessWriter,
+    writer: Option<&'w AccessWriter>,
+    metrics: Option<&'w WorkerMetrics>,
     start: Instant,
     peer: Option<SocketAddr>,
     /// The request head's bytes, and in them the method, target, referer and user agent.
@@ -228,40 +229,71 @@ pub(crate) struct Entry<'w> {
     pub(crate) status: u16,
     /// Body bytes sent.
     pub(crate) bytes: u64,
+    /// The route that answered (`None`: none matched).
+    pub(crate) route: Option<usize>,
+    /// Where the body came from.
+    pub(crate) kind: Kind,
 }
 
 impl<'w> Entry<'w> {
-    /// An entry for the request whose head is `head` (parsed as `h`).
+    /// An entry for the request whose head is `head` (parsed as `h`), when the access log
+    /// or the metrics are on.
     pub(crate) fn new(
-        writer: &'w AccessWriter,
+        writer: Option<&'w AccessWriter>,
+        metrics: Option<&'w WorkerMetrics>,
         peer: Option<SocketAddr>,
         h: &crate::http::Head,
         head: &Bytes,
-    ) -> Entry<'w> {
-        let method_end = head.iter().position(|&b| b == b' ').unwrap_or(0);
-        Entry {
+    ) -> Option<Entry<'w>> {
+        if writer.is_none() && metrics.is_none() {
+            return None;
+        }
+        if let Some(m) = metrics {
+            m.in_flight.add(1);
+        }
+        let (method, referer, user_agent) = match writer {
+            Some(_) => (
+                Some(0..head.iter().position(|&b| b == b' ').unwrap_or(0)),
+                h.header(head, "referer").map(|v| head.slice_ref(v)),
+                h.header(head, "user-agent").map(|v| head.slice_ref(v)),
+            ),
+            None => (None, None, None),
+        };
+        Some(Entry {
             writer,
+            metrics,
             start: net::now(),
             peer,
             head: head.clone(),
-            method: Some(0..method_end),
-            target: Some(h.target.clone()),
+            target: method.as_ref().map(|_| h.target.clone()),
+            method,
             version: h.version,
-            referer: h.header(head, "referer").map(|v| head.slice_ref(v)),
-            user_agent: h.header(head, "user-agent").map(|v| head.slice_ref(v)),
+            referer,
+            user_agent,
             status: 0,
             bytes: 0,
-        }
+            route: None,
+            kind: Kind::Bytes,
+        })
     }
 
-    /// An entry for a request whose head could not be read (answered with `status`).
+    /// Logs and counts a request whose head could not be read (answered with `status`).
     pub(crate) fn unparsed(
-        writer: &'w AccessWriter,
+        writer: Option<&'w AccessWriter>,
+        metrics: Option<&'w WorkerMetrics>,
         peer: Option<SocketAddr>,
         status: u16,
-    ) -> Entry<'w> {
-        Entry {
+        bytes: u64,
+    ) {
+        if writer.is_none() && metrics.is_none() {
+            return;
+        }
+        if let Some(m) = metrics {
+            m.in_flight.add(1);
+        }
+        drop(Entry {
             writer,
+            metrics,
             start: net::now(),
             peer,
             head: Bytes::new(),
@@ -271,8 +303,10 @@ impl<'w> Entry<'w> {
             referer: None,
             user_agent: None,
             status,
-            bytes: 0,
-        }
+            bytes,
+            route: None,
+            kind: Kind::Bytes,
+        });
     }
 
     fn duration(&self) -> Duration {
@@ -282,7 +316,19 @@ impl<'w> Entry<'w> {
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        self.writer.write(self);
+        if let Some(m) = self.metrics {
+            m.in_flight.sub(1);
+            m.request(
+                self.route,
+                self.status,
+                self.bytes,
+                self.kind,
+                self.duration(),
+            );
+        }
+        if let Some(w) = self.writer {
+            w.write(self);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use super::io::{ConnError, Io};
 use super::net::{self, Stream, sys};
 use super::worker::{ConnSlot, WorkerCtx};
 use super::write::{self, Framing};
-use super::{FileSending, access};
+use super::{FileSending, access, metrics};
 use crate::api::Endpoint;
 use crate::compress::{self, Compression, Plan};
 use crate::http::{
@@ -90,11 +90,15 @@ fn note(entry: &mut Option<access::Entry<'_>>, status: StatusCode, bytes: u64) {
     }
 }
 
-/// Logs a request whose head could not be read (when the access log is on).
-fn log_unparsed(ctx: &WorkerCtx, peer: Option<SocketAddr>, status: StatusCode) {
-    if let Some(w) = &ctx.access {
-        drop(access::Entry::unparsed(w, peer, status.as_u16()));
-    }
+/// Logs and counts a request whose head could not be read (when the log or metrics are on).
+fn log_unparsed(ctx: &WorkerCtx, peer: Option<SocketAddr>, status: StatusCode, bytes: u64) {
+    access::Entry::unparsed(
+        ctx.access.as_ref(),
+        ctx.metrics.as_deref(),
+        peer,
+        status.as_u16(),
+        bytes,
+    );
 }
 
 /// Encodes `resp` into `wbuf`: the head, and the body unless `head_only`. Returns the body
@@ -177,8 +181,8 @@ pub(crate) async fn serve(
                         Ok(Status::Complete(head)) => break head,
                         Ok(Status::Partial) => {}
                         Err(e) => {
-                            error_response(wbuf, e.status(), e.detail());
-                            log_unparsed(ctx, peer, e.status());
+                            let len = error_response(wbuf, e.status(), e.detail());
+                            log_unparsed(ctx, peer, e.status(), len);
                             break 'req Next::Linger;
                         }
                     }
@@ -198,12 +202,12 @@ pub(crate) async fn serve(
                     match io.fill(deadline, 0).await {
                         Ok(_) => {}
                         Err(ConnError::Timeout) => {
-                            error_response(
+                            let len = error_response(
                                 wbuf,
                                 StatusCode::REQUEST_TIMEOUT,
                                 "Request header timeout",
                             );
-                            log_unparsed(ctx, peer, StatusCode::REQUEST_TIMEOUT);
+                            log_unparsed(ctx, peer, StatusCode::REQUEST_TIMEOUT, len);
                             // The timed-out read took the buffer with it: nothing left to parse.
                             break 'req Next::Close;
                         }
@@ -213,10 +217,13 @@ pub(crate) async fn serve(
             };
             let head_bytes = io.rbuf.split_to(head.len).freeze();
             // The access log's line for this request, written when it goes out of scope.
-            let mut entry = ctx
-                .access
-                .as_ref()
-                .map(|w| access::Entry::new(w, peer, &head, &head_bytes));
+            let mut entry = access::Entry::new(
+                ctx.access.as_ref(),
+                ctx.metrics.as_deref(),
+                peer,
+                &head,
+                &head_bytes,
+            );
 
             // 2. The route.
             let head_only = head.method == Method::HEAD;
@@ -269,7 +276,12 @@ pub(crate) async fn serve(
                 },
             };
             let (endpoint, params) = match routed {
-                Ok(found) => found,
+                Ok(found) => {
+                    if let Some(e) = &mut entry {
+                        e.route = Some(found.0.id);
+                    }
+                    found
+                }
                 Err((resp, keep_alive)) => {
                     note(&mut entry, resp.status_code(), body_len(&resp, head_only));
                     let finish = finish_without_handler(io, wbuf, &head, resp, keep_alive, config);
@@ -443,6 +455,7 @@ pub(crate) async fn serve(
                 .await;
                 if let Some(e) = &mut entry {
                     e.bytes = bytes;
+                    e.kind = metrics::Kind::Stream;
                 }
                 if sent.is_err() {
                     return;
@@ -481,6 +494,7 @@ pub(crate) async fn serve(
                         };
                         if let Some(e) = &mut entry {
                             e.bytes = bytes;
+                            e.kind = metrics::Kind::File;
                         }
                         if sent.is_err() {
                             // The body is cut short: the connection cannot carry on.

@@ -2,10 +2,12 @@
 //! thread, graceful shutdown. Connections live and die on the worker that accepted them.
 
 mod access;
+mod admin;
 pub(crate) mod body;
 mod conn;
 mod files;
 mod io;
+mod metrics;
 #[cfg(fuzzing)]
 pub(crate) mod mock;
 mod net;
@@ -157,6 +159,9 @@ pub struct Config {
     pub blocking_threads: usize,
     /// The access log (`None`: off).
     pub access_log: Option<AccessLog>,
+    /// Where the admin listener (`/healthz`, `/metrics`) listens (`None`: off, and no
+    /// metrics are kept).
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -175,6 +180,7 @@ impl Default for Config {
             file_cache: FileCache::default(),
             blocking_threads: 16,
             access_log: None,
+            admin: None,
         }
     }
 }
@@ -309,10 +315,24 @@ impl ServerBuilder {
             .as_ref()
             .map(access::Logger::start)
             .transpose()?;
+        let pool = pool::BlockingPool::new(config.blocking_threads)?;
+        let metrics = config.admin.map(|_| {
+            Arc::new(metrics::Metrics::new(
+                api.labels.clone(),
+                listeners.len(),
+                Arc::clone(&pool),
+                logger.clone(),
+            ))
+        });
+        let admin = match (config.admin, &metrics) {
+            (Some(addr), Some(m)) => Some(admin::Admin::start(addr, Arc::clone(m))?),
+            _ => None,
+        };
         let shared = Arc::new(worker::Shared {
-            pool: pool::BlockingPool::new(config.blocking_threads)?,
+            pool,
             listening: std::sync::atomic::AtomicUsize::new(listeners.len()),
             logger: logger.clone(),
+            metrics: metrics.clone(),
         });
         let mut stops = Vec::new();
         let mut threads = Vec::new();
@@ -331,6 +351,8 @@ impl ServerBuilder {
             stops,
             threads,
             logger,
+            metrics,
+            admin,
         })
     }
 
@@ -375,12 +397,19 @@ pub struct ServerHandle {
     stops: Vec<flume::Sender<()>>,
     threads: Vec<JoinHandle<stdio::Result<()>>>,
     logger: Option<Arc<access::Logger>>,
+    metrics: Option<Arc<metrics::Metrics>>,
+    admin: Option<admin::Admin>,
 }
 
 impl ServerHandle {
     /// The bound address (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin listener listens, when it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
     }
 
     /// Reopens the access log file (after logrotate moved it). Lines already queued go to
@@ -397,6 +426,10 @@ impl ServerHandle {
     /// # Errors
     /// The first worker error, if any.
     pub fn shutdown(mut self) -> stdio::Result<()> {
+        // Health checks fail from now on: load balancers take this server out of rotation.
+        if let Some(m) = &self.metrics {
+            m.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         for stop in &self.stops {
             let _ = stop.try_send(());
         }
@@ -412,6 +445,9 @@ impl ServerHandle {
         // this returns.
         if let Some(log) = &self.logger {
             log.sync(Duration::from_secs(5));
+        }
+        if let Some(mut admin) = self.admin.take() {
+            admin.stop();
         }
         result
     }

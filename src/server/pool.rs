@@ -20,6 +20,7 @@ pub(crate) const CHANNEL: usize = 16;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The pool. Threads end when the last handle is dropped and their current job returns.
+#[derive(Debug)]
 pub(crate) struct BlockingPool {
     jobs: flume::Sender<Job>,
     queued: Arc<AtomicUsize>,
@@ -46,7 +47,6 @@ impl BlockingPool {
     }
 
     /// Jobs waiting for a thread.
-    #[allow(dead_code)]
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
     }

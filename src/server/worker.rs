@@ -16,6 +16,7 @@ use monoio::net::TcpListener;
 use monoio::time::Instant;
 
 use super::access::{AccessWriter, Logger};
+use super::metrics::{Metrics, WorkerMetrics};
 use super::pool::BlockingPool;
 use super::{Config, Driver, conn, net};
 use crate::api::Api;
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) listening: AtomicUsize,
     /// The access log's writer, when it is on.
     pub(crate) logger: Option<Arc<Logger>>,
+    /// Every worker's counters, when the admin listener is on.
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 /// How long idle keep-alive connections stay open once a graceful shutdown begins.
@@ -48,6 +51,8 @@ pub(crate) struct WorkerCtx {
     conns: RefCell<Slab>,
     /// This worker's access log buffer, when the log is on.
     pub(crate) access: Option<AccessWriter>,
+    /// This worker's counters, when metrics are kept.
+    pub(crate) metrics: Option<Arc<WorkerMetrics>>,
 }
 
 impl WorkerCtx {
@@ -73,6 +78,7 @@ impl WorkerCtx {
             draining: Cell::new(draining),
             conns: RefCell::new(Slab::default()),
             access: None,
+            metrics: None,
         }
     }
 
@@ -171,6 +177,9 @@ struct OpenGuard(Rc<WorkerCtx>, usize);
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.conns.borrow_mut().remove(self.1);
+        if let Some(m) = &self.0.metrics {
+            m.open.sub(1);
+        }
     }
 }
 
@@ -253,6 +262,7 @@ async fn serve(
         draining: Cell::new(false),
         conns: RefCell::new(Slab::default()),
         access: shared.logger.clone().map(AccessWriter::new),
+        metrics: shared.metrics.as_ref().map(|m| m.worker(id)),
     });
 
     // The cached Date header, refreshed once a second; the file cache swept as often.
@@ -271,6 +281,11 @@ async fn serve(
             if let Some(log) = &ticked.access {
                 log.flush();
             }
+            if let Some(m) = &ticked.metrics {
+                let (hits, misses, _) = cache::stats();
+                m.cache_hits.set(hits);
+                m.cache_misses.set(misses);
+            }
         }
     });
 
@@ -288,6 +303,10 @@ async fn serve(
                 let _ = stream.set_nodelay(true);
                 let slot = Rc::new(ConnSlot::default());
                 let key = ctx.conns.borrow_mut().insert(Rc::clone(&slot));
+                if let Some(m) = &ctx.metrics {
+                    m.accepted.add(1);
+                    m.open.add(1);
+                }
                 let guard = OpenGuard(Rc::clone(&ctx), key);
                 let ctx = Rc::clone(&ctx);
                 monoio::spawn(async move {

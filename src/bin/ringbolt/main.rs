@@ -112,6 +112,7 @@ fn main() -> ExitCode {
             path: (to != "-").then(|| to.into()),
             format: cli.access_log_format,
         }),
+        admin: cli.admin,
         ..Config::default()
     };
     tracing::info!(
@@ -120,6 +121,7 @@ fn main() -> ExitCode {
         workers = config.workers,
         driver = ?config.driver,
         roots = ?config.allow_dirs,
+        admin = ?config.admin,
         "starting ringbolt"
     );
     let result = ServerBuilder::config(config).serve_then(api, |addr| {

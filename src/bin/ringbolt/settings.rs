@@ -192,6 +192,11 @@ pub struct Opts {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Serve /healthz (200, or 503 while shutting down) and /metrics (Prometheus) on this
+    /// separate address (default: off, and no metrics are kept). Keep it off the public
+    /// network.
+    #[arg(long, global = true, env = "RINGBOLT_ADMIN", value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
     /// Write an access log line per request to FILE, or to standard output for `-`
     /// (default: no access log). SIGUSR1 reopens the file (logrotate).
     #[arg(
@@ -424,6 +429,9 @@ pub fn render(o: &Opts) -> String {
             "text"
         }),
     );
+    if let Some(admin) = &o.admin {
+        line("admin", toml_str(&admin.to_string()));
+    }
     if let Some(log) = &o.access_log {
         line("access_log", toml_str(log));
     }

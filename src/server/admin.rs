@@ -1,0 +1,142 @@
+//! The admin listener (`--admin ADDR`, off by default, never the public port): `/healthz`
+//! (200 while serving, 503 once a shutdown began, so a load balancer stops sending new
+//! requests) and `/metrics` (Prometheus text format). Served one connection at a time by
+//! its own thread, with short timeouts: scrapes and probes are rare and small, and nothing
+//! here touches the workers but their counters.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::metrics::Metrics;
+
+/// A running admin listener.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    pub(crate) addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Admin {
+    /// Binds `addr` and starts answering.
+    pub(crate) fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<Admin> {
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind the admin address {addr}: {e}"),
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("ringbolt-admin".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if stopped.load(Ordering::Acquire) {
+                        break;
+                    }
+                    if let Ok(conn) = conn {
+                        let _ = answer(conn, &metrics);
+                    }
+                }
+            })?;
+        Ok(Admin {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the listener and waits for its thread.
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wakes the blocked accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Reads one request and answers it; the connection then closes.
+fn answer(mut conn: TcpStream, metrics: &Metrics) -> io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    conn.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    let (status, body, ctype, head_only) = loop {
+        let n = conn.read(&mut buf[len..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        len += n;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..len]) {
+            Ok(httparse::Status::Complete(_)) => {
+                let method = req.method.unwrap_or("");
+                let path = req.path.unwrap_or("").split('?').next().unwrap_or("");
+                let head_only = method == "HEAD";
+                if method != "GET" && !head_only {
+                    break (
+                        "405 Method Not Allowed",
+                        "method not allowed\n".to_owned(),
+                        "text/plain",
+                        false,
+                    );
+                }
+                break match path {
+                    "/healthz" if metrics.draining.load(Ordering::Relaxed) => (
+                        "503 Service Unavailable",
+                        "draining\n".to_owned(),
+                        "text/plain",
+                        head_only,
+                    ),
+                    "/healthz" => ("200 OK", "ok\n".to_owned(), "text/plain", head_only),
+                    "/metrics" => (
+                        "200 OK",
+                        metrics.render(),
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        head_only,
+                    ),
+                    _ => (
+                        "404 Not Found",
+                        "not found\n".to_owned(),
+                        "text/plain",
+                        head_only,
+                    ),
+                };
+            }
+            Ok(httparse::Status::Partial) if len < buf.len() => {}
+            _ => {
+                break (
+                    "400 Bad Request",
+                    "bad request\n".to_owned(),
+                    "text/plain",
+                    false,
+                );
+            }
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    if !head_only {
+        conn.write_all(body.as_bytes())?;
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}

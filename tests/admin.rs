@@ -1,0 +1,161 @@
+//! The admin listener over real sockets: `/metrics` parses as Prometheus text and its
+//! counters match the requests sent; `/healthz` turns 503 when a shutdown begins.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use ringbolt::Driver;
+
+fn start_admin(driver: Driver, workers: usize) -> ringbolt::ServerHandle {
+    let mut api = test_api();
+    ringbolt::demo::bench_stream_routes(&mut api);
+    let config = ringbolt::Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        workers,
+        driver,
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        ..ringbolt::Config::default()
+    };
+    ringbolt::ServerBuilder::config(config).spawn(api).unwrap()
+}
+
+/// One request to the admin listener: status and body.
+fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Samples of a scrape, by metric name and labels (`name{k=v,...}` with sorted labels).
+fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+    let (status, body) = admin_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let lines = body.lines().map(|l| Ok(l.to_owned()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let mut out = HashMap::new();
+    for s in parsed.samples {
+        let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        labels.sort();
+        let key = if labels.is_empty() {
+            s.metric.clone()
+        } else {
+            format!("{}{{{}}}", s.metric, labels.join(","))
+        };
+        let v = match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(h) => {
+                for b in h {
+                    out.insert(format!("{}{{le={}}}", s.metric, b.less_than), b.count);
+                }
+                continue;
+            }
+            prometheus_parse::Value::Summary(_) => continue,
+        };
+        out.insert(key, v);
+    }
+    out
+}
+
+fn get(m: &HashMap<String, f64>, key: &str) -> f64 {
+    *m.get(key).unwrap_or_else(|| {
+        let mut keys: Vec<_> = m.keys().collect();
+        keys.sort();
+        panic!("no {key} in {keys:?}")
+    })
+}
+
+on_both_drivers! {
+    fn metrics_count_what_was_sent(driver: Driver) {
+        let s = start_admin(driver, 2);
+        let (addr, admin) = (s.local_addr(), s.admin_addr().unwrap());
+        let mut body_bytes = 0u64;
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            let mut c = Client::connect(addr);
+            c.send(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n");
+            for _ in 0..3 {
+                body_bytes += c.response().body.len() as u64;
+            }
+            conns.push(c);
+        }
+        let mut c = Client::connect(addr);
+        c.send(b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\nGET /users/7 HTTP/1.1\r\nHost: a\r\n\r\nGET /users/x HTTP/1.1\r\nHost: a\r\n\r\n");
+        for _ in 0..3 {
+            body_bytes += c.response().body.len() as u64;
+        }
+        let mut stream_client = Client::connect(addr);
+        stream_client.send(b"GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let wire = stream_client.read_to_close();
+        let stream_body = wire.len() - (wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4);
+        let bad = rejected(addr, b"GET / HTTP/1.1\r\nHost : a\r\n\r\n");
+        assert_eq!(bad.status, 400);
+        body_bytes += bad.body.len() as u64;
+        // 6 connections: 4 + 1 kept open, 2 closed.
+        assert!(eventually(Duration::from_secs(5), || get(&scrape(admin), "ringbolt_open_connections") == 5.0));
+        let m = scrape(admin);
+        assert_eq!(get(&m, "ringbolt_requests_total{class=2xx,route=GET /plaintext}"), 8.0);
+        assert_eq!(get(&m, "ringbolt_requests_total{class=4xx,route=(none)}"), 5.0, "4 × 404 and the 400");
+        assert_eq!(get(&m, "ringbolt_requests_total{class=5xx,route=GET /panic}"), 1.0);
+        assert_eq!(get(&m, "ringbolt_requests_total{class=2xx,route=GET /users/:user_id}"), 1.0);
+        assert_eq!(get(&m, "ringbolt_requests_total{class=4xx,route=GET /users/:user_id}"), 1.0);
+        assert_eq!(get(&m, "ringbolt_requests_total{class=2xx,route=GET /stream}"), 1.0);
+        assert_eq!(get(&m, "ringbolt_response_body_bytes_total{kind=bytes}"), body_bytes as f64);
+        assert_eq!(get(&m, "ringbolt_response_body_bytes_total{kind=stream}"), stream_body as f64);
+        assert_eq!(get(&m, "ringbolt_request_duration_seconds_count"), 17.0);
+        assert_eq!(get(&m, "ringbolt_request_duration_seconds{le=inf}"), 17.0);
+        let accepted = get(&m, "ringbolt_accepted_connections_total{worker=0}") + get(&m, "ringbolt_accepted_connections_total{worker=1}");
+        assert_eq!(accepted, 7.0);
+        assert_eq!(get(&m, "ringbolt_in_flight_requests"), 0.0);
+        assert_eq!(get(&m, "ringbolt_draining"), 0.0);
+        assert_eq!(get(&m, "ringbolt_blocking_queue_depth"), 0.0);
+
+        // A request in flight shows while it runs.
+        let mut slow = Client::connect(addr);
+        slow.send(b"GET /slow?ms=600 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(eventually(Duration::from_secs(3), || get(&scrape(admin), "ringbolt_in_flight_requests") == 1.0));
+        assert_eq!(slow.response().status, 200);
+        assert!(eventually(Duration::from_secs(3), || get(&scrape(admin), "ringbolt_in_flight_requests") == 0.0));
+        // Other paths of the admin listener, and the public port does not serve them.
+        assert_eq!(admin_get(admin, "/nope").0, 404);
+        assert_eq!(roundtrip(addr, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").status, 404);
+        drop(conns);
+    }
+
+    fn healthz_fails_once_a_shutdown_begins(driver: Driver) {
+        let s = start_admin(driver, 1);
+        let (addr, admin) = (s.local_addr(), s.admin_addr().unwrap());
+        assert_eq!(admin_get(admin, "/healthz"), (200, "ok\n".to_owned()));
+        // A long request keeps the drain going while the health check is asked.
+        let mut slow = Client::connect(addr);
+        slow.send(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(100));
+        let stopping = std::thread::spawn(move || s.shutdown());
+        assert!(eventually(Duration::from_secs(3), || admin_get(admin, "/healthz").0 == 503));
+        assert_eq!(admin_get(admin, "/healthz").1, "draining\n");
+        let r = slow.response();
+        assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+        stopping.join().unwrap().unwrap();
+        assert!(TcpStream::connect(admin).is_err(), "the admin listener closes with the server");
+    }
+}
+
+#[test]
+fn no_admin_listener_unless_asked() {
+    let s = start(Driver::Auto);
+    assert_eq!(s.admin_addr(), None);
+}
