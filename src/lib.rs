@@ -127,8 +127,8 @@ pub use response::{
     Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
-    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Server, ServerBuilder,
-    ServerHandle, Timeouts,
+    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, Server,
+    ServerBuilder, ServerHandle, Timeouts, notify_stopping,
 };
 pub use templates::{Templates, render};
 

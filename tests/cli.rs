@@ -218,8 +218,31 @@ fn help_documents_every_option_with_its_variable_and_default() {
     }
 }
 
+/// A started binary, killed when dropped (a failing test leaves no process behind).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts the binary; returns it and the address it printed.
-fn start(cmd: &mut Command) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+fn start(cmd: &mut Command) -> (Running, SocketAddr, mpsc::Receiver<String>) {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -244,6 +267,7 @@ fn start(cmd: &mut Command) -> (Child, SocketAddr, mpsc::Receiver<String>) {
             let _ = log_tx.send(std::mem::take(&mut log));
         }
     });
+    let child = Running(child);
     let addr = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("the server printed its address");
@@ -303,7 +327,7 @@ fn a_server_started_from_a_file_serves_with_its_settings() {
     let _ = child.wait();
 }
 
-fn kill(child: &Child, sig: &str) {
+fn kill(child: &Running, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()

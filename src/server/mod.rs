@@ -6,6 +6,7 @@ mod admin;
 pub(crate) mod body;
 mod conn;
 mod files;
+mod handover;
 mod io;
 mod metrics;
 #[cfg(fuzzing)]
@@ -27,6 +28,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use access::{AccessFormat, AccessLog};
+pub use handover::{Inherited, notify_stopping};
 
 use crate::api::Api;
 use crate::fs::AllowList;
@@ -162,6 +164,8 @@ pub struct Config {
     /// Where the admin listener (`/healthz`, `/metrics`) listens (`None`: off, and no
     /// metrics are kept).
     pub admin: Option<SocketAddr>,
+    /// How long an upgrade waits for the new process to serve before giving up on it.
+    pub upgrade_timeout: Duration,
 }
 
 impl Default for Config {
@@ -181,6 +185,7 @@ impl Default for Config {
             blocking_threads: 16,
             access_log: None,
             admin: None,
+            upgrade_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -210,21 +215,35 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             config: Config::default(),
+            listeners: Vec::new(),
         }
     }
 }
 
 /// Server settings, then [`ServerBuilder::serve`] or [`ServerBuilder::spawn`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[must_use = "a builder does nothing until serve() or spawn()"]
 pub struct ServerBuilder {
     config: Config,
+    /// Sockets to listen on instead of binding (handed over at startup).
+    listeners: Vec<TcpListener>,
 }
 
 impl ServerBuilder {
     /// Starts from a complete configuration.
     pub fn config(config: Config) -> Self {
-        ServerBuilder { config }
+        ServerBuilder {
+            config,
+            listeners: Vec::new(),
+        }
+    }
+
+    /// Serves on these listening sockets instead of binding [`Config::bind`]: the ones
+    /// handed over at startup ([`Inherited`]). Every socket gets a worker (the worker count
+    /// is raised to their number if needed); extra workers share them.
+    pub fn listeners(mut self, listeners: Vec<TcpListener>) -> Self {
+        self.listeners = listeners;
+        self
     }
 
     /// Listen address (default 127.0.0.1:8000; port 0 picks a free port).
@@ -299,9 +318,34 @@ impl ServerBuilder {
     /// # Errors
     /// When the address cannot be bound or a worker thread cannot start.
     pub fn spawn(self, api: Api) -> stdio::Result<ServerHandle> {
-        let config = Arc::new(self.config);
-        let listeners = bind_listeners(config.bind, config.workers, config.backlog)?;
+        let mut config = self.config;
+        let listeners = if self.listeners.is_empty() {
+            bind_listeners(config.bind, config.workers, config.backlog)?
+        } else {
+            let given = self.listeners;
+            if config.workers < given.len() {
+                tracing::info!(
+                    sockets = given.len(),
+                    "one worker per inherited socket: workers raised to their number"
+                );
+                config.workers = given.len();
+            }
+            let mut all = Vec::with_capacity(config.workers);
+            for i in 0..config.workers {
+                all.push(match given.get(i) {
+                    Some(l) => l.try_clone()?,
+                    None => given[i % given.len()].try_clone()?,
+                });
+            }
+            all
+        };
+        let config = Arc::new(config);
         let addr = listeners[0].local_addr()?;
+        // Copies of the listening sockets, for a handover to a new process (upgrade).
+        let handover = listeners
+            .iter()
+            .map(TcpListener::try_clone)
+            .collect::<stdio::Result<Vec<_>>>()?;
         // The route table and the allow-list live as long as the process: every worker and
         // every in-flight request reads them without reference counting, and handlers may
         // keep `&'static` references to them (`Request::allow_list`, rendered templates).
@@ -353,6 +397,8 @@ impl ServerBuilder {
             logger,
             metrics,
             admin,
+            handover,
+            upgrade_timeout: config.upgrade_timeout,
         })
     }
 
@@ -372,8 +418,8 @@ impl ServerBuilder {
     /// # Errors
     /// As [`ServerBuilder::serve`].
     pub fn serve_then(self, api: Api, ready: impl FnOnce(SocketAddr)) -> stdio::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGUSR2])?;
         let handle = self.spawn(api)?;
         tracing::info!(addr = %handle.local_addr(), "listening");
         ready(handle.local_addr());
@@ -383,9 +429,23 @@ impl ServerBuilder {
                 handle.reopen_logs();
                 continue;
             }
+            if sig == SIGUSR2 {
+                tracing::info!("upgrade: starting the new process");
+                match handle.upgrade() {
+                    Ok(pid) => {
+                        tracing::info!(pid, "upgrade: the new process serves; draining");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "upgrade failed; serving on");
+                        continue;
+                    }
+                }
+            }
             tracing::info!(signal = sig, "shutting down: draining connections");
             break;
         }
+        notify_stopping();
         handle.shutdown()
     }
 }
@@ -399,12 +459,27 @@ pub struct ServerHandle {
     logger: Option<Arc<access::Logger>>,
     metrics: Option<Arc<metrics::Metrics>>,
     admin: Option<admin::Admin>,
+    /// Copies of the listening sockets, for [`ServerHandle::upgrade`].
+    handover: Vec<TcpListener>,
+    upgrade_timeout: Duration,
 }
 
 impl ServerHandle {
     /// The bound address (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Starts this program again with the listening sockets inherited and waits (up to
+    /// [`Config::upgrade_timeout`]) until the new process serves. Then call
+    /// [`ServerHandle::shutdown`]: this process drains and the new one takes every new
+    /// connection; the sockets never close in between. Returns the new process's id.
+    ///
+    /// # Errors
+    /// When the new process cannot start, exits, or does not serve in time (it is then
+    /// stopped): this server goes on as before.
+    pub fn upgrade(&self) -> stdio::Result<u32> {
+        handover::start_successor(&self.handover, self.upgrade_timeout)
     }
 
     /// Where the admin listener listens, when it is on.
@@ -426,6 +501,9 @@ impl ServerHandle {
     /// # Errors
     /// The first worker error, if any.
     pub fn shutdown(mut self) -> stdio::Result<()> {
+        // The copies kept for an upgrade would keep the sockets accepting with nobody to
+        // serve them: new connections must be refused (or go to a successor) instead.
+        self.handover.clear();
         // Health checks fail from now on: load balancers take this server out of rotation.
         if let Some(m) = &self.metrics {
             m.draining.store(true, std::sync::atomic::Ordering::Relaxed);

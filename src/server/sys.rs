@@ -117,3 +117,48 @@ pub(crate) fn peek(sock: &TcpStream) -> Peeked {
         },
     }
 }
+
+/// Whether `fd` is an open TCP socket in the listening state.
+pub(crate) fn is_listening_tcp(fd: libc::c_int) -> bool {
+    let get = |opt: libc::c_int| {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live locals of the sizes passed; getsockopt on a
+        // descriptor that may not be a socket fails with an error, it does not misbehave.
+        let rc = unsafe {
+            libc::getsockopt(fd, libc::SOL_SOCKET, opt, (&raw mut value).cast(), &mut len)
+        };
+        (rc == 0).then_some(value)
+    };
+    get(libc::SO_ACCEPTCONN) == Some(1)
+        && get(libc::SO_TYPE) == Some(libc::SOCK_STREAM)
+        && matches!(get(libc::SO_DOMAIN), Some(libc::AF_INET | libc::AF_INET6))
+}
+
+/// Whether `fd` is an open pipe.
+pub(crate) fn is_pipe(fd: libc::c_int) -> bool {
+    // SAFETY: an all-zero `stat` is a valid value of the plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live local the kernel fills; a closed descriptor gives an error.
+    let rc = unsafe { libc::fstat(fd, &mut st) };
+    rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+}
+
+/// Sets or clears `FD_CLOEXEC` on `fd` (whether it closes when the process execs).
+pub(crate) fn set_cloexec(fd: libc::c_int, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFD on a descriptor number; no memory passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    // SAFETY: F_SETFD with an integer argument; no memory passed.
+    if new != flags && unsafe { libc::fcntl(fd, libc::F_SETFD, new) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -10,6 +10,8 @@ mod settings;
 use settings::{Cli, Command, LogFormat, Switch};
 
 fn main() -> ExitCode {
+    // SAFETY: the first thing the process does: no other thread exists yet.
+    let inherited = unsafe { ringbolt::Inherited::take() };
     let Cli { command, opts: cli } = settings::parse();
     if cli.check_config {
         print!("{}", settings::render(&cli));
@@ -113,8 +115,24 @@ fn main() -> ExitCode {
             format: cli.access_log_format,
         }),
         admin: cli.admin,
+        upgrade_timeout: cli.upgrade_timeout,
         ..Config::default()
     };
+    let mut inherited = match inherited {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ringbolt: inherited sockets: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listeners = std::mem::take(&mut inherited.listeners);
+    if let Some(first) = listeners.first() {
+        tracing::info!(
+            sockets = listeners.len(),
+            addr = ?first.local_addr().ok(),
+            "serving on inherited sockets (--bind is not used)"
+        );
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         bind = %config.bind,
@@ -124,10 +142,13 @@ fn main() -> ExitCode {
         admin = ?config.admin,
         "starting ringbolt"
     );
-    let result = ServerBuilder::config(config).serve_then(api, |addr| {
-        println!("ringbolt serving {what} on http://{addr}");
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-    });
+    let result = ServerBuilder::config(config)
+        .listeners(listeners)
+        .serve_then(api, |addr| {
+            inherited.notify_ready();
+            println!("ringbolt serving {what} on http://{addr}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -197,6 +197,12 @@ pub struct Opts {
     /// network.
     #[arg(long, global = true, env = "RINGBOLT_ADMIN", value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
+    /// On SIGUSR2 the server starts its binary again (same path and arguments) with the
+    /// listening sockets inherited, then drains and exits once the new process serves; this
+    /// long at most, or the new process is stopped and the old one serves on.
+    #[arg(long, global = true, env = "RINGBOLT_UPGRADE_TIMEOUT", default_value = "30s",
+          value_parser = duration)]
+    pub upgrade_timeout: Duration,
     /// Write an access log line per request to FILE, or to standard output for `-`
     /// (default: no access log). SIGUSR1 reopens the file (logrotate).
     #[arg(
@@ -429,6 +435,7 @@ pub fn render(o: &Opts) -> String {
             "text"
         }),
     );
+    line("upgrade_timeout", secs(o.upgrade_timeout));
     if let Some(admin) = &o.admin {
         line("admin", toml_str(&admin.to_string()));
     }

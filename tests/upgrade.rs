@@ -1,0 +1,280 @@
+//! Zero-downtime operations of the binary over real sockets: an in-place upgrade (SIGUSR2)
+//! under load loses no request; a failed upgrade leaves the old process serving; systemd
+//! socket activation (`LISTEN_FDS`) serves on the socket it is given.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Processes started by a test (the binary and what it started), killed when dropped.
+struct Procs {
+    child: Option<Child>,
+    /// A unique argument of theirs, to find the successor the binary starts.
+    marker: String,
+}
+
+impl Procs {
+    fn pids(&self) -> Vec<u32> {
+        let out = Command::new("pgrep")
+            .args(["-f", &self.marker])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    fn signal(pid: u32, sig: &str) {
+        let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            Procs::signal(pid, "-KILL");
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringbolt-upgrade-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts the binary with `args` (and a marker argument); returns it and its address.
+fn start(tag: &str, args: &[&str], envs: &[(&str, &str)]) -> (Procs, SocketAddr) {
+    let media = scratch(tag);
+    let marker = media.display().to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringbolt"));
+    cmd.args(args).args(["--media-dir", &marker]);
+    cmd.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    let stdout = child.stdout.take().unwrap();
+    let procs = Procs {
+        child: Some(child),
+        marker,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("http://") {
+                let _ = tx.send(line[i + 7..].trim().trim_end_matches('/').to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("address printed");
+    (procs, addr.parse().unwrap())
+}
+
+/// Clients sending keep-alive requests as fast as they are answered (reconnecting after a
+/// `Connection: close`), counting answers and failures, until `stop`.
+fn load(
+    addr: SocketAddr,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+) -> (
+    Arc<AtomicU64>,
+    Arc<AtomicU64>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let threads = (0..clients)
+        .map(|_| {
+            let (ok, failed, stop) = (Arc::clone(&ok), Arc::clone(&failed), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut conn: Option<BufReader<TcpStream>> = None;
+                while !stop.load(Ordering::Relaxed) {
+                    let c = match conn.as_mut() {
+                        Some(c) => c,
+                        None => match TcpStream::connect(addr) {
+                            Ok(s) => {
+                                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                                conn.insert(BufReader::new(s))
+                            }
+                            Err(_) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                std::thread::sleep(Duration::from_millis(10));
+                                continue;
+                            }
+                        },
+                    };
+                    match exchange(c) {
+                        Some(close) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            if close {
+                                conn = None;
+                            }
+                        }
+                        None => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            conn = None;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    (ok, failed, threads)
+}
+
+/// One GET /plaintext: `Some(closes)` when answered 200 in full.
+fn exchange(c: &mut BufReader<TcpStream>) -> Option<bool> {
+    c.get_mut()
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        .ok()?;
+    let mut line = String::new();
+    c.read_line(&mut line).ok()?;
+    if !line.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    let (mut len, mut close) = (0, false);
+    loop {
+        line.clear();
+        c.read_line(&mut line).ok()?;
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+        if l == "connection: close" {
+            close = true;
+        }
+    }
+    let mut body = vec![0; len];
+    c.read_exact(&mut body).ok()?;
+    (body == b"Hello, World!").then_some(close)
+}
+
+#[test]
+fn upgrade_under_load_loses_no_request() {
+    let (mut procs, addr) = start("load", &["--bind", "127.0.0.1:0", "--workers", "2"], &[]);
+    let old = procs.child.as_ref().unwrap().id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed, threads) = load(addr, 8, Arc::clone(&stop));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = ok.load(Ordering::Relaxed);
+    Procs::signal(old, "-USR2");
+    // The old process drains and exits once the new one serves.
+    let status = procs.child.as_mut().unwrap().wait().unwrap();
+    assert!(status.success(), "old process: {status}");
+    let after_exit = ok.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let pids = procs.pids();
+    assert_eq!(pids.len(), 1, "one successor: {pids:?}");
+    assert_ne!(pids[0], old);
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(
+        before > 100 && ok > after_exit + 100,
+        "served before, during and after: {before}, {after_exit}, {ok}"
+    );
+    assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
+    procs.child = None;
+}
+
+#[test]
+fn a_failed_upgrade_leaves_the_old_process_serving() {
+    let dir = scratch("failed-config");
+    let file = dir.join("settings.toml");
+    std::fs::write(&file, "workers = 1\n").unwrap();
+    let path = file.display().to_string();
+    let (mut procs, addr) = start("failed", &["--bind", "127.0.0.1:0", "--config", &path], &[]);
+    let old = procs.child.as_ref().unwrap().id();
+    // The new process will refuse its settings and exit.
+    std::fs::write(&file, "workers = \"many\"\n").unwrap();
+    Procs::signal(old, "-USR2");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        procs.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "old process still runs"
+    );
+    assert_eq!(procs.pids(), vec![old], "no successor left");
+    let mut c = BufReader::new(TcpStream::connect(addr).unwrap());
+    assert_eq!(exchange(&mut c), Some(false), "still serving, keep-alive");
+}
+
+#[test]
+fn socket_activation_serves_on_the_given_socket() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    // The shell puts the socket at descriptor 3 and sets LISTEN_PID to its own pid, which
+    // `exec` gives to the server, as systemd does.
+    // SAFETY: F_GETFD/F_SETFD on the listener's open descriptor; no memory involved.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        assert!(flags >= 0);
+        assert!(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) >= 0);
+    }
+    let media = scratch("activation");
+    let marker = media.display().to_string();
+    let script =
+        format!("exec 3<&{fd} {fd}<&-; export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" \"$@\"");
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            &script,
+            env!("CARGO_BIN_EXE_ringbolt"),
+            "--bind",
+            "127.0.0.1:1",
+            "--workers",
+            "1",
+            "--media-dir",
+            &marker,
+        ])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _procs = Procs {
+        child: Some(child),
+        marker,
+    };
+    drop(listener);
+    // Served on the inherited socket (--bind is not used).
+    let mut c = None;
+    let t = Instant::now();
+    while c.is_none() && t.elapsed() < Duration::from_secs(10) {
+        if let Ok(s) = TcpStream::connect(addr) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut r = BufReader::new(s);
+            if exchange(&mut r).is_some() {
+                c = Some(r);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(c.is_some(), "served on the inherited socket");
+}
