@@ -171,7 +171,23 @@ fn exchange(c: &mut BufReader<TcpStream>) -> Option<bool> {
 
 #[test]
 fn upgrade_under_load_loses_no_request() {
-    let (mut procs, addr) = start("load", &["--bind", "127.0.0.1:0", "--workers", "2"], &[]);
+    let admin = {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap()
+    };
+    let admin_arg = admin.to_string();
+    let (mut procs, addr) = start(
+        "load",
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--admin",
+            &admin_arg,
+        ],
+        &[],
+    );
     let old = procs.child.as_ref().unwrap().id();
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed, threads) = load(addr, 8, Arc::clone(&stop));
@@ -196,6 +212,16 @@ fn upgrade_under_load_loses_no_request() {
         "served before, during and after: {before}, {after_exit}, {ok}"
     );
     assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
+    // The admin listener moved to the new process with the same socket.
+    let mut s = TcpStream::connect(admin).expect("admin listener handed over");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.ends_with("ok\n"),
+        "{out}"
+    );
     procs.child = None;
 }
 
@@ -238,8 +264,12 @@ fn socket_activation_serves_on_the_given_socket() {
     }
     let media = scratch("activation");
     let marker = media.display().to_string();
-    let script =
-        format!("exec 3<&{fd} {fd}<&-; export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" \"$@\"");
+    let to_3 = if fd == 3 {
+        String::new()
+    } else {
+        format!("exec 3<&{fd} {fd}<&-; ")
+    };
+    let script = format!("{to_3}export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" \"$@\"");
     let child = Command::new("sh")
         .args([
             "-c",

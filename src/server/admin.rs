@@ -19,29 +19,33 @@ pub(crate) struct Admin {
     pub(crate) addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    handover: Option<TcpListener>,
 }
 
+/// How often an idle admin thread looks for a connection or a stop.
+const POLL: Duration = Duration::from_millis(20);
+
 impl Admin {
-    /// Binds `addr` and starts answering.
-    pub(crate) fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<Admin> {
-        let listener = TcpListener::bind(addr).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot bind the admin address {addr}: {e}"),
-            )
-        })?;
+    /// Starts answering on `listener` (bound to the admin address, or handed over by the
+    /// previous process).
+    pub(crate) fn start(listener: TcpListener, metrics: Arc<Metrics>) -> io::Result<Admin> {
         let addr = listener.local_addr()?;
+        let handover = listener.try_clone()?;
+        // Polled, so that the thread can stop without a connection to wake it (after an
+        // upgrade the socket lives on in the new process, which would take that connection).
+        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("ringbolt-admin".into())
             .spawn(move || {
-                for conn in listener.incoming() {
-                    if stopped.load(Ordering::Acquire) {
-                        break;
-                    }
-                    if let Ok(conn) = conn {
-                        let _ = answer(conn, &metrics);
+                while !stopped.load(Ordering::Acquire) {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = answer(conn, &metrics);
+                        }
+                        Err(_) => std::thread::sleep(POLL),
                     }
                 }
             })?;
@@ -49,17 +53,34 @@ impl Admin {
             addr,
             stop,
             thread: Some(thread),
+            handover: Some(handover),
         })
     }
 
-    /// Stops the listener and waits for its thread.
+    /// Binds `addr` and starts answering.
+    pub(crate) fn bind(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<Admin> {
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind the admin address {addr}: {e}"),
+            )
+        })?;
+        Admin::start(listener, metrics)
+    }
+
+    /// A copy of the listening socket, to hand over to a new process.
+    pub(crate) fn socket(&self) -> Option<&TcpListener> {
+        self.handover.as_ref()
+    }
+
+    /// Stops answering and waits for the thread; the socket closes here (it lives on in a
+    /// process it was handed to).
     pub(crate) fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wakes the blocked accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.handover = None;
     }
 }
 

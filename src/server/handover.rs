@@ -6,6 +6,7 @@
 //!
 //! Protocol between the two processes (environment variables of the new one):
 //! `RINGBOLT_LISTEN_FDS` lists the inherited listening descriptors (`5,6`);
+//! `RINGBOLT_ADMIN_FD` is the admin listener's socket, when there is one;
 //! `RINGBOLT_READY_FD` is a pipe on which the new process writes one byte once it serves.
 
 use std::io::{self, Read, Write};
@@ -18,6 +19,7 @@ use super::sys;
 
 const LISTEN_FDS: &str = "RINGBOLT_LISTEN_FDS";
 const READY_FD: &str = "RINGBOLT_READY_FD";
+const ADMIN_FD: &str = "RINGBOLT_ADMIN_FD";
 
 /// What this process was handed at startup: listening sockets from a previous ringbolt
 /// process (`RINGBOLT_LISTEN_FDS`) or from systemd (`LISTEN_FDS` for this `LISTEN_PID`,
@@ -26,6 +28,8 @@ const READY_FD: &str = "RINGBOLT_READY_FD";
 pub struct Inherited {
     /// The listening sockets (empty: bind as configured).
     pub listeners: Vec<TcpListener>,
+    /// The admin listener's socket (`None`: bind the configured admin address).
+    pub admin: Option<TcpListener>,
     ready: Option<std::fs::File>,
 }
 
@@ -42,6 +46,7 @@ impl Inherited {
     pub unsafe fn take() -> io::Result<Inherited> {
         let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         let ready_var = var(READY_FD);
+        let admin_var = var(ADMIN_FD);
         let fds: Vec<RawFd> = if let Some(list) = var(LISTEN_FDS) {
             list.split(',')
                 .map(|s| s.trim().parse::<RawFd>())
@@ -60,6 +65,7 @@ impl Inherited {
         for name in [
             LISTEN_FDS,
             READY_FD,
+            ADMIN_FD,
             "LISTEN_FDS",
             "LISTEN_PID",
             "LISTEN_FDNAMES",
@@ -67,8 +73,7 @@ impl Inherited {
             // SAFETY: the caller guarantees no other thread exists yet.
             unsafe { std::env::remove_var(name) };
         }
-        let mut listeners = Vec::with_capacity(fds.len());
-        for fd in fds {
+        let take = |fd: RawFd| -> io::Result<TcpListener> {
             if !sys::is_listening_tcp(fd) {
                 return Err(bad(format!(
                     "inherited descriptor {fd} is not a listening TCP socket"
@@ -78,8 +83,15 @@ impl Inherited {
             sys::set_cloexec(fd, true)?;
             // SAFETY: the descriptor was handed to this process to own (the protocol above),
             // is open (checked), and is taken once (the variable is gone).
-            listeners.push(unsafe { TcpListener::from_raw_fd(fd) });
-        }
+            Ok(unsafe { TcpListener::from_raw_fd(fd) })
+        };
+        let listeners = fds.into_iter().map(take).collect::<io::Result<Vec<_>>>()?;
+        let admin = match admin_var {
+            Some(v) => Some(take(
+                v.parse().map_err(|_| bad(format!("{ADMIN_FD}={v:?}")))?,
+            )?),
+            None => None,
+        };
         let ready = match ready_var.and_then(|v| v.parse::<RawFd>().ok()) {
             Some(fd) if sys::is_pipe(fd) => {
                 sys::set_cloexec(fd, true)?;
@@ -89,7 +101,11 @@ impl Inherited {
             }
             _ => None,
         };
-        Ok(Inherited { listeners, ready })
+        Ok(Inherited {
+            listeners,
+            admin,
+            ready,
+        })
     }
 
     /// Tells whoever started this process that it serves: the previous ringbolt process
@@ -127,7 +143,11 @@ fn sd_notify(state: &str) {
 /// Starts this program again (same path and arguments as it was started with) with
 /// `listeners` inherited, and waits up to `timeout` for it to serve. On success the caller
 /// drains and exits; on failure the new process is gone and the caller keeps serving.
-pub(crate) fn start_successor(listeners: &[TcpListener], timeout: Duration) -> io::Result<u32> {
+pub(crate) fn start_successor(
+    listeners: &[TcpListener],
+    admin: Option<&TcpListener>,
+    timeout: Duration,
+) -> io::Result<u32> {
     let mut args = std::env::args_os();
     let program = args.next().ok_or_else(|| bad("no program path".into()))?;
     let (mut ready_rx, ready_tx) = io::pipe()?;
@@ -138,15 +158,25 @@ pub(crate) fn start_successor(listeners: &[TcpListener], timeout: Duration) -> i
         .collect::<Vec<_>>()
         .join(",");
     // The child inherits exactly these descriptors; they are close-on-exec again at once.
-    let inherit: Vec<RawFd> = fds.iter().copied().chain([ready_tx.as_raw_fd()]).collect();
+    let admin_fd = admin.map(AsRawFd::as_raw_fd);
+    let inherit: Vec<RawFd> = fds
+        .iter()
+        .copied()
+        .chain([ready_tx.as_raw_fd()])
+        .chain(admin_fd)
+        .collect();
     for &fd in &inherit {
         sys::set_cloexec(fd, false)?;
     }
-    let spawned = Command::new(&program)
-        .args(args)
+    let mut cmd = Command::new(&program);
+    cmd.args(args)
         .env(LISTEN_FDS, &list)
-        .env(READY_FD, ready_tx.as_raw_fd().to_string())
-        .spawn();
+        .env(READY_FD, ready_tx.as_raw_fd().to_string());
+    match admin_fd {
+        Some(fd) => cmd.env(ADMIN_FD, fd.to_string()),
+        None => cmd.env_remove(ADMIN_FD),
+    };
+    let spawned = cmd.spawn();
     for &fd in &inherit {
         let _ = sys::set_cloexec(fd, true);
     }

@@ -216,6 +216,7 @@ impl Server {
         ServerBuilder {
             config: Config::default(),
             listeners: Vec::new(),
+            admin_listener: None,
         }
     }
 }
@@ -227,6 +228,8 @@ pub struct ServerBuilder {
     config: Config,
     /// Sockets to listen on instead of binding (handed over at startup).
     listeners: Vec<TcpListener>,
+    /// The admin listener's socket, handed over at startup.
+    admin_listener: Option<TcpListener>,
 }
 
 impl ServerBuilder {
@@ -235,7 +238,15 @@ impl ServerBuilder {
         ServerBuilder {
             config,
             listeners: Vec::new(),
+            admin_listener: None,
         }
+    }
+
+    /// Serves the admin listener ([`Config::admin`]) on this socket instead of binding its
+    /// address (the one handed over at startup, [`Inherited::admin`]).
+    pub fn admin_listener(mut self, listener: Option<TcpListener>) -> Self {
+        self.admin_listener = listener;
+        self
     }
 
     /// Serves on these listening sockets instead of binding [`Config::bind`]: the ones
@@ -368,8 +379,9 @@ impl ServerBuilder {
                 logger.clone(),
             ))
         });
-        let admin = match (config.admin, &metrics) {
-            (Some(addr), Some(m)) => Some(admin::Admin::start(addr, Arc::clone(m))?),
+        let admin = match (config.admin, &metrics, self.admin_listener) {
+            (Some(_), Some(m), Some(l)) => Some(admin::Admin::start(l, Arc::clone(m))?),
+            (Some(addr), Some(m), None) => Some(admin::Admin::bind(addr, Arc::clone(m))?),
             _ => None,
         };
         let shared = Arc::new(worker::Shared {
@@ -420,7 +432,7 @@ impl ServerBuilder {
     pub fn serve_then(self, api: Api, ready: impl FnOnce(SocketAddr)) -> stdio::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
         let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGUSR2])?;
-        let handle = self.spawn(api)?;
+        let mut handle = self.spawn(api)?;
         tracing::info!(addr = %handle.local_addr(), "listening");
         ready(handle.local_addr());
         for sig in signals.forever() {
@@ -478,8 +490,15 @@ impl ServerHandle {
     /// # Errors
     /// When the new process cannot start, exits, or does not serve in time (it is then
     /// stopped): this server goes on as before.
-    pub fn upgrade(&self) -> stdio::Result<u32> {
-        handover::start_successor(&self.handover, self.upgrade_timeout)
+    pub fn upgrade(&mut self) -> stdio::Result<u32> {
+        let admin = self.admin.as_ref().and_then(admin::Admin::socket);
+        let pid = handover::start_successor(&self.handover, admin, self.upgrade_timeout)?;
+        // The new process answers health checks from now on: this one would say 503 while
+        // it drains, and a checker could see either.
+        if let Some(mut admin) = self.admin.take() {
+            admin.stop();
+        }
+        Ok(pid)
     }
 
     /// Where the admin listener listens, when it is on.

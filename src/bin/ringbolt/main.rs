@@ -142,8 +142,10 @@ fn main() -> ExitCode {
         admin = ?config.admin,
         "starting ringbolt"
     );
+    let admin_listener = inherited.admin.take();
     let result = ServerBuilder::config(config)
         .listeners(listeners)
+        .admin_listener(admin_listener)
         .serve_then(api, |addr| {
             inherited.notify_ready();
             println!("ringbolt serving {what} on http://{addr}");
