@@ -72,6 +72,7 @@ taskset -c 1 nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$LB/plaintext" && break; sleep 0.05; done
 
+nginx_errors() { grep -c "upstream" "$work/nginx.err" 2>/dev/null || true; }
 taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" "http://127.0.0.1:$LB/plaintext" > "$work/wrk.out" &
 wrk_pid=$!
 sleep 3
@@ -80,17 +81,19 @@ for name in a b; do
   t0=$(date +%s.%N)
   kill -TERM "${pid[$name]}"; wait "${pid[$name]}" || true
   start "$name" "$port" $((port + 100))
-  echo "restart $name: down and up again in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
+  took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
   sleep 3
+  echo "restart $name: down and up again in $took s; nginx upstream errors so far: $(nginx_errors) (each retried on the other instance)"
 done
 for name in a b; do
   old=$(serving_pid "$name")
+  before=$(nginx_errors)
   kill -USR2 "$old"
   for _ in $(seq 200); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
   new=$(serving_pid "$name")
   [[ -n $new && $new != "$old" ]] || { echo "FAIL lb: $name was not upgraded"; cat "$work/$name.log"; exit 1; }
-  echo "upgrade $name: process $old handed over to $new"
   sleep 3
+  echo "upgrade $name: process $old handed over to $new; nginx upstream errors during and after it: $(( $(nginx_errors) - before ))"
 done
 wait "$wrk_pid"
 cat "$work/wrk.out"
@@ -98,8 +101,9 @@ requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
 errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$work/wrk.out")
 non2xx=$(awk '/Non-2xx/ {print $5}' "$work/wrk.out")
 errors=${errors:-0}; non2xx=${non2xx:-0}
-upstream_errors=$(grep -c "upstream" "$work/nginx.err" 2>/dev/null || true)
-echo "through nginx: $requests requests, $errors socket errors, $non2xx non-2xx; nginx retried $upstream_errors upstream errors on the other instance"
+echo "through nginx: $requests requests, $errors socket errors, $non2xx non-2xx"
+echo "nginx upstream errors (each retried on the other instance), by kind:"
+sed -n 's/.*\] [0-9#]*: \*[0-9]* \(.*\) while .*/\1/p' "$work/nginx.err" | sort | uniq -c | sort -rn | head -5
 if [[ $errors == 0 && $non2xx == 0 && ${requests:-0} -gt 0 ]]; then
   echo "PASS lb: rolling restart and in-place upgrade of both instances, 0 failed requests"
 else
