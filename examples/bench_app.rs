@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use ringbolt::{Api, Driver, FileCache, FileSending, Server};
+use ringbolt::{AccessFormat, AccessLog, Api, Driver, FileCache, FileSending, Server};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -29,6 +29,12 @@ struct Args {
     /// Files each worker keeps open (0: no open-file cache).
     #[arg(long, default_value_t = 1024)]
     file_cache_entries: usize,
+    /// Access log file (combined format).
+    #[arg(long)]
+    access_log: Option<PathBuf>,
+    /// Admin listener address (turns the metrics on).
+    #[arg(long)]
+    admin: Option<SocketAddr>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -54,5 +60,10 @@ fn main() -> std::io::Result<()> {
             entries: args.file_cache_entries,
             ..FileCache::default()
         })
+        .access_log(args.access_log.map(|path| AccessLog {
+            path: Some(path),
+            format: AccessFormat::Combined,
+        }))
+        .admin(args.admin)
         .serve_then(api, |addr| println!("bench_app on http://{addr}"))
 }

@@ -9,6 +9,8 @@
 #   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
 #   FILES=0 scripts/bench.sh         # skip the static-file rows (4 KiB, 1 MiB, 64 MiB)
 #   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
+#   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
+#                                    # metrics (admin listener) on, to measure what they cost
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -157,6 +159,14 @@ for mode in $FILE_SEND; do
   wait_port "$port"
   i=$((i + 1))
 done
+if [[ ${OBSERVE:-0} == 1 ]]; then
+  port=$((RB_PORT + 2 * i))
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+    --bind "127.0.0.1:$port" --workers 1 --files "$work/files" \
+    --access-log "$work/access.log" --admin "127.0.0.1:$((port + 1))" >"$work/ringbolt-$i.log" 2>&1 &
+  pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-observed"); rb_ports+=("$port")
+  wait_port "$port"
+fi
 # nginx
 taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
 ngx=$!; pids+=("$ngx")
@@ -166,7 +176,9 @@ for _ in $(seq "$REPEAT"); do
   if [[ ${ENDPOINTS:-} != none ]]; then
     for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
       run nginx "$ngx" "$NGX_PORT" "$path"
-      run ringbolt "${rb_pids[0]}" "${rb_ports[0]}" "$path"
+      for j in "${!rb_pids[@]}"; do
+        run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" "$path"
+      done
     done
     run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
     run ringbolt "${rb_pids[0]}" "${rb_ports[0]}" /plaintext "$work/pipeline.lua"

@@ -312,6 +312,19 @@ impl ServerBuilder {
         self
     }
 
+    /// The access log (default: none).
+    pub fn access_log(mut self, log: Option<AccessLog>) -> Self {
+        self.config.access_log = log;
+        self
+    }
+
+    /// The admin listener's address (`/healthz`, `/metrics`; default: none, and no metrics
+    /// are kept).
+    pub fn admin(mut self, addr: Option<SocketAddr>) -> Self {
+        self.config.admin = addr;
+        self
+    }
+
     /// The open-file cache (default: 1024 files per worker, revalidated after 1 s).
     pub fn file_cache(mut self, cache: FileCache) -> Self {
         self.config.file_cache = cache;
