@@ -115,6 +115,7 @@ fn main() -> ExitCode {
             format: cli.access_log_format,
         }),
         admin: cli.admin,
+        backlog: cli.backlog,
         upgrade_timeout: cli.upgrade_timeout,
         ..Config::default()
     };

@@ -82,6 +82,10 @@ pub struct Opts {
     #[arg(long, global = true, env = "RINGBOLT_WORKERS", default_value_t = cpus(),
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
+    /// listen(2) backlog of each worker's socket (the kernel caps it at net.core.somaxconn).
+    #[arg(long, global = true, env = "RINGBOLT_BACKLOG", default_value_t = 1024,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
     /// I/O driver: auto (io_uring where available, else epoll), uring or epoll.
     #[arg(long, global = true, env = "RINGBOLT_DRIVER", default_value = "auto")]
     pub driver: Driver,
@@ -395,6 +399,7 @@ pub fn render(o: &Opts) -> String {
     };
     line("bind", toml_str(&o.bind.to_string()));
     line("workers", o.workers.to_string());
+    line("backlog", o.backlog.to_string());
     line("driver", toml_str(driver_name(o.driver)));
     line("body_limit", o.body_limit.to_string());
     line("max_request_line", o.max_request_line.to_string());
