@@ -272,10 +272,16 @@ async fn serve(
         ctx.config.file_cache.entries,
         ctx.config.file_cache.ttl,
     );
+    // Ended before the worker returns: a task still pending when the runtime is dropped is
+    // never freed (monoio does not drop them), and this one holds the worker's context.
+    let (tick_stop, mut tick_stopped) = futures_channel::oneshot::channel::<()>();
     let ticked = Rc::clone(&ctx);
-    monoio::spawn(async move {
+    let tick = monoio::spawn(async move {
         loop {
-            monoio::time::sleep(Duration::from_secs(1)).await;
+            let second = pin!(monoio::time::sleep(Duration::from_secs(1)));
+            if let Either::Right(_) = select(second, &mut tick_stopped).await {
+                break;
+            }
             date::refresh();
             cache::sweep(std::time::Instant::now());
             if let Some(log) = &ticked.access {
@@ -368,6 +374,8 @@ async fn serve(
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
     }
+    drop(tick_stop);
+    tick.await;
     if let Some(log) = &ctx.access {
         log.flush();
     }
