@@ -117,7 +117,6 @@ fn main() -> ExitCode {
         admin: cli.admin,
         backlog: cli.backlog,
         upgrade_timeout: cli.upgrade_timeout,
-        ..Config::default()
     };
     let mut inherited = match inherited {
         Ok(i) => i,
