@@ -181,7 +181,9 @@ for _ in $(seq "$REPEAT"); do
       done
     done
     run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
-    run ringbolt "${rb_pids[0]}" "${rb_ports[0]}" /plaintext "$work/pipeline.lua"
+    for j in "${!rb_pids[@]}"; do
+      run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" /plaintext "$work/pipeline.lua"
+    done
   fi
   if [[ ${FILES:-1} == 1 ]]; then
     for f in "/files/4k.bin 64" "/files/1m.bin 16" "/files/64m.bin 4"; do

@@ -158,16 +158,21 @@ pub(crate) struct AccessWriter {
     lines: Cell<u64>,
     /// The time stamp of the current second, in the log's format.
     stamp: RefCell<(u64, String)>,
+    /// The last peer address and its text (keep-alive connections log the same one).
+    peer: RefCell<(Option<std::net::IpAddr>, String)>,
 }
 
 impl AccessWriter {
     pub(crate) fn new(logger: Arc<Logger>) -> AccessWriter {
-        AccessWriter {
+        let w = AccessWriter {
             logger,
             buf: RefCell::new(Vec::new()),
             lines: Cell::new(0),
             stamp: RefCell::new((u64::MAX, String::new())),
-        }
+            peer: RefCell::new((None, String::new())),
+        };
+        w.refresh_time();
+        w
     }
 
     /// Hands the buffered lines to the writer; drops them if it is behind.
@@ -177,13 +182,16 @@ impl AccessWriter {
             return;
         }
         let lines = self.lines.replace(0);
-        let full = std::mem::take(&mut *buf);
+        // The next buffer starts at its working size: growing it line by line copies it.
+        let full = std::mem::replace(&mut *buf, Vec::with_capacity(FLUSH_AT + 4096));
         if self.logger.tx.try_send(Msg::Lines(full)).is_err() {
             self.logger.dropped.fetch_add(lines, Ordering::Relaxed);
         }
     }
 
-    fn write(&self, entry: &Entry) {
+    /// Re-reads the clock for the lines' time stamp (once a second, from the worker's tick:
+    /// a line's time is that of the second it was written in, give or take the tick).
+    pub(crate) fn refresh_time(&self) {
         let secs = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -191,12 +199,17 @@ impl AccessWriter {
         if stamp.0 != secs {
             *stamp = (secs, time_stamp(secs, self.logger.format));
         }
+    }
+
+    fn write(&self, entry: &Entry) {
+        let stamp = self.stamp.borrow();
         let mut buf = self.buf.borrow_mut();
+        let mut peer = self.peer.borrow_mut();
         match self.logger.format {
-            AccessFormat::Combined => combined(&mut buf, entry, &stamp.1),
-            AccessFormat::Json => json(&mut buf, entry, &stamp.1),
+            AccessFormat::Combined => combined(&mut buf, entry, &stamp.1, &mut peer),
+            AccessFormat::Json => json(&mut buf, entry, &stamp.1, &mut peer),
         }
-        drop(buf);
+        drop((buf, stamp, peer));
         self.lines.set(self.lines.get() + 1);
         if self.buf.borrow().len() >= FLUSH_AT {
             self.flush();
@@ -210,13 +223,19 @@ impl Drop for AccessWriter {
     }
 }
 
+/// Whether an exchange's duration is reported (by the metrics, or in JSON log lines).
+fn timed(writer: Option<&AccessWriter>, metrics: Option<&WorkerMetrics>) -> bool {
+    metrics.is_some() || writer.is_some_and(|w| w.logger.format == AccessFormat::Json)
+}
+
 /// One request as the access log and the metrics see it. It is logged and counted when it
 /// is dropped, however the exchange ended (answered, cut short, the client gone): `status`
 /// and `bytes` say how far it got.
 pub(crate) struct Entry<'w> {
     writer: Option<&'w AccessWriter>,
     metrics: Option<&'w WorkerMetrics>,
-    start: Instant,
+    /// When the head was complete; read only when a duration is reported (metrics, JSON).
+    start: Option<Instant>,
     peer: Option<SocketAddr>,
     /// The request head's bytes, and in them the method, target, referer and user agent.
     head: Bytes,
@@ -262,7 +281,7 @@ impl<'w> Entry<'w> {
         Some(Entry {
             writer,
             metrics,
-            start: net::now(),
+            start: timed(writer, metrics).then(net::now),
             peer,
             head: head.clone(),
             target: method.as_ref().map(|_| h.target.clone()),
@@ -294,7 +313,7 @@ impl<'w> Entry<'w> {
         drop(Entry {
             writer,
             metrics,
-            start: net::now(),
+            start: timed(writer, metrics).then(net::now),
             peer,
             head: Bytes::new(),
             method: None,
@@ -310,7 +329,8 @@ impl<'w> Entry<'w> {
     }
 
     fn duration(&self) -> Duration {
-        net::now().saturating_duration_since(self.start)
+        self.start
+            .map_or(Duration::ZERO, |t| net::now().saturating_duration_since(t))
     }
 }
 
@@ -333,11 +353,30 @@ impl Drop for Entry<'_> {
 }
 
 /// `peer - - [26/Nov/2026:09:00:00 +0000] "GET /a HTTP/1.1" 200 13 "referer" "agent"`.
-fn combined(out: &mut Vec<u8>, e: &Entry, stamp: &str) {
-    match e.peer {
-        Some(p) => {
-            let _ = write!(out, "{}", p.ip());
-        }
+/// The text of `peer`'s address, formatted once per new address.
+fn peer_text(
+    peer: Option<SocketAddr>,
+    last: &mut (Option<std::net::IpAddr>, String),
+) -> Option<&str> {
+    let ip = peer?.ip();
+    if last.0 != Some(ip) {
+        *last = (Some(ip), ip.to_string());
+    }
+    Some(&last.1)
+}
+
+fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn combined(
+    out: &mut Vec<u8>,
+    e: &Entry,
+    stamp: &str,
+    last: &mut (Option<std::net::IpAddr>, String),
+) {
+    match peer_text(e.peer, last) {
+        Some(p) => out.extend_from_slice(p.as_bytes()),
         None => out.push(b'-'),
     }
     out.extend_from_slice(b" - - [");
@@ -353,7 +392,11 @@ fn combined(out: &mut Vec<u8>, e: &Entry, stamp: &str) {
         }
         _ => out.push(b'-'),
     }
-    let _ = write!(out, "\" {} {} \"", e.status, e.bytes);
+    out.extend_from_slice(b"\" ");
+    number(out, e.status);
+    out.push(b' ');
+    number(out, e.bytes);
+    out.extend_from_slice(b" \"");
     escape_combined(out, e.referer.as_deref().unwrap_or(b"-"));
     out.extend_from_slice(b"\" \"");
     escape_combined(out, e.user_agent.as_deref().unwrap_or(b"-"));
@@ -361,13 +404,15 @@ fn combined(out: &mut Vec<u8>, e: &Entry, stamp: &str) {
 }
 
 /// `{"time":"2026-11-26T09:00:00Z","peer":"127.0.0.1",...}`.
-fn json(out: &mut Vec<u8>, e: &Entry, stamp: &str) {
+fn json(out: &mut Vec<u8>, e: &Entry, stamp: &str, last: &mut (Option<std::net::IpAddr>, String)) {
     out.extend_from_slice(b"{\"time\":\"");
     out.extend_from_slice(stamp.as_bytes());
     out.extend_from_slice(b"\",\"peer\":");
-    match e.peer {
+    match peer_text(e.peer, last) {
         Some(p) => {
-            let _ = write!(out, "\"{}\"", p.ip());
+            out.push(b'"');
+            out.extend_from_slice(p.as_bytes());
+            out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
     }
@@ -411,6 +456,11 @@ fn version(v: Version) -> &'static str {
 
 /// Printable ASCII as is; `"`, `\` and every other byte as `\xHH` (as nginx does).
 fn escape_combined(out: &mut Vec<u8>, s: &[u8]) {
+    let plain = |b: &u8| (0x20..0x7f).contains(b) && *b != b'"' && *b != b'\\';
+    if s.iter().all(plain) {
+        out.extend_from_slice(s);
+        return;
+    }
     for &b in s {
         if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
             out.push(b);

@@ -286,6 +286,7 @@ async fn serve(
             cache::sweep(std::time::Instant::now());
             if let Some(log) = &ticked.access {
                 log.flush();
+                log.refresh_time();
             }
             if let Some(m) = &ticked.metrics {
                 let (hits, misses, _) = cache::stats();
