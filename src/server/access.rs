@@ -352,7 +352,6 @@ impl Drop for Entry<'_> {
     }
 }
 
-/// `peer - - [26/Nov/2026:09:00:00 +0000] "GET /a HTTP/1.1" 200 13 "referer" "agent"`.
 /// The text of `peer`'s address, formatted once per new address.
 fn peer_text(
     peer: Option<SocketAddr>,
@@ -369,6 +368,7 @@ fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// `peer - - [26/Nov/2026:09:00:00 +0000] "GET /a HTTP/1.1" 200 13 "referer" "agent"`.
 fn combined(
     out: &mut Vec<u8>,
     e: &Entry,
