@@ -264,36 +264,17 @@ impl<'w> Entry<'w> {
         h: &crate::http::Head,
         head: &Bytes,
     ) -> Option<Entry<'w>> {
-        if writer.is_none() && metrics.is_none() {
-            return None;
+        let mut e = Entry::start(writer, metrics, peer)?;
+        e.version = h.version;
+        // What only the log's lines show is looked up only when there is a log.
+        if writer.is_some() {
+            e.head = head.clone();
+            e.method = Some(0..head.iter().position(|&b| b == b' ').unwrap_or(0));
+            e.target = Some(h.target.clone());
+            e.referer = h.header(head, "referer").map(|v| head.slice_ref(v));
+            e.user_agent = h.header(head, "user-agent").map(|v| head.slice_ref(v));
         }
-        if let Some(m) = metrics {
-            m.in_flight.add(1);
-        }
-        let (method, referer, user_agent) = match writer {
-            Some(_) => (
-                Some(0..head.iter().position(|&b| b == b' ').unwrap_or(0)),
-                h.header(head, "referer").map(|v| head.slice_ref(v)),
-                h.header(head, "user-agent").map(|v| head.slice_ref(v)),
-            ),
-            None => (None, None, None),
-        };
-        Some(Entry {
-            writer,
-            metrics,
-            start: timed(writer, metrics).then(net::now),
-            peer,
-            head: head.clone(),
-            target: method.as_ref().map(|_| h.target.clone()),
-            method,
-            version: h.version,
-            referer,
-            user_agent,
-            status: 0,
-            bytes: 0,
-            route: None,
-            kind: Kind::Bytes,
-        })
+        Some(e)
     }
 
     /// Logs and counts a request whose head could not be read (answered with `status`).
@@ -304,13 +285,26 @@ impl<'w> Entry<'w> {
         status: u16,
         bytes: u64,
     ) {
+        if let Some(mut e) = Entry::start(writer, metrics, peer) {
+            e.status = status;
+            e.bytes = bytes;
+        }
+    }
+
+    /// A blank entry, counted in flight from now; `None` when neither the log nor the
+    /// metrics are on.
+    fn start(
+        writer: Option<&'w AccessWriter>,
+        metrics: Option<&'w WorkerMetrics>,
+        peer: Option<SocketAddr>,
+    ) -> Option<Entry<'w>> {
         if writer.is_none() && metrics.is_none() {
-            return;
+            return None;
         }
         if let Some(m) = metrics {
             m.in_flight.add(1);
         }
-        drop(Entry {
+        Some(Entry {
             writer,
             metrics,
             start: timed(writer, metrics).then(net::now),
@@ -321,11 +315,11 @@ impl<'w> Entry<'w> {
             version: Version::HTTP_11,
             referer: None,
             user_agent: None,
-            status,
-            bytes,
+            status: 0,
+            bytes: 0,
             route: None,
             kind: Kind::Bytes,
-        });
+        })
     }
 
     fn duration(&self) -> Duration {

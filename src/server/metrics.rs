@@ -226,24 +226,25 @@ impl Metrics {
             sum(&|w| w.latency_sum_us.get()) as f64 / 1e6
         );
         let _ = writeln!(out, "ringbolt_request_duration_seconds_count {cumulative}");
-        head(
+        // Metrics without labels: HELP, TYPE and the one sample.
+        let single = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
+            head(out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        };
+        single(
             &mut out,
             "ringbolt_in_flight_requests",
             "gauge",
             "Requests being handled.",
+            sum(&|w| w.in_flight.get()),
         );
-        let _ = writeln!(
-            out,
-            "ringbolt_in_flight_requests {}",
-            sum(&|w| w.in_flight.get())
-        );
-        head(
+        single(
             &mut out,
             "ringbolt_open_connections",
             "gauge",
             "Open client connections.",
+            sum(&|w| w.open.get()),
         );
-        let _ = writeln!(out, "ringbolt_open_connections {}", sum(&|w| w.open.get()));
         head(
             &mut out,
             "ringbolt_accepted_connections_total",
@@ -257,58 +258,42 @@ impl Metrics {
                 w.accepted.get()
             );
         }
-        head(
+        single(
             &mut out,
             "ringbolt_file_cache_hits_total",
             "counter",
             "Open-file cache hits (updated every second).",
+            sum(&|w| w.cache_hits.get()),
         );
-        let _ = writeln!(
-            out,
-            "ringbolt_file_cache_hits_total {}",
-            sum(&|w| w.cache_hits.get())
-        );
-        head(
+        single(
             &mut out,
             "ringbolt_file_cache_misses_total",
             "counter",
             "Open-file cache misses (updated every second).",
+            sum(&|w| w.cache_misses.get()),
         );
-        let _ = writeln!(
-            out,
-            "ringbolt_file_cache_misses_total {}",
-            sum(&|w| w.cache_misses.get())
-        );
-        head(
+        single(
             &mut out,
             "ringbolt_blocking_queue_depth",
             "gauge",
             "Stream producers waiting for a blocking-pool thread.",
+            self.pool.queued() as u64,
         );
-        let _ = writeln!(out, "ringbolt_blocking_queue_depth {}", self.pool.queued());
         if let Some(log) = &self.logger {
-            head(
+            single(
                 &mut out,
                 "ringbolt_access_log_dropped_lines_total",
                 "counter",
                 "Access log lines dropped because the writer was behind.",
-            );
-            let _ = writeln!(
-                out,
-                "ringbolt_access_log_dropped_lines_total {}",
-                log.dropped()
+                log.dropped(),
             );
         }
-        head(
+        single(
             &mut out,
             "ringbolt_draining",
             "gauge",
             "1 while the server shuts down.",
-        );
-        let _ = writeln!(
-            out,
-            "ringbolt_draining {}",
-            u8::from(self.draining.load(Ordering::Relaxed))
+            u64::from(self.draining.load(Ordering::Relaxed)),
         );
         out
     }
