@@ -99,6 +99,7 @@ mod api;
 pub mod compress;
 pub mod demo;
 mod error;
+pub mod escape;
 pub mod fs;
 mod handler;
 pub mod http;
@@ -127,7 +128,7 @@ pub use response::{
     Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
-    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, Server,
+    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, SendRate, Server,
     ServerBuilder, ServerHandle, Timeouts, notify_stopping,
 };
 pub use templates::{Templates, render};

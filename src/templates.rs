@@ -555,7 +555,8 @@ impl Render {
         tracing::error!(
             template = %self.name,
             engine = self.engine.as_deref().unwrap_or("default"),
-            "{what}: {error}"
+            "{what}: {}",
+            crate::escape::Escaped(error)
         );
         Response::detail(StatusCode::INTERNAL_SERVER_ERROR, TEMPLATE_ERROR)
     }

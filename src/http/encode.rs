@@ -1,7 +1,7 @@
 //! Response head encoding: status line, our headers, the handler's headers and the framing
 //! header, written into the connection's write buffer. Pure: no I/O.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::body::BodyKind;
@@ -14,7 +14,8 @@ pub struct ResponseHead<'a> {
     /// Content-Type, if the response has one.
     pub content_type: Option<&'a HeaderValue>,
     /// The handler's own header fields. Content-Length, Transfer-Encoding and Connection
-    /// are the server's business and are skipped here.
+    /// are the server's business and are skipped here, and so is a Content-Type when
+    /// `content_type` is set.
     pub headers: &'a HeaderMap,
     /// How the body that follows is framed. `Length` is written as Content-Length even when
     /// no body follows (HEAD), except on 1xx, 204 and 304.
@@ -73,6 +74,10 @@ pub fn encode_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
     }
     for (name, value) in head.headers {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+            continue;
+        }
+        // One Content-Type on the wire: the response's own, when it has one.
+        if name == CONTENT_TYPE && head.content_type.is_some() {
             continue;
         }
         push_canonical_name(out, name.as_str().as_bytes());

@@ -103,11 +103,15 @@ impl Head {
 
 /// Parses one request head at the start of `buf`.
 ///
+/// Empty lines before the request line are skipped (RFC 9112 §2.2) but count against
+/// [`Limits::max_head`], so no run of them keeps a connection reading; the head's offsets
+/// and `len` include them (drop them with [`leading_empty_lines`] before keeping the bytes).
+///
 /// # Errors
 /// A [`ParseError`] when the head breaks RFC 9112 or a limit; the connection must answer
 /// with [`ParseError::status`] and close.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseError> {
-    let start = skip_empty_lines(buf);
+    let start = leading_empty_lines(buf);
     let line = &buf[start..];
     check_request_line(line, limits)?;
 
@@ -118,14 +122,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
-            if buf.len() - start > limits.max_head {
+            if buf.len() > limits.max_head {
                 return Err(ParseError::HeadTooLarge);
             }
             return Ok(Status::Partial);
         }
         Err(e) => return Err(map_httparse_error(e, line)),
     };
-    if len - start > limits.max_head {
+    if len > limits.max_head {
         return Err(ParseError::HeadTooLarge);
     }
 
@@ -154,7 +158,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
         });
     }
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-    if version == Version::HTTP_10 && framing.codings > 0 {
+    if version == Version::HTTP_10 && framing.transfer_encoding {
         return Err(ParseError::TransferEncoding);
     }
     let body = framing.body_kind()?;
@@ -181,7 +185,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
 }
 
 /// RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
-fn skip_empty_lines(buf: &[u8]) -> usize {
+/// The number of bytes the empty lines at the start of `buf` take.
+pub fn leading_empty_lines(buf: &[u8]) -> usize {
     let mut i = 0;
     loop {
         match buf[i..] {
@@ -320,6 +325,8 @@ fn list_items(v: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[derive(Default)]
 struct Framing {
     content_length: Option<u64>,
+    /// A Transfer-Encoding field was present (whatever it held).
+    transfer_encoding: bool,
     /// Transfer codings seen, in order; only whether the last is `chunked` and how many
     /// there are matters.
     codings: u32,
@@ -343,9 +350,12 @@ impl Framing {
                 }
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            if value.is_empty() {
+            // A field that names no coding (empty, or only commas) frames nothing: it is
+            // refused like a bad one, never read as absent.
+            if list_items(value).next().is_none() {
                 return Err(ParseError::TransferEncoding);
             }
+            self.transfer_encoding = true;
             for coding in list_items(value) {
                 // A coding may carry parameters (`gzip;q=1` is not valid here, but
                 // `chunked;x` is not chunked either): compare the whole element.
@@ -373,7 +383,7 @@ impl Framing {
     }
 
     fn body_kind(&self) -> Result<BodyKind, ParseError> {
-        if self.codings > 0 {
+        if self.transfer_encoding {
             // RFC 9112 §6.1: CL and TE together may be a smuggling attempt: refuse, close.
             if self.content_length.is_some() {
                 return Err(ParseError::LengthAndChunked);
@@ -504,6 +514,47 @@ mod tests {
     fn leading_empty_lines_are_skipped() {
         let buf = b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(complete(buf).len, buf.len());
+        assert_eq!(leading_empty_lines(buf), 4);
+        assert_eq!(leading_empty_lines(b"\n\r\n\rGET"), 3);
+    }
+
+    #[test]
+    fn leading_empty_lines_count_against_the_head_limit() {
+        let limits = Limits::default();
+        // Only empty lines, one byte past the limit: refused while still partial.
+        let flood = b"\r\n".repeat(limits.max_head / 2);
+        assert_eq!(parse_head(&flood, &limits), Ok(Status::Partial));
+        let mut over = flood.clone();
+        over.push(b'\n');
+        assert_eq!(parse_head(&over, &limits), Err(ParseError::HeadTooLarge));
+        // Empty lines and a head that fit together are fine; one byte more is not.
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut fits = b"\n".repeat(limits.max_head - head.len());
+        fits.extend_from_slice(head);
+        assert!(matches!(
+            parse_head(&fits, &limits),
+            Ok(Status::Complete(_))
+        ));
+        fits.insert(0, b'\n');
+        assert_eq!(parse_head(&fits, &limits), Err(ParseError::HeadTooLarge));
+    }
+
+    #[test]
+    fn transfer_encoding_without_a_coding_is_refused() {
+        for te in ["", ",", " , ,", "\t,"] {
+            let req = format!(
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:{te}\r\nContent-Length: 5\r\n\r\nhello"
+            );
+            assert_eq!(
+                parse(req.as_bytes()),
+                Err(ParseError::TransferEncoding),
+                "{te:?}"
+            );
+            let req = format!(
+                "POST / HTTP/1.0\r\nTransfer-Encoding:{te}\r\nContent-Length: 5\r\n\r\nhello"
+            );
+            assert_eq!(parse(req.as_bytes()), Err(ParseError::TransferEncoding));
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn encode<T: Serialize>(value: &T) -> Response {
     match sonic_rs::to_vec(value) {
         Ok(body) => Response::with_body(StatusCode::OK, APPLICATION_JSON, body),
         Err(e) => {
-            tracing::error!(error = %e, "JSON serialization failed");
+            tracing::error!(error = %crate::escape::Escaped(&e), "JSON serialization failed");
             Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }

@@ -219,6 +219,17 @@ impl Response {
         }
     }
 
+    /// Makes a Content-Type put into the header map (through [`Response::headers_mut`])
+    /// the media type, replacing the one the body type gave: it was set later and on
+    /// purpose, and a response carries one Content-Type.
+    pub(crate) fn settle_content_type(&mut self) {
+        if !self.headers.is_empty()
+            && let Some(value) = self.headers.remove(CONTENT_TYPE)
+        {
+            self.content_type = Some(value);
+        }
+    }
+
     /// The body.
     pub fn body(&self) -> &Body {
         &self.body

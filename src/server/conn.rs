@@ -11,12 +11,11 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::FutureExt;
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use monoio::buf::IoBufMut;
-use monoio::io::AsyncWriteRent;
 
 use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::files;
@@ -27,9 +26,10 @@ use super::write::{self, Framing};
 use super::{FileSending, access, metrics};
 use crate::api::Endpoint;
 use crate::compress::{self, Compression, Plan};
+use crate::escape::Escaped;
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
-    encode::status_allows_body, encode_head, parse_head,
+    encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
 };
 use crate::request::{Request, RequestBody};
 use crate::response::{Body, Response, model_failure};
@@ -46,22 +46,20 @@ const COPY_BODY_MAX: usize = 16 * 1024;
 enum Next {
     /// Read the next request.
     KeepAlive,
-    /// Flush what is buffered and close.
+    /// Flush what is buffered, then close the lingering way ([`Io::linger_close`]): what
+    /// the peer still sends (a pipelined request, an unread body) is read and dropped, so
+    /// that no reset destroys the response on its way.
     Close,
-    /// Flush, then read what the peer still sends for a while before closing (after an
-    /// error response, so that it is not destroyed by a reset).
-    Linger,
-    /// The socket is gone or unusable: drop it.
+    /// The socket is gone or unusable, or a response was cut short: drop it.
     Drop,
 }
 
-/// What follows a response: keep the connection, or close it (after reading what the peer
-/// still sends, when a request body was left unread or refused).
-fn next_step(keep_alive: bool, linger: bool) -> Next {
-    match (keep_alive, linger) {
-        (true, _) => Next::KeepAlive,
-        (false, true) => Next::Linger,
-        (false, false) => Next::Close,
+/// What follows a response: keep the connection, or close it.
+fn next_step(keep_alive: bool) -> Next {
+    if keep_alive {
+        Next::KeepAlive
+    } else {
+        Next::Close
     }
 }
 
@@ -160,7 +158,7 @@ pub(crate) async fn serve(
     ctx: Rc<WorkerCtx>,
     slot: Rc<ConnSlot>,
 ) {
-    let mut io = Io::new(stream);
+    let mut io = Io::new(stream, &ctx.config.limits, ctx.config.min_send_rate);
     // Grows to what the connection writes: an idle connection holds little memory.
     let mut wbuf_storage: Vec<u8> = Vec::new();
     let wbuf = &mut wbuf_storage;
@@ -178,12 +176,21 @@ pub(crate) async fn serve(
             let head = loop {
                 if !io.rbuf.is_empty() {
                     match parse_head(&io.rbuf, &config.limits) {
-                        Ok(Status::Complete(head)) => break head,
+                        Ok(Status::Complete(head)) => {
+                            // Empty lines before the request line are dropped, never kept
+                            // with the head (the offsets move: parse what is left again).
+                            let skip = leading_empty_lines(&io.rbuf);
+                            if skip == 0 {
+                                break head;
+                            }
+                            io.rbuf.advance(skip);
+                            continue;
+                        }
                         Ok(Status::Partial) => {}
                         Err(e) => {
                             let len = error_response(wbuf, e.status(), e.detail());
                             log_unparsed(ctx, peer, e.status(), len);
-                            break 'req Next::Linger;
+                            break 'req Next::Close;
                         }
                     }
                 }
@@ -313,7 +320,7 @@ pub(crate) async fn serve(
                         "Request body too large",
                     );
                     note(&mut entry, StatusCode::PAYLOAD_TOO_LARGE, len);
-                    break 'req Next::Linger;
+                    break 'req Next::Close;
                 }
                 BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
                     let body = io.rbuf.split_to(n as usize).freeze();
@@ -370,7 +377,6 @@ pub(crate) async fn serve(
 
             // 5. Take the socket back; settle an unread body.
             let mut keep_alive = keep_alive;
-            let mut linger = false;
             io = match (held, shared) {
                 (Some(io), _) => io,
                 (None, Some(s)) => {
@@ -380,14 +386,10 @@ pub(crate) async fn serve(
                     };
                     match s.state.get() {
                         BodyState::Done => {}
-                        BodyState::Failed => {
-                            keep_alive = false;
-                            linger = true;
-                        }
+                        BodyState::Failed => keep_alive = false,
                         BodyState::Unread if expect_continue => {
                             // The client may or may not send the body it was never invited to send.
                             keep_alive = false;
-                            linger = true;
                         }
                         BodyState::Unread if keep_alive => {
                             if Box::pin(discard(&mut io, kind, limit, config.timeouts.body))
@@ -395,10 +397,9 @@ pub(crate) async fn serve(
                                 .is_err()
                             {
                                 keep_alive = false;
-                                linger = true;
                             }
                         }
-                        BodyState::Unread => linger = true,
+                        BodyState::Unread => {}
                     }
                     io
                 }
@@ -446,7 +447,7 @@ pub(crate) async fn serve(
                 if !with_body {
                     // HEAD (or a status without a body): the stream is never polled.
                     drop(body);
-                    break 'req next_step(keep_alive, linger);
+                    break 'req next_step(keep_alive);
                 }
                 let mut bytes = 0;
                 let sent = Box::pin(write::send_stream(
@@ -460,7 +461,7 @@ pub(crate) async fn serve(
                 if sent.is_err() {
                     return;
                 }
-                break 'req next_step(keep_alive, linger);
+                break 'req next_step(keep_alive);
             }
             let resp = if matches!(resp.body(), Body::File(_)) {
                 match resolve_file(resp, &head_copy, &method, ctx) {
@@ -500,7 +501,7 @@ pub(crate) async fn serve(
                             // The body is cut short: the connection cannot carry on.
                             return;
                         }
-                        break 'req next_step(keep_alive, linger);
+                        break 'req next_step(keep_alive);
                     }
                 }
             } else {
@@ -517,18 +518,13 @@ pub(crate) async fn serve(
             } else if wbuf.len() >= FLUSH_AT && io.flush(wbuf, stall).await.is_err() {
                 return;
             }
-            next_step(keep_alive, linger)
+            next_step(keep_alive)
         };
         match next {
             Next::KeepAlive => {}
             Next::Close => {
-                let _ = io.flush(wbuf, stall).await;
-                let _ = io.stream.shutdown().await;
-                return;
-            }
-            Next::Linger => {
                 if io.flush(wbuf, stall).await.is_ok() {
-                    io.linger_close().await;
+                    io.linger_close(ctx.config.timeouts.linger).await;
                 }
                 return;
             }
@@ -538,12 +534,20 @@ pub(crate) async fn serve(
 }
 
 /// Applies the route's options to a handler's response, and refuses one that must not be
-/// sent (an invalid header): 500, with the reason in the log.
+/// sent (an invalid header, a 1xx status): 500, with the reason in the log.
 fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
     if let Some(reason) = resp.take_invalid() {
-        tracing::error!(%reason, "handler built an invalid response; answering 500");
+        tracing::error!(reason = %Escaped(&reason), "handler built an invalid response; answering 500");
         return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     }
+    // A 1xx is an interim answer: sent as the final one it would make the client take the
+    // next response on the connection for this request's.
+    if resp.status_code().is_informational() {
+        let status = resp.status_code().as_u16();
+        tracing::error!(status, "handler answered with a 1xx status; answering 500");
+        return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
+    resp.settle_content_type();
     if let Some(status) = endpoint.status
         && resp.status_code() == StatusCode::OK
     {
@@ -559,7 +563,7 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
         match validate(body) {
             Ok(valid) => resp.set_body(Body::Bytes(valid.into())),
             Err(message) => {
-                tracing::error!(%message, "response failed its model");
+                tracing::error!(message = %Escaped(&message), "response failed its model");
                 return model_failure(message);
             }
         }
@@ -779,7 +783,10 @@ async fn send_file_zero_copy(
                             tracing::warn!("file shorter than announced; closing the connection");
                             return Err(());
                         }
-                        Ok(n) => *sent += n as u64,
+                        Ok(n) => {
+                            *sent += n as u64;
+                            io.sent(n);
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             io.writable(stall).await.map_err(drop)?
                         }
@@ -795,6 +802,7 @@ async fn send_file_zero_copy(
             }
         }
     }
+    io.send_done();
     sys::restore(&io.stream, restore).map_err(drop)
 }
 
@@ -803,7 +811,10 @@ async fn send_all(io: &mut Io, buf: &[u8], more: bool, stall: Duration) -> Resul
     let mut done = 0;
     while done < buf.len() {
         match sys::send(&io.stream, &buf[done..], more) {
-            Ok(n) => done += n,
+            Ok(n) => {
+                done += n;
+                io.sent(n);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 io.writable(stall).await.map_err(drop)?
             }
@@ -844,21 +855,13 @@ async fn finish_without_handler(
     config: &super::Config,
 ) -> (Next, Option<Io>) {
     let mut keep_alive = keep_alive;
-    let mut linger = false;
     let has_body = !matches!(head.body, BodyKind::Length(0) | BodyKind::CloseDelimited);
     if has_body {
-        if keep_alive && !head.expect_continue {
-            if discard(&mut io, head.body, config.body_limit, config.timeouts.body)
+        keep_alive = keep_alive
+            && !head.expect_continue
+            && discard(&mut io, head.body, config.body_limit, config.timeouts.body)
                 .await
-                .is_err()
-            {
-                keep_alive = false;
-                linger = true;
-            }
-        } else {
-            keep_alive = false;
-            linger = true;
-        }
+                .is_ok();
     }
     let connection = connection_header(head.version, keep_alive);
     let head_only = head.method == Method::HEAD;
@@ -870,7 +873,7 @@ async fn finish_without_handler(
             return (Next::Drop, None);
         }
     }
-    let next = next_step(keep_alive, linger);
+    let next = next_step(keep_alive);
     (next, Some(io))
 }
 

@@ -13,6 +13,7 @@ use http::header::{
 use http::{HeaderValue, Method, StatusCode};
 
 use crate::compress::{self, Coding};
+use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::{AllowList, FsError, cache};
@@ -69,15 +70,15 @@ pub(crate) fn prepare(
         Err(e) => {
             match &e {
                 FsError::NoRoots => tracing::error!(
-                    path = %spec.path.display(),
+                    path = %Escaped(spec.path.display()),
                     "file response refused: no allowed directories are configured \
                      (Server::builder().allow_dir(DIR), or --allow DIR)"
                 ),
                 FsError::Io(err) => {
-                    tracing::error!(path = %spec.path.display(), error = %err, "cannot open file")
+                    tracing::error!(path = %Escaped(spec.path.display()), error = %err, "cannot open file")
                 }
                 other => {
-                    tracing::info!(path = %spec.path.display(), reason = %other, "file refused")
+                    tracing::info!(path = %Escaped(spec.path.display()), reason = %other, "file refused")
                 }
             }
             return Prepared::Done(Response::detail(e.status(), e.detail()));
@@ -214,7 +215,7 @@ pub(crate) fn prepare(
     if let Some(cap) = spec.memory_cap
         && len > cap
     {
-        tracing::error!(path = %spec.path.display(), len, cap, "File is larger than its memory cap; use FileResponse to stream it");
+        tracing::error!(path = %Escaped(spec.path.display()), len, cap, "File is larger than its memory cap; use FileResponse to stream it");
         return Prepared::Done(Response::detail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
@@ -239,7 +240,7 @@ pub(crate) fn prepare(
                 Prepared::Done(resp)
             }
             Err(e) => {
-                tracing::error!(path = %spec.path.display(), error = %e, "cannot read file");
+                tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
                 Prepared::Done(Response::detail(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Internal Server Error",
@@ -330,7 +331,7 @@ fn set(resp: &mut Response, name: http::HeaderName, value: &str) {
             }
         }
         Err(_) => {
-            tracing::error!(header = %name, "file response header value is not valid; left out")
+            tracing::error!(header = %Escaped(name), "file response header value is not valid; left out")
         }
     }
 }

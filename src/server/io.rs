@@ -12,12 +12,30 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 
 use super::net::{self, Sleep, Stream};
+use crate::http::Limits;
+use crate::http::body::{MAX_CHUNK_EXT, MAX_TRAILERS};
+use crate::server::SendRate;
 
 /// Smallest free space offered to one read.
 const READ_RESERVE: usize = 2 * 1024;
 
+/// How long a closing connection waits for more bytes from the peer before it closes.
+pub(crate) const LINGER_READ: Duration = Duration::from_secs(2);
+
+/// The most a closing connection reads (and drops) before it closes anyway.
+pub(crate) const LINGER_BYTES: usize = 256 * 1024;
+
 /// Where an unused connection timer points (it is reset before every use).
 const IDLE_TIMER: Duration = Duration::from_secs(3600);
+
+/// The read buffer's cap: room for the largest head, or for the largest piece of a chunked
+/// body the decoder waits to see whole (a size line or the trailers), and one read more.
+/// Bytes the connection is done with leave the buffer before it reads again, so only a
+/// peer that breaks a limit meets the cap, and the parser refuses such input first.
+pub(crate) fn read_cap(limits: &Limits) -> usize {
+    let chunk_line = 16 + MAX_CHUNK_EXT + 2;
+    limits.max_head.max(MAX_TRAILERS).max(chunk_line) + READ_RESERVE
+}
 
 /// Runs `fut` until `deadline` on the connection's timer: `None` when the deadline passed
 /// first (the operation is dropped; the caller closes the connection).
@@ -43,8 +61,20 @@ pub(crate) enum ConnError {
     Timeout,
     /// The peer closed its side (read returned 0).
     Closed,
+    /// The client takes the response slower than the minimum send rate.
+    TooSlow,
+    /// The read buffer is at its cap and the bytes in it make no whole element: the peer
+    /// sends more than any limit lets through.
+    Full,
     /// The socket failed (reset, broken pipe, ...).
     Io,
+}
+
+/// A stretch of a send during which the client's pace is measured.
+struct Window {
+    start: Instant,
+    /// Bytes the client took since `start`.
+    sent: u64,
 }
 
 /// A connection's socket, the bytes read from it but not consumed yet, and the one timer
@@ -52,41 +82,68 @@ pub(crate) enum ConnError {
 pub(crate) struct Io {
     pub(crate) stream: Stream,
     pub(crate) rbuf: BytesMut,
+    /// The most bytes `rbuf` holds, unless a read asks for more (a body of known length).
+    cap: usize,
+    /// The slowest send tolerated, and the window it is measured over: opened when a send
+    /// first has to wait for the client, closed when everything pending went out.
+    rate: Option<SendRate>,
+    window: Option<Window>,
     /// Reset for each timed operation. One per connection: a timer per operation would be
     /// created, moved and registered on every read and write.
     timer: Pin<Box<Sleep>>,
 }
 
 impl Io {
-    pub(crate) fn new(stream: Stream) -> Self {
+    /// `limits` bound what a head may take; the read buffer's cap follows from them.
+    pub(crate) fn new(stream: Stream, limits: &Limits, rate: Option<SendRate>) -> Self {
         Io {
             stream,
             rbuf: BytesMut::with_capacity(READ_RESERVE),
+            cap: read_cap(limits),
+            rate,
+            window: None,
             timer: Box::pin(net::sleep_until(net::now() + IDLE_TIMER)),
         }
     }
 
     /// Reads more bytes into `rbuf`, with room for at least `want` more, before `deadline`.
     /// Returns the number of new bytes (never 0: end of stream is [`ConnError::Closed`]).
+    ///
+    /// The buffer never holds more than its cap, or than what it holds now plus `want`
+    /// when that is more (the rest of a body of known length): a read is offered only
+    /// the room left under that bound, and a full buffer is [`ConnError::Full`].
     pub(crate) async fn fill(
         &mut self,
         deadline: Instant,
         want: usize,
     ) -> Result<usize, ConnError> {
-        let room = want.max(READ_RESERVE);
-        if self.rbuf.capacity() - self.rbuf.len() < room / 2 {
+        // Reading: whatever was sent is out.
+        self.window = None;
+        let start = self.rbuf.len();
+        let bound = self.cap.max(start + want);
+        if start >= bound {
+            return Err(ConnError::Full);
+        }
+        let room = want.max(READ_RESERVE).min(bound - start);
+        if self.rbuf.capacity() - start < room.div_ceil(2) {
             self.rbuf.reserve(room);
         }
         // A read fills its buffer from the start: offer only the free tail, so the bytes
         // already buffered stay in front of the new ones.
         let buf = std::mem::take(&mut self.rbuf);
-        let start = buf.len();
-        let tail = buf.slice_mut(start..);
+        let end = buf.capacity().min(bound);
+        let tail = buf.slice_mut(start..end);
         // On timeout the read is dropped along with its buffer: the connection closes anyway.
         let (res, tail) = timed(&mut self.timer, deadline, self.stream.read(tail))
             .await
             .ok_or(ConnError::Timeout)?;
         self.rbuf = tail.into_inner();
+        #[cfg(fuzzing)]
+        assert!(
+            self.rbuf.len() <= bound,
+            "read buffer past its cap: {} > {bound}",
+            self.rbuf.len()
+        );
         match res {
             Ok(0) => Err(ConnError::Closed),
             Ok(n) => Ok(n),
@@ -106,7 +163,14 @@ impl Io {
         let mut done = 0;
         while done < total {
             let slice = buf.slice(done..);
-            let deadline = net::now() + stall;
+            let now = net::now();
+            if done > 0 {
+                // The client took only part: from here on the send is measured.
+                if let Err(e) = self.check_rate(now) {
+                    return (Err(e), Some(slice.into_inner()));
+                }
+            }
+            let deadline = now + stall;
             let Some((res, slice)) =
                 timed(&mut self.timer, deadline, self.stream.write(slice)).await
             else {
@@ -115,16 +179,66 @@ impl Io {
             buf = slice.into_inner();
             match res {
                 Ok(0) => return (Err(ConnError::Closed), Some(buf)),
-                Ok(n) => done += n,
+                Ok(n) => {
+                    done += n;
+                    self.sent(n);
+                }
                 Err(_) => return (Err(ConnError::Io), Some(buf)),
             }
         }
+        self.send_done();
         (Ok(()), Some(buf))
     }
 
+    /// Counts bytes the client took, for the send rate.
+    #[inline]
+    pub(crate) fn sent(&mut self, n: usize) {
+        if let Some(w) = &mut self.window {
+            w.sent += n as u64;
+        }
+    }
+
+    /// Everything pending went out: the next wait for the client starts a new window.
+    #[inline]
+    pub(crate) fn send_done(&mut self) {
+        self.window = None;
+    }
+
+    /// At a moment the send waits for the client: opens the rate window, or closes a full
+    /// one, failing when the client took fewer bytes in it than the rate asks.
+    fn check_rate(&mut self, now: Instant) -> Result<(), ConnError> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        let Some(w) = &mut self.window else {
+            self.window = Some(Window {
+                start: now,
+                sent: 0,
+            });
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(w.start);
+        if elapsed < rate.per {
+            return Ok(());
+        }
+        // Bytes owed for the time that passed (a long wait owes more than one interval's).
+        let owed = u128::from(rate.bytes) * elapsed.as_nanos() / rate.per.as_nanos().max(1);
+        if u128::from(w.sent) < owed {
+            return Err(ConnError::TooSlow);
+        }
+        *w = Window {
+            start: now,
+            sent: 0,
+        };
+        Ok(())
+    }
+
     /// Waits until the socket can take more bytes, for at most `stall`.
+    /// Fails when the client reads slower than the minimum send rate.
     pub(crate) async fn writable(&mut self, stall: Duration) -> Result<(), ConnError> {
-        let deadline = net::now() + stall;
+        let now = net::now();
+        self.check_rate(now)?;
+        let deadline = now + stall;
         // Not relaxed: on epoll the readiness is checked with poll(2), since the caller's own
         // non-blocking syscalls bypass the runtime's readiness tracking.
         match timed(&mut self.timer, deadline, self.stream.writable(false)).await {
@@ -151,15 +265,18 @@ impl Io {
         res
     }
 
-    /// Half-closes and reads what the peer still sends, up to a bound, before the socket is
-    /// dropped: closing with unread bytes would make the kernel send RST, which can destroy
-    /// the response still in flight to the client.
-    pub(crate) async fn linger_close(mut self) {
+    /// Closes the lingering way: half-closes (the peer sees the end of the response), then
+    /// reads and drops what the peer still sends until it closes too, or stays silent for
+    /// [`LINGER_READ`], or `total` passes, or [`LINGER_BYTES`] were read. Closing with unread
+    /// bytes would make the kernel send RST, which destroys the part of the response still
+    /// in flight to the client.
+    pub(crate) async fn linger_close(mut self, total: Duration) {
         let _ = self.stream.shutdown().await;
-        let deadline = net::now() + Duration::from_secs(2);
-        let mut budget: usize = 256 * 1024;
+        let end = net::now() + total;
+        let mut budget = LINGER_BYTES;
         while budget > 0 {
             self.rbuf.clear();
+            let deadline = end.min(net::now() + LINGER_READ);
             match self.fill(deadline, READ_RESERVE).await {
                 Ok(n) => budget = budget.saturating_sub(n),
                 Err(_) => break,

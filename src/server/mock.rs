@@ -526,6 +526,7 @@ pub fn fuzz_timeouts() -> Timeouts {
         body: Duration::from_secs(2),
         idle: Duration::from_secs(3),
         write: Duration::from_secs(1),
+        linger: Duration::from_secs(3),
     }
 }
 

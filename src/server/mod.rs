@@ -116,6 +116,10 @@ pub struct Timeouts {
     pub idle: Duration,
     /// A write that makes no progress for this long closes the connection.
     pub write: Duration,
+    /// The longest a closing connection goes on reading (and dropping) what the peer still
+    /// sends, so that the response is not destroyed by a reset; it stops sooner when the
+    /// peer closes or is silent for 2 s.
+    pub linger: Duration,
 }
 
 impl Default for Timeouts {
@@ -125,6 +129,28 @@ impl Default for Timeouts {
             body: Duration::from_secs(30),
             idle: Duration::from_secs(60),
             write: Duration::from_secs(30),
+            linger: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A minimum send rate: while a response waits to be sent, every `per` of it must move at
+/// least `bytes` to the client. A slower reader is cut off, so it cannot hold a response's
+/// memory (or a file) for long by reading a byte now and then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendRate {
+    /// Bytes that must go out in each interval.
+    pub bytes: u64,
+    /// The interval.
+    pub per: Duration,
+}
+
+impl Default for SendRate {
+    /// 4 KiB in every 10 s: far below any working link, far above a drip-feed.
+    fn default() -> Self {
+        SendRate {
+            bytes: 4 * 1024,
+            per: Duration::from_secs(10),
         }
     }
 }
@@ -148,6 +174,12 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// listen(2) backlog.
     pub backlog: i32,
+    /// Most open connections per worker. A worker at the limit accepts no more until one
+    /// ends: new connections wait in the listen backlog meanwhile.
+    pub max_connections: usize,
+    /// The slowest a client may take a response: a send slower than this is cut off
+    /// (`None`: only [`Timeouts::write`] applies, to each write that makes no progress).
+    pub min_send_rate: Option<SendRate>,
     /// The directories file responses may read from (the allow-list). Empty: every file
     /// response is refused.
     pub allow_dirs: Vec<PathBuf>,
@@ -179,6 +211,8 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             drain_timeout: Duration::from_secs(30),
             backlog: 1024,
+            max_connections: 16 * 1024,
+            min_send_rate: Some(SendRate::default()),
             allow_dirs: Vec::new(),
             file_sending: FileSending::default(),
             file_cache: FileCache::default(),
@@ -290,6 +324,18 @@ impl ServerBuilder {
     /// Connection timeouts.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.config.timeouts = timeouts;
+        self
+    }
+
+    /// Most open connections per worker (default 16,384); more wait in the listen backlog.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n.max(1);
+        self
+    }
+
+    /// The slowest send tolerated (default 4 KiB per 10 s; `None`: only the write timeout).
+    pub fn min_send_rate(mut self, rate: Option<SendRate>) -> Self {
+        self.config.min_send_rate = rate;
         self
     }
 

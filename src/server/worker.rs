@@ -53,6 +53,9 @@ pub(crate) struct WorkerCtx {
     pub(crate) access: Option<AccessWriter>,
     /// This worker's counters, when metrics are kept.
     pub(crate) metrics: Option<Arc<WorkerMetrics>>,
+    /// The accept loop, waiting for a connection to end while the worker is at
+    /// [`Config::max_connections`](super::Config::max_connections).
+    accept_waiter: Cell<Option<Waker>>,
 }
 
 impl WorkerCtx {
@@ -79,6 +82,7 @@ impl WorkerCtx {
             conns: RefCell::new(Slab::default()),
             access: None,
             metrics: None,
+            accept_waiter: Cell::new(None),
         }
     }
 
@@ -90,6 +94,22 @@ impl WorkerCtx {
 
     fn open(&self) -> usize {
         self.conns.borrow().len
+    }
+}
+
+/// Resolves once the worker has room for one more connection: until then new connections
+/// wait in the listen backlog (accepting them would only hold them unserved).
+struct Room<'a>(&'a WorkerCtx);
+
+impl Future for Room<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let ctx = self.0;
+        if ctx.open() < ctx.config.max_connections {
+            return Poll::Ready(());
+        }
+        ctx.accept_waiter.set(Some(cx.waker().clone()));
+        Poll::Pending
     }
 }
 
@@ -177,6 +197,9 @@ struct OpenGuard(Rc<WorkerCtx>, usize);
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.conns.borrow_mut().remove(self.1);
+        if let Some(w) = self.0.accept_waiter.take() {
+            w.wake();
+        }
         if let Some(m) = &self.0.metrics {
             m.open.sub(1);
         }
@@ -263,6 +286,7 @@ async fn serve(
         conns: RefCell::new(Slab::default()),
         access: shared.logger.clone().map(AccessWriter::new),
         metrics: shared.metrics.as_ref().map(|m| m.worker(id)),
+        accept_waiter: Cell::new(None),
     });
 
     // The cached Date header, refreshed once a second; the file cache swept as often.
@@ -298,6 +322,11 @@ async fn serve(
 
     let mut stop_signal = pin!(stop_rx.recv_async());
     loop {
+        if ctx.open() >= ctx.config.max_connections
+            && let Either::Right(_) = select(pin!(Room(&ctx)), stop_signal.as_mut()).await
+        {
+            break;
+        }
         let accepted = {
             let accept = pin!(listener.accept());
             match select(accept, stop_signal.as_mut()).await {

@@ -18,6 +18,7 @@ use super::net::{
 use super::pool::IterFeed;
 use super::worker::WorkerCtx;
 use crate::compress::Encoder;
+use crate::escape::Escaped;
 use crate::response::{Chunk, Source, StreamBody};
 
 /// Most bytes gathered from a producer that is faster than the socket before they are
@@ -179,7 +180,7 @@ pub(crate) async fn send_stream(
         match wake {
             Wake::Flush => flush(io, wbuf).await.map_err(drop)?,
             Wake::End(Some(Err(e))) => {
-                tracing::error!(error = %e, "stream failed; aborting the response");
+                tracing::error!(error = %Escaped(&e), "stream failed; aborting the response");
                 // What was produced before the failure goes out; the last chunk never does.
                 let _ = flush(io, wbuf).await;
                 return Err(());

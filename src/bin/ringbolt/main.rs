@@ -9,6 +9,21 @@ mod settings;
 
 use settings::{Cli, Command, LogFormat, Switch};
 
+/// The text log's fields, each with its control characters escaped (the JSON format escapes
+/// them already): whatever a handler logs, no request can forge a line or a terminal escape.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    use std::fmt::Write;
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let mut w = ringbolt::escape::EscapingWriter(w);
+        match field.name() {
+            "message" => write!(w, "{value:?}"),
+            name => write!(w, "{name}={value:?}"),
+        }
+    })
+    .delimited(" ")
+}
+
 fn main() -> ExitCode {
     // SAFETY: the first thing the process does: no other thread exists yet.
     let inherited = unsafe { ringbolt::Inherited::take() };
@@ -30,6 +45,7 @@ fn main() -> ExitCode {
     match cli.log_format {
         LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .fmt_fields(escaped_fields())
             .init(),
         LogFormat::Json => logs.json().init(),
     }
@@ -101,7 +117,10 @@ fn main() -> ExitCode {
             body: cli.body_timeout,
             idle: cli.idle_timeout,
             write: cli.write_timeout,
+            linger: cli.linger_timeout,
         },
+        max_connections: cli.max_connections as usize,
+        min_send_rate: cli.min_send_rate.0,
         drain_timeout: cli.drain_timeout,
         allow_dirs,
         file_sending: cli.file_send,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
-use ringbolt::{Driver, FileSending};
+use ringbolt::{Driver, FileSending, SendRate};
 
 /// An HTTP/1.1 server on io_uring: the ringbolt demo app, or `serve DIR` for a directory.
 ///
@@ -86,6 +86,10 @@ pub struct Opts {
     #[arg(long, global = true, env = "RINGBOLT_BACKLOG", default_value_t = 1024,
           value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
+    /// Most open connections per worker; more wait in the listen backlog until one ends.
+    #[arg(long, global = true, env = "RINGBOLT_MAX_CONNECTIONS", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// I/O driver: auto (io_uring where available, else epoll), uring or epoll.
     #[arg(long, global = true, env = "RINGBOLT_DRIVER", default_value = "auto")]
     pub driver: Driver,
@@ -121,6 +125,16 @@ pub struct Opts {
     #[arg(long, global = true, env = "RINGBOLT_WRITE_TIMEOUT", default_value = "30s",
           value_parser = duration)]
     pub write_timeout: Duration,
+    /// Slowest send tolerated, as BYTES/DURATION (a response that moves fewer bytes than
+    /// that in any such interval is cut off), or "off".
+    #[arg(long, global = true, env = "RINGBOLT_MIN_SEND_RATE", default_value = "4096/10s",
+          value_parser = send_rate)]
+    pub min_send_rate: Rate,
+    /// Longest a closing connection reads and drops what the client still sends, so that
+    /// the response is not lost to a reset (it stops sooner when the client closes).
+    #[arg(long, global = true, env = "RINGBOLT_LINGER_TIMEOUT", default_value = "5s",
+          value_parser = duration)]
+    pub linger_timeout: Duration,
     /// Time a graceful shutdown waits for in-flight requests.
     #[arg(long, global = true, env = "RINGBOLT_DRAIN_TIMEOUT", default_value = "30s",
           value_parser = duration)]
@@ -253,6 +267,30 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         other => return Err(format!("unknown unit {other:?} (ms, s, m or h)")),
     };
     Duration::try_from_secs_f64(n * scale).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A `--min-send-rate` value: `None` is "off".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub Option<SendRate>);
+
+/// `BYTES/DURATION` (`4096/10s`) or `off`.
+pub fn send_rate(s: &str) -> Result<Rate, String> {
+    let s = s.trim();
+    if s == "off" {
+        return Ok(Rate(None));
+    }
+    let (bytes, per) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not a rate (examples: 4096/10s, 1000/1s, off)"))?;
+    let bytes: u64 = bytes
+        .trim()
+        .parse()
+        .map_err(|_| format!("{bytes:?} is not a number of bytes"))?;
+    let per = duration(per)?;
+    if per.is_zero() {
+        return Err(format!("{s:?}: the interval must be longer than 0"));
+    }
+    Ok(Rate(Some(SendRate { bytes, per })))
 }
 
 /// Parses the command line, the environment and the `--config` file. Exits with a message
@@ -400,6 +438,7 @@ pub fn render(o: &Opts) -> String {
     line("bind", toml_str(&o.bind.to_string()));
     line("workers", o.workers.to_string());
     line("backlog", o.backlog.to_string());
+    line("max_connections", o.max_connections.to_string());
     line("driver", toml_str(driver_name(o.driver)));
     line("body_limit", o.body_limit.to_string());
     line("max_request_line", o.max_request_line.to_string());
@@ -409,6 +448,14 @@ pub fn render(o: &Opts) -> String {
     line("body_timeout", secs(o.body_timeout));
     line("idle_timeout", secs(o.idle_timeout));
     line("write_timeout", secs(o.write_timeout));
+    line(
+        "min_send_rate",
+        toml_str(&match o.min_send_rate.0 {
+            None => "off".to_owned(),
+            Some(r) => format!("{}/{}", r.bytes, secs(r.per).trim_matches('"')),
+        }),
+    );
+    line("linger_timeout", secs(o.linger_timeout));
     line("drain_timeout", secs(o.drain_timeout));
     let allow: Vec<String> = o.allow.iter().map(|p| path(p)).collect();
     line("allow", format!("[{}]", allow.join(", ")));
@@ -485,6 +532,22 @@ mod tests {
         assert_eq!(duration(" 1h "), Ok(Duration::from_secs(3600)));
         for bad in ["", "x", "10x", "-1", "1e400", "ms"] {
             assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn send_rates() {
+        let rate = |bytes, secs| {
+            Ok(Rate(Some(SendRate {
+                bytes,
+                per: Duration::from_secs(secs),
+            })))
+        };
+        assert_eq!(send_rate("4096/10s"), rate(4096, 10));
+        assert_eq!(send_rate(" 1/1 "), rate(1, 1));
+        assert_eq!(send_rate("off"), Ok(Rate(None)));
+        for bad in ["", "4096", "x/1s", "1/0", "1/x", "-1/1s"] {
+            assert!(send_rate(bad).is_err(), "{bad}");
         }
     }
 
