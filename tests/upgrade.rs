@@ -308,3 +308,47 @@ fn socket_activation_serves_on_the_given_socket() {
     }
     assert!(c.is_some(), "served on the inherited socket");
 }
+
+#[test]
+fn a_descriptor_listed_twice_is_refused_at_startup() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fd = listener.as_raw_fd();
+    // SAFETY: F_GETFD/F_SETFD on the listener's open descriptor; no memory involved.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        assert!(flags >= 0);
+        assert!(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) >= 0);
+    }
+    let media = scratch("twice");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
+        .args(["--workers", "1", "--media-dir"])
+        .arg(&media)
+        .env("RINGBOLT_LISTEN_FDS", format!("{fd},{fd}"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("started with one socket listed twice");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("listed twice"), "{stderr}");
+}

@@ -33,6 +33,20 @@ pub struct Inherited {
     ready: Option<std::fs::File>,
 }
 
+/// Every inherited descriptor is taken by one owner only: a descriptor listed twice (or as
+/// both a listener and the admin socket) would be owned, and closed, twice.
+fn distinct(listeners: &[RawFd], admin: Option<RawFd>) -> io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for fd in listeners.iter().copied().chain(admin) {
+        if !seen.insert(fd) {
+            return Err(bad(format!(
+                "inherited descriptor {fd} is listed twice ({LISTEN_FDS}, {ADMIN_FD})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Inherited {
     /// Takes what was handed over, and removes the variables that said so, so that no
     /// child process sees them.
@@ -62,6 +76,14 @@ impl Inherited {
         } else {
             Vec::new()
         };
+        let admin_fd = match &admin_var {
+            Some(v) => Some(
+                v.parse::<RawFd>()
+                    .map_err(|_| bad(format!("{ADMIN_FD}={v:?}")))?,
+            ),
+            None => None,
+        };
+        distinct(&fds, admin_fd)?;
         for name in [
             LISTEN_FDS,
             READY_FD,
@@ -86,12 +108,7 @@ impl Inherited {
             Ok(unsafe { TcpListener::from_raw_fd(fd) })
         };
         let listeners = fds.into_iter().map(take).collect::<io::Result<Vec<_>>>()?;
-        let admin = match admin_var {
-            Some(v) => Some(take(
-                v.parse().map_err(|_| bad(format!("{ADMIN_FD}={v:?}")))?,
-            )?),
-            None => None,
-        };
+        let admin = admin_fd.map(take).transpose()?;
         let ready = match ready_var.and_then(|v| v.parse::<RawFd>().ok()) {
             Some(fd) if sys::is_pipe(fd) => {
                 sys::set_cloexec(fd, true)?;
@@ -213,4 +230,17 @@ pub(crate) fn start_successor(
 
 fn bad(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_inherited_descriptor_has_one_owner() {
+        assert!(distinct(&[3, 4], Some(5)).is_ok());
+        assert!(distinct(&[], None).is_ok());
+        assert!(distinct(&[3, 3], None).is_err());
+        assert!(distinct(&[3, 4], Some(4)).is_err());
+    }
 }

@@ -11,7 +11,7 @@ use monoio::time::Instant;
 use std::future::Future;
 use std::pin::{Pin, pin};
 
-use super::net::{self, Sleep, Stream};
+use super::net::{self, Sleep, Stream, sys};
 use crate::http::Limits;
 use crate::http::body::{MAX_CHUNK_EXT, MAX_TRAILERS};
 use crate::server::SendRate;
@@ -70,11 +70,16 @@ pub(crate) enum ConnError {
     Io,
 }
 
-/// A stretch of a send during which the client's pace is measured.
+/// A stretch of a send during which the client's pace is measured: what the client has
+/// taken is what left the send queue (acknowledged), out of what was in it at `start`
+/// plus what was written since.
+#[derive(Clone, Copy)]
 struct Window {
     start: Instant,
-    /// Bytes the client took since `start`.
-    sent: u64,
+    /// Unacknowledged bytes in the send queue at `start`.
+    queued: u64,
+    /// Bytes written to the socket since `start`.
+    written: u64,
 }
 
 /// A connection's socket, the bytes read from it but not consumed yet, and the one timer
@@ -162,18 +167,19 @@ impl Io {
         let mut buf = buf;
         let mut done = 0;
         while done < total {
-            let slice = buf.slice(done..);
-            let now = net::now();
             if done > 0 {
-                // The client took only part: from here on the send is measured.
-                if let Err(e) = self.check_rate(now) {
-                    return (Err(e), Some(slice.into_inner()));
+                // The client took only part: wait for room (measured against the send rate)
+                // before the next write, which then goes out at once.
+                if let Err(e) = self.writable(stall).await {
+                    return (Err(e), Some(buf));
                 }
             }
-            let deadline = now + stall;
+            let slice = buf.slice(done..);
+            let deadline = net::now() + stall;
             let Some((res, slice)) =
                 timed(&mut self.timer, deadline, self.stream.write(slice)).await
             else {
+                sys::reset_on_close(&self.stream);
                 return (Err(ConnError::Timeout), None);
             };
             buf = slice.into_inner();
@@ -190,11 +196,11 @@ impl Io {
         (Ok(()), Some(buf))
     }
 
-    /// Counts bytes the client took, for the send rate.
+    /// Counts bytes written to the socket, for the send rate.
     #[inline]
     pub(crate) fn sent(&mut self, n: usize) {
         if let Some(w) = &mut self.window {
-            w.sent += n as u64;
+            w.written += n as u64;
         }
     }
 
@@ -204,47 +210,58 @@ impl Io {
         self.window = None;
     }
 
-    /// At a moment the send waits for the client: opens the rate window, or closes a full
-    /// one, failing when the client took fewer bytes in it than the rate asks.
-    fn check_rate(&mut self, now: Instant) -> Result<(), ConnError> {
+    /// Called while the send waits for the client: opens the rate window, or judges a
+    /// window that has run its interval (failing when the client took fewer bytes than the
+    /// rate asks for the time that passed) and opens the next. Returns when the current
+    /// window is to be judged.
+    fn pace(&mut self, now: Instant) -> Result<Option<Instant>, ConnError> {
         let Some(rate) = self.rate else {
-            return Ok(());
+            return Ok(None);
         };
-        let Some(w) = &mut self.window else {
-            self.window = Some(Window {
-                start: now,
-                sent: 0,
-            });
-            return Ok(());
-        };
-        let elapsed = now.saturating_duration_since(w.start);
-        if elapsed < rate.per {
-            return Ok(());
-        }
-        // Bytes owed for the time that passed (a long wait owes more than one interval's).
-        let owed = u128::from(rate.bytes) * elapsed.as_nanos() / rate.per.as_nanos().max(1);
-        if u128::from(w.sent) < owed {
-            return Err(ConnError::TooSlow);
-        }
-        *w = Window {
+        let fresh = |stream: &Stream| Window {
             start: now,
-            sent: 0,
+            queued: sys::unacked(stream),
+            written: 0,
         };
-        Ok(())
+        let w = match self.window {
+            None => fresh(&self.stream),
+            Some(w) => {
+                let elapsed = now.saturating_duration_since(w.start);
+                if elapsed < rate.per {
+                    return Ok(Some(w.start + rate.per));
+                }
+                let taken = (w.queued + w.written).saturating_sub(sys::unacked(&self.stream));
+                let owed = u128::from(rate.bytes) * elapsed.as_nanos() / rate.per.as_nanos().max(1);
+                if u128::from(taken) < owed {
+                    sys::reset_on_close(&self.stream);
+                    return Err(ConnError::TooSlow);
+                }
+                fresh(&self.stream)
+            }
+        };
+        self.window = Some(w);
+        Ok(Some(now + rate.per))
     }
 
-    /// Waits until the socket can take more bytes, for at most `stall`.
-    /// Fails when the client reads slower than the minimum send rate.
+    /// Waits until the socket can take more bytes, for at most `stall`; fails sooner when
+    /// the client takes them slower than the minimum send rate.
     pub(crate) async fn writable(&mut self, stall: Duration) -> Result<(), ConnError> {
         let now = net::now();
-        self.check_rate(now)?;
-        let deadline = now + stall;
-        // Not relaxed: on epoll the readiness is checked with poll(2), since the caller's own
-        // non-blocking syscalls bypass the runtime's readiness tracking.
-        match timed(&mut self.timer, deadline, self.stream.writable(false)).await {
-            None => Err(ConnError::Timeout),
-            Some(Ok(())) => Ok(()),
-            Some(Err(_)) => Err(ConnError::Io),
+        let stall_at = now + stall;
+        let mut judge_at = self.pace(now)?;
+        loop {
+            let deadline = judge_at.map_or(stall_at, |j| j.min(stall_at));
+            // Not relaxed: on epoll the readiness is checked with poll(2), since the caller's
+            // own non-blocking syscalls bypass the runtime's readiness tracking.
+            match timed(&mut self.timer, deadline, self.stream.writable(false)).await {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(_)) => return Err(ConnError::Io),
+                None if deadline >= stall_at => {
+                    sys::reset_on_close(&self.stream);
+                    return Err(ConnError::Timeout);
+                }
+                None => judge_at = self.pace(net::now())?,
+            }
         }
     }
 

@@ -459,6 +459,14 @@ pub(crate) mod sys {
         Ok(())
     }
 
+    /// Nothing to set on the in-memory socket: it is dropped the same way.
+    pub(crate) fn reset_on_close(_sock: &Stream) {}
+
+    /// The in-memory socket has no send queue: what is written is taken.
+    pub(crate) fn unacked(_sock: &Stream) -> u64 {
+        0
+    }
+
     pub(crate) fn send(sock: &Stream, buf: &[u8], _more: bool) -> io::Result<usize> {
         let mut pipe = sock.0.borrow_mut();
         let n = pipe.room(buf.len());

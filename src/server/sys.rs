@@ -118,6 +118,37 @@ pub(crate) fn peek(sock: &TcpStream) -> Peeked {
     }
 }
 
+/// Bytes in the socket's send queue that the peer has not acknowledged yet (SIOCOUTQ):
+/// how far the client is behind what was written. 0 when it cannot be read.
+pub(crate) fn unacked(sock: &TcpStream) -> u64 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer, which points at a live local;
+    // the descriptor belongs to a socket borrowed for the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &raw mut n) };
+    if rc < 0 { 0 } else { n.max(0) as u64 }
+}
+
+/// Makes closing the socket reset the connection (SO_LINGER on, 0 s): what is still queued
+/// for a client that stopped taking it is thrown away at once, and the client learns that
+/// the response is cut short, instead of the kernel trickling the rest out after a FIN.
+pub(crate) fn reset_on_close(sock: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value is a live local of the size passed; the descriptor belongs to
+    // a socket borrowed for the call.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Whether `fd` is an open TCP socket in the listening state.
 pub(crate) fn is_listening_tcp(fd: libc::c_int) -> bool {
     let get = |opt: libc::c_int| {

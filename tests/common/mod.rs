@@ -174,6 +174,29 @@ impl Client {
         }
     }
 
+    /// A client on a socket connected elsewhere (one with its own options).
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A client whose receive buffer is `rcvbuf` bytes (set before connecting, so the
+    /// window it advertises stays small): responses larger than that wait in the server's
+    /// send queue until the client reads.
+    pub fn with_receive_buffer(addr: SocketAddr, rcvbuf: usize) -> Client {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connect");
+        Client::from_stream(socket.into())
+    }
+
     pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
         self.stream.write_all(bytes).expect("send");
         self
