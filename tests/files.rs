@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use ringbolt::{Api, Config, Driver, File, FileResponse, Request, ServerHandle};
+use ringbolt::{Api, Config, Driver, File, FileResponse, IntoResponse, Request, ServerHandle};
 
 const SECRET: &str = "TOP-SECRET-7f3a";
 
@@ -87,6 +87,11 @@ fn server_with(
         let name = req.query_param("fname").unwrap_or_default().into_owned();
         let path = r.join("hello.txt");
         async move { FileResponse::new(path).filename(&name) }
+    });
+    let r = root.clone();
+    api.get("/page404", move |_req: Request| {
+        let path = r.join("hello.txt");
+        async move { FileResponse::new(path).into_response().status(404) }
     });
     let mut config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -329,6 +334,29 @@ on_both_drivers! {
         assert_eq!((r.status, r.text()), (206, "hello"));
         let r = get(a, "/file?name=hello.txt", "Range: bytes=0-4\r\nIf-Range: \"stale\"\r\n");
         assert_eq!(r.status, 200, "a stale If-Range gets the whole file");
+    }
+
+    fn conditions_and_ranges_only_for_success(driver: Driver) {
+        // A file the handler answers with 404 (an error page): conditions and ranges concern
+        // 2xx answers (RFC 9110 §13.2.1, §14.2), so it goes out whole, as a 404.
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let a = s.local_addr();
+        let tomorrow = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(86_400));
+        for extra in [
+            "If-None-Match: *\r\n".to_owned(),
+            "If-Match: \"x\"\r\n".to_owned(),
+            "Range: bytes=0-0\r\n".to_owned(),
+            format!("If-Modified-Since: {tomorrow}\r\n"),
+            "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n".to_owned(),
+            "If-None-Match: *\r\nIf-Match: \"x\"\r\nRange: bytes=0-0\r\n".to_owned(),
+        ] {
+            let r = get(a, "/page404", &extra);
+            assert_eq!((r.status, r.text()), (404, "hello, file world\n"), "{extra:?}");
+        }
+        // The same file answered with 200: the conditions apply.
+        assert_eq!(get(a, "/file?name=hello.txt", "If-None-Match: *\r\n").status, 304);
+        assert_eq!(get(a, "/file?name=hello.txt", "If-Match: \"x\"\r\n").status, 412);
     }
 
     fn head_has_headers_and_no_body(driver: Driver) {

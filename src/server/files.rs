@@ -140,7 +140,16 @@ pub(crate) fn prepare(
         );
     }
 
-    match meta::evaluate(req.method, req.header, &validators) {
+    // Preconditions and ranges concern the representation a 2xx answer sends (RFC 9110
+    // §13.2.1, §14.2): a file the handler answers with another status (a 404 page) is sent
+    // whole, whatever the request's conditions say.
+    let success = resp.status_code().is_success();
+    let precondition = if success {
+        meta::evaluate(req.method, req.header, &validators)
+    } else {
+        Precondition::Proceed
+    };
+    match precondition {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             resp.set_status(StatusCode::NOT_MODIFIED);
