@@ -359,6 +359,29 @@ on_both_drivers! {
         assert_eq!(get(a, "/file?name=hello.txt", "If-Match: \"x\"\r\n").status, 412);
     }
 
+    fn conditions_read_every_field_line(driver: Driver) {
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let a = s.local_addr();
+        let full = "hello, file world\n";
+        let etag = get(a, "/file?name=hello.txt", "").header("etag").unwrap().to_owned();
+        // Lines of a list field are one list (RFC 9110 §5.3): the second line's tag counts.
+        let r = get(a, "/file?name=hello.txt", &format!("If-None-Match: \"other\"\r\nIf-None-Match: {etag}\r\n"));
+        assert_eq!(r.status, 304, "If-None-Match on two lines");
+        let r = get(a, "/file?name=hello.txt", &format!("If-Match: \"other\"\r\nIf-Match: {etag}\r\n"));
+        assert_eq!((r.status, r.text()), (200, full), "If-Match on two lines");
+        let r = get(a, "/file?name=hello.txt", "If-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n");
+        assert_eq!(r.status, 200, "no line matches");
+        // Range and If-Range are not lists: two lines are no valid field, and ignoring it
+        // (the whole file, 200) is the answer that is always right.
+        let r = get(a, "/file?name=hello.txt", "Range: bytes=0-4\r\nRange: bytes=6-8\r\n");
+        assert_eq!((r.status, r.text()), (200, full), "two Range lines");
+        let r = get(a, "/file?name=hello.txt", &format!("Range: bytes=0-4\r\nIf-Range: {etag}\r\nIf-Range: {etag}\r\n"));
+        assert_eq!((r.status, r.text()), (200, full), "two If-Range lines");
+        let r = get(a, "/file?name=hello.txt", &format!("Range: bytes=0-4\r\nIf-Range: {etag}\r\n"));
+        assert_eq!((r.status, r.text()), (206, "hello"), "one of each");
+    }
+
     fn head_has_headers_and_no_body(driver: Driver) {
         let fx = fixture();
         let s = server(driver, &fx, true);

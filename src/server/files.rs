@@ -16,6 +16,7 @@ use crate::compress::{self, Coding};
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::{AllowList, FsError, cache};
+use crate::http::parse::{Head, HeaderIndices};
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
 /// Files up to this size are read and sent with the head in one write.
@@ -27,8 +28,33 @@ const MAX_RANGES: usize = 16;
 /// What the request said that matters to a file response.
 pub(crate) struct FileRequest<'a> {
     pub(crate) method: &'a Method,
-    /// The first value of a request header field, by lower-case name.
-    pub(crate) header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
+    /// The parsed request head and the bytes it indexes; `None` when no field of it matters
+    /// (the connection leaves the head unparsed when no line starts with `If-` or `Range:`).
+    pub(crate) head: Option<(&'a Head, &'a [u8])>,
+}
+
+impl<'a> FileRequest<'a> {
+    /// Every field line named `name` (lower-case), in the order sent.
+    fn lines(&self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (headers, buf): (&'a [HeaderIndices], &'a [u8]) = match self.head {
+            Some((head, buf)) => (&head.headers, buf),
+            None => (&[], &[]),
+        };
+        headers
+            .iter()
+            .filter(move |h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |h| &buf[h.value.clone()])
+    }
+
+    /// The value of a field that must appear once: `None` when it is absent or repeated.
+    /// (`Range` and `If-Range` are not lists, RFC 9110 §5.3: two lines of them cannot be
+    /// combined into one value, so the field is invalid, and both are only ever safe to
+    /// ignore: the whole representation is sent.)
+    fn single(&self, name: &'static str) -> Option<&'a [u8]> {
+        let mut lines = self.lines(name);
+        let first = lines.next()?;
+        lines.next().is_none().then_some(first)
+    }
 }
 
 /// One piece of a streamed body: bytes in memory (multipart part heads) or a file extent.
@@ -87,7 +113,7 @@ pub(crate) fn prepare(
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, (req.header)("accept-encoding")) {
+        match sibling(&spec, allow, req.lines("accept-encoding").next()) {
             Some((coding, sib)) => {
                 encoded = Some(coding);
                 sib
@@ -145,7 +171,7 @@ pub(crate) fn prepare(
     // whole, whatever the request's conditions say.
     let success = resp.status_code().is_success();
     let precondition = if success {
-        meta::evaluate(req.method, req.header, &validators)
+        meta::evaluate_with_all(req.method, |name| req.lines(name), &validators)
     } else {
         Precondition::Proceed
     };
@@ -167,9 +193,14 @@ pub(crate) fn prepare(
     let mut outcome = RangeOutcome::Full;
     if *req.method == Method::GET
         && resp.status_code() == StatusCode::OK
-        && let Some(value) = (req.header)("range")
+        && let Some(value) = req.single("range")
     {
-        let still = (req.header)("if-range").is_none_or(|v| meta::if_range_allows(v, &validators));
+        // No If-Range: the ranges hold; one: while it matches; two lines are no valid
+        // If-Range (see `single`): the whole file.
+        let still = match req.single("if-range") {
+            Some(v) => meta::if_range_allows(v, &validators),
+            None => req.lines("if-range").next().is_none(),
+        };
         if still {
             outcome = range::parse_range(value, len, MAX_RANGES);
         }
