@@ -108,6 +108,67 @@ fn server_with(
         .expect("server starts")
 }
 
+/// A writable shared mapping of the start of a file.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(file: &std::fs::File, len: usize) -> Mapping {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a new mapping at an address the kernel picks, of an open descriptor; the
+        // kernel keeps its own reference to the file.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(
+            ptr,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        Mapping {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+
+    fn write(&self, at: usize, bytes: &[u8]) {
+        assert!(at + bytes.len() <= self.len);
+        // SAFETY: within the live mapping (checked above), over a file at least that long;
+        // nothing in this process reads or writes it through a Rust reference.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(at), bytes.len()) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Size, mtime and ctime (with nanoseconds) of `path`.
+fn times(path: &std::path::Path) -> (u64, i64, i64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    )
+}
+
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -490,6 +551,42 @@ on_both_drivers! {
         std::thread::sleep(ttl + Duration::from_millis(50));
         let r = get(a, "/file?name=big.bin", "");
         assert!(r.body == changed, "large file fresh after the TTL");
+    }
+
+    fn mapped_write_is_served_after_the_ttl(driver: Driver) {
+        // A write through a shared mapping changes a file's bytes and leaves its size, mtime
+        // and ctime as they were once its page is dirty (the times move at the first write
+        // fault only): the cache must not serve the old bytes past its TTL all the same.
+        let fx = fixture();
+        let ttl = Duration::from_millis(300);
+        let s = server_with(driver, &fx, true, |c| c.file_cache.ttl = ttl);
+        let a = s.local_addr();
+        const LEN: usize = 4096;
+        for attempt in 0.. {
+            let name = format!("mapped-{attempt}.txt");
+            let path = fx.root.join(&name);
+            std::fs::write(&path, [b'a'; LEN]).unwrap();
+            let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+            let map = Mapping::new(&file, LEN);
+            // The first write through the mapping takes the fault that moves the times.
+            map.write(0, b"a");
+            let before = times(&path);
+            let old = get(a, &format!("/file?name={name}"), "");
+            assert!(old.status == 200 && old.body == [b'a'; LEN]);
+            map.write(0, &[b'b'; LEN]);
+            if times(&path) != before {
+                // The page was written back meanwhile, so the write faulted again and moved
+                // the times: this attempt proves nothing.
+                assert!(attempt < 5, "mtime/ctime move on every attempt");
+                continue;
+            }
+            std::thread::sleep(ttl + Duration::from_millis(100));
+            let r = get(a, &format!("/file?name={name}"), "");
+            assert_eq!(times(&path), before, "size, mtime and ctime are still as they were");
+            assert!(r.status == 200 && r.body == [b'b'; LEN], "the bytes served past the TTL are the file's");
+            assert_ne!(r.header("etag"), old.header("etag"), "the tag follows the bytes");
+            break;
+        }
     }
 
     fn truncated_while_sending_aborts(driver: Driver) {

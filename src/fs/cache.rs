@@ -5,10 +5,17 @@
 //! Freshness is bounded by a TTL, as with nginx's `open_file_cache_valid`: an entry older
 //! than the TTL is revalidated on its next use by resolving the path again through the
 //! allow-list and comparing the file's identity (device, inode, size, mtime and ctime in
-//! nanoseconds). Same identity: the entry lives on, bytes included. Anything else (the file
-//! was rewritten, replaced by a rename, deleted, or the path now leaves the root): the entry
-//! is dropped and the new answer is used. So a changed file is never served past the TTL,
+//! nanoseconds). Anything else (the file was rewritten, replaced by a rename, deleted, or the
+//! path now leaves the root): the entry is dropped and the new answer is used. Same identity:
+//! the entry lives on, except that a small file's bytes are read again, since a write
+//! through a shared mapping (`mmap`) changes them without changing any of that metadata; if
+//! they changed, the entry is a new one. So the bytes served are never older than the TTL,
 //! and a path is never served without having passed the allow-list within the TTL.
+//!
+//! A small file's entity tag covers its bytes too (a CRC-32 of them), so it changes whenever
+//! they do, mapped writes included. A larger file's tag comes from its metadata alone: a
+//! mapped write that leaves size, mtime and ctime as they were keeps its tag, though the
+//! bytes sent are always read from the file as it is.
 //!
 //! The cache is bounded in entries (the least recently used one is evicted when full) and
 //! holds bytes only for files up to [`SMALL`](crate::fs::cache::SMALL) bytes. Entries unused
@@ -19,7 +26,8 @@
 //! descriptor is only ever used by the thread that opened it.
 
 use std::cell::{OnceCell, RefCell};
-use std::os::unix::fs::MetadataExt;
+use std::fmt::Write as _;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -40,8 +48,11 @@ const INACTIVE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) opened: OpenedFile,
-    /// The whole file, read once, for files up to [`SMALL`] bytes (filled on first use).
-    pub(crate) bytes: OnceCell<Bytes>,
+    /// The whole file, for files up to [`SMALL`] bytes: read when the entry was made or last
+    /// revalidated, so never older than the TTL.
+    bytes: RefCell<Option<Bytes>>,
+    /// The CRC-32 of those bytes.
+    digest: Option<u32>,
     /// The strong entity tag, and as a header value.
     pub(crate) etag: String,
     pub(crate) etag_value: HeaderValue,
@@ -52,11 +63,20 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(opened: OpenedFile) -> Rc<Entry> {
+    /// An entry for `opened`, with `small` its bytes and their digest when it is small.
+    fn new(opened: OpenedFile, small: Option<(Bytes, u32)>) -> Rc<Entry> {
         let md = &opened.meta;
         let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
         // Both are ASCII made here (hex digits, quotes, an HTTP-date): always valid values.
-        let etag = meta::etag(md.dev(), md.ino(), md.len(), mtime_ns);
+        let mut etag = meta::etag(md.dev(), md.ino(), md.len(), mtime_ns);
+        let (bytes, digest) = match small {
+            Some((bytes, digest)) => {
+                etag.pop();
+                let _ = write!(etag, "-{digest:x}\"");
+                (Some(bytes), Some(digest))
+            }
+            None => (None, None),
+        };
         let etag_value =
             HeaderValue::try_from(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         let last_modified = md.modified().ok().and_then(|t| {
@@ -65,13 +85,42 @@ impl Entry {
         });
         Rc::new(Entry {
             opened,
-            bytes: OnceCell::new(),
+            bytes: RefCell::new(bytes),
+            digest,
             etag,
             etag_value,
             last_modified,
             guessed_type: OnceCell::new(),
         })
     }
+}
+
+impl Entry {
+    /// A small file's bytes, read within the TTL.
+    pub(crate) fn contents(&self) -> Option<Bytes> {
+        self.bytes.borrow().clone()
+    }
+}
+
+/// A small file's bytes and their CRC-32, read now; `None` for a larger file.
+fn read_small(opened: &OpenedFile) -> Result<Option<(Bytes, u32)>, FsError> {
+    let len = opened.meta.len();
+    if len > SMALL {
+        return Ok(None);
+    }
+    let mut buf = vec![0; len as usize];
+    opened
+        .file
+        .read_exact_at(&mut buf, 0)
+        .map_err(FsError::Io)?;
+    let digest = crc32fast::hash(&buf);
+    Ok(Some((Bytes::from(buf), digest)))
+}
+
+/// An entry for a file opened now, its bytes read if it is small.
+fn fresh_entry(opened: OpenedFile) -> Result<Rc<Entry>, FsError> {
+    let small = read_small(&opened)?;
+    Ok(Entry::new(opened, small))
 }
 
 fn whole_seconds(t: SystemTime) -> SystemTime {
@@ -166,7 +215,7 @@ pub(crate) fn stats() -> (u64, u64, usize) {
 /// [`AllowList::open`] through the cache.
 pub(crate) fn open(allow: &AllowList, path: &Path) -> Result<Rc<Entry>, FsError> {
     if !path.is_absolute() {
-        return allow.open(path).map(Entry::new);
+        return allow.open(path).and_then(fresh_entry);
     }
     lookup(allow, |k| key_path(k, path), || allow.open(path))
 }
@@ -201,31 +250,43 @@ fn lookup(
         Ok(Some((entry, fresh)))
     });
     let stale = match cached {
-        Err(()) => return open().map(Entry::new),
+        Err(()) => return open().and_then(fresh_entry),
         Ok(Some((entry, true))) => return Ok(entry),
         Ok(Some((entry, false))) => Some(entry),
         Ok(None) => None,
     };
-    // Missing or due for revalidation: the path goes through the allow-list again.
+    // Missing or due for revalidation: the path goes through the allow-list again, and a
+    // small file's bytes are read again.
+    let fail = |e| {
+        CACHE.with_borrow_mut(|c| {
+            let Cache { map, key, .. } = c;
+            map.remove(key.as_slice());
+            c.misses += 1;
+        });
+        Err(e)
+    };
     let opened = match open() {
         Ok(o) => o,
-        Err(e) => {
-            CACHE.with_borrow_mut(|c| {
-                let Cache { map, key, .. } = c;
-                map.remove(key.as_slice());
-                c.misses += 1;
-            });
-            return Err(e);
-        }
+        Err(e) => return fail(e),
+    };
+    let small = match read_small(&opened) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     let entry = match stale {
-        Some(old) if same_file(&old.opened, &opened) => {
+        Some(old)
+            if same_file(&old.opened, &opened) && old.digest == small.as_ref().map(|(_, d)| *d) =>
+        {
+            // Unchanged: the entry lives on, with the bytes just read.
+            if let Some((bytes, _)) = small {
+                *old.bytes.borrow_mut() = Some(bytes);
+            }
             CACHE.with_borrow_mut(|c| c.hits += 1);
             old
         }
         _ => {
             CACHE.with_borrow_mut(|c| c.misses += 1);
-            Entry::new(opened)
+            Entry::new(opened, small)
         }
     };
     CACHE.with_borrow_mut(|c| {

@@ -318,20 +318,18 @@ fn sibling(
     })
 }
 
-/// The body in memory: a small file's bytes come from the cache entry (read once, then
-/// shared), anything else is read now. A file that shrank meanwhile is an error.
+/// The body in memory: a small file's bytes come from the cache entry (read within the
+/// TTL, then shared), anything else is read now. A file that shrank meanwhile is an error.
 fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
     use std::os::unix::fs::FileExt;
     let len = entry.opened.meta.len();
     let whole = if len <= cache::SMALL {
-        Some(match entry.bytes.get() {
-            Some(b) => b.clone(),
+        Some(match entry.contents() {
+            Some(b) => b,
             None => {
                 let mut buf = vec![0; len as usize];
                 entry.opened.file.read_exact_at(&mut buf, 0)?;
-                let b = Bytes::from(buf);
-                let _ = entry.bytes.set(b.clone());
-                b
+                Bytes::from(buf)
             }
         })
     } else {
