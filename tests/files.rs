@@ -169,6 +169,15 @@ fn times(path: &std::path::Path) -> (u64, i64, i64, i64, i64) {
     )
 }
 
+/// How many of this process's descriptors (the server runs in it) are open on `path`.
+fn descriptors_of(path: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -504,7 +513,7 @@ on_both_drivers! {
         let fx = fixture();
         let ttl = Duration::from_millis(500);
         let s = server_with(driver, &fx, true, |c| {
-            c.file_cache = ringbolt::FileCache { entries: 16, ttl };
+            c.file_cache = ringbolt::FileCache { entries: 16, ttl, ..Default::default() };
         });
         let a = s.local_addr();
         let big = std::fs::read(fx.root.join("big.bin")).unwrap();
@@ -587,6 +596,35 @@ on_both_drivers! {
             assert_ne!(r.header("etag"), old.header("etag"), "the tag follows the bytes");
             break;
         }
+    }
+
+    fn aliases_of_one_file_share_one_descriptor(driver: Driver) {
+        // 1,100 spellings of one path (`./`, `//`, `sub/..`) and a symlink to it: the worker
+        // keeps the file open once, not once per spelling.
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let target = fx.root.join("hello.txt");
+        let mut c = Client::connect(s.local_addr());
+        let mut fetch = |name: &str| {
+            c.send(format!("GET /file?name={name} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            let r = c.response();
+            assert_eq!((r.status, r.text()), (200, "hello, file world\n"), "{name}");
+        };
+        fetch("hello.txt");
+        let before = descriptors_of(&target);
+        assert!(before >= 1, "the cache keeps the file open");
+        let mut aliases = 0;
+        for dots in 0..100 {
+            for ups in 0..11 {
+                let slashes = if dots % 2 == 1 { "//" } else { "" };
+                fetch(&format!("{}{slashes}{}hello.txt", "./".repeat(dots), "sub/../".repeat(ups)));
+                aliases += 1;
+            }
+        }
+        fetch("link_in");
+        assert_eq!(aliases, 1100);
+        let after = descriptors_of(&target);
+        assert!(after <= before + 1, "{before} descriptors of the file before the aliases, {after} after");
     }
 
     fn truncated_while_sending_aborts(driver: Driver) {

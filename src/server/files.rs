@@ -139,14 +139,7 @@ pub(crate) fn prepare(
             .ok(),
         // A sibling's own name says "gzip": the type is the original's.
         None if encoded.is_some() => HeaderValue::from_str(&guess_type(&spec.path)).ok(),
-        None => Some(
-            entry
-                .guessed_type
-                .get_or_init(|| {
-                    HeaderValue::from_str(&guess_type(&spec.path)).unwrap_or(OCTET_STREAM)
-                })
-                .clone(),
-        ),
+        None => Some(guessed_type(&spec.path)),
     };
     if let Some(coding) = encoded {
         resp.headers_mut()
@@ -379,6 +372,35 @@ fn copy_validators(from: &Response, to: &mut Response) {
             to.headers_mut().insert(name, v.clone());
         }
     }
+}
+
+/// [`guess_type`] as a header value, remembered per extension by each worker (the guess
+/// depends on the extension alone, and one file may have names with several), so a repeated
+/// one allocates nothing.
+fn guessed_type(path: &std::path::Path) -> HeaderValue {
+    /// Most extensions remembered.
+    const MAX: usize = 256;
+    /// Longest extension remembered.
+    const LONGEST: usize = 16;
+    thread_local! {
+        static TYPES: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, HeaderValue>> =
+            Default::default();
+    }
+    let guess = || HeaderValue::from_str(&guess_type(path)).unwrap_or(OCTET_STREAM);
+    let ext = path.extension().map_or(&b""[..], |e| e.as_encoded_bytes());
+    if ext.len() > LONGEST {
+        return guess();
+    }
+    TYPES.with_borrow_mut(|types| {
+        if let Some(v) = types.get(ext) {
+            return v.clone();
+        }
+        let v = guess();
+        if types.len() < MAX {
+            types.insert(ext.into(), v.clone());
+        }
+        v
+    })
 }
 
 /// The media type for a path's extension; text types in UTF-8.
