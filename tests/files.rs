@@ -178,6 +178,22 @@ fn descriptors_of(path: &std::path::Path) -> usize {
         .count()
 }
 
+/// The value of an unlabelled metric from the admin listener's `/metrics`.
+fn metric(admin: SocketAddr, name: &str) -> u64 {
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -625,6 +641,43 @@ on_both_drivers! {
         assert_eq!(aliases, 1100);
         let after = descriptors_of(&target);
         assert!(after <= before + 1, "{before} descriptors of the file before the aliases, {after} after");
+    }
+
+    fn cached_bytes_stay_within_their_bound(driver: Driver) {
+        let fx = fixture();
+        std::fs::create_dir(fx.root.join("many")).unwrap();
+        let file = |i: usize| vec![b'a' + (i % 26) as u8; 10_000];
+        for i in 0..40 {
+            std::fs::write(fx.root.join(format!("many/{i}.bin")), file(i)).unwrap();
+        }
+        let cap = 64 * 1024;
+        let s = server_with(driver, &fx, true, |c| {
+            c.file_cache.bytes = cap;
+            c.admin = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        });
+        let mut c = Client::connect(s.local_addr());
+        // Twice over: the second round finds some contents kept and reads the rest again.
+        for _ in 0..2 {
+            for i in 0..40 {
+                c.send(format!("GET /file?name=many/{i}.bin HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+                let r = c.response();
+                assert!(r.status == 200 && r.body == file(i), "many/{i}.bin");
+            }
+        }
+        // The gauges are updated once a second.
+        let admin = s.admin_addr().unwrap();
+        let mut gauges = (0, 0);
+        assert!(
+            eventually(Duration::from_secs(5), || {
+                gauges = (metric(admin, "ringbolt_file_cache_open_files"), metric(admin, "ringbolt_file_cache_bytes"));
+                gauges.0 == 40
+            }),
+            "open files {}",
+            gauges.0
+        );
+        let bytes = gauges.1;
+        assert!(bytes <= cap, "{bytes} bytes kept, over the bound of {cap}");
+        assert!(bytes > cap - 10_000, "{bytes} bytes kept: the bound of {cap} is not reached");
     }
 
     fn truncated_while_sending_aborts(driver: Driver) {

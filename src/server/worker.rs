@@ -288,6 +288,8 @@ async fn serve(
                 let stats = cache::stats();
                 m.cache_hits.set(stats.hits);
                 m.cache_misses.set(stats.misses);
+                m.cache_files.set(stats.files as u64);
+                m.cache_bytes.set(stats.bytes);
             }
         }
     });
