@@ -26,7 +26,7 @@ struct Args {
     /// How file bodies over 64 KiB are sent: zero-copy or copy.
     #[arg(long, default_value = "zero-copy")]
     file_send: FileSending,
-    /// Files each worker keeps open (0: no open-file cache).
+    /// Paths each worker remembers in its open-file cache (0: no open-file cache).
     #[arg(long, default_value_t = 1024)]
     file_cache_entries: usize,
     /// Access log file (combined format).

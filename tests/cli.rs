@@ -126,6 +126,44 @@ fn defaults_environment_file_and_flags_in_order_of_precedence() {
 }
 
 #[test]
+fn file_cache_bounds_from_every_source() {
+    let check = |cmd: &mut Command, key: &str| setting(&run(cmd.arg("--check-config")), key);
+    assert_eq!(check(&mut ringbolt(), "file_cache_entries"), "1024");
+    assert_eq!(check(&mut ringbolt(), "file_cache_descriptors"), "1024");
+    assert_eq!(check(&mut ringbolt(), "file_cache_bytes"), "16777216");
+    let s = Scratch::new("file_cache_descriptors = 8\nfile-cache-bytes = 4096\n");
+    let file = || {
+        let mut c = ringbolt();
+        c.args(["--config", &s.file()]);
+        c
+    };
+    assert_eq!(check(&mut file(), "file_cache_descriptors"), "8");
+    assert_eq!(check(&mut file(), "file_cache_bytes"), "4096");
+    assert_eq!(
+        check(
+            file().env("RINGBOLT_FILE_CACHE_BYTES", "100"),
+            "file_cache_bytes"
+        ),
+        "100"
+    );
+    assert_eq!(
+        check(
+            file()
+                .env("RINGBOLT_FILE_CACHE_DESCRIPTORS", "5")
+                .args(["--file-cache-descriptors", "3"]),
+            "file_cache_descriptors"
+        ),
+        "3"
+    );
+    for flag in ["--file-cache-bytes", "--file-cache-descriptors"] {
+        let out = run(ringbolt().args([flag, "lots", "--check-config"]));
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains("lots"), "{err}");
+    }
+}
+
+#[test]
 fn bad_values_fail_startup_naming_the_option() {
     let fails = |out: Output, needles: &[&str]| {
         assert!(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use ringbolt::{Api, Config, Driver, File, FileResponse, Request, ServerHandle};
+use ringbolt::{Api, Config, Driver, File, FileResponse, IntoResponse, Request, ServerHandle};
 
 const SECRET: &str = "TOP-SECRET-7f3a";
 
@@ -88,6 +88,11 @@ fn server_with(
         let path = r.join("hello.txt");
         async move { FileResponse::new(path).filename(&name) }
     });
+    let r = root.clone();
+    api.get("/page404", move |_req: Request| {
+        let path = r.join("hello.txt");
+        async move { FileResponse::new(path).into_response().status(404) }
+    });
     let mut config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         workers: 1,
@@ -101,6 +106,92 @@ fn server_with(
     ringbolt::ServerBuilder::config(config)
         .spawn(api)
         .expect("server starts")
+}
+
+/// A writable shared mapping of the start of a file.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(file: &std::fs::File, len: usize) -> Mapping {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a new mapping at an address the kernel picks, of an open descriptor; the
+        // kernel keeps its own reference to the file.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(
+            ptr,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        Mapping {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+
+    fn write(&self, at: usize, bytes: &[u8]) {
+        assert!(at + bytes.len() <= self.len);
+        // SAFETY: within the live mapping (checked above), over a file at least that long;
+        // nothing in this process reads or writes it through a Rust reference.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(at), bytes.len()) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Size, mtime and ctime (with nanoseconds) of `path`.
+fn times(path: &std::path::Path) -> (u64, i64, i64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    )
+}
+
+/// How many of this process's descriptors (the server runs in it) are open on `path`.
+fn descriptors_of(path: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+/// The value of an unlabelled metric from the admin listener's `/metrics`.
+fn metric(admin: SocketAddr, name: &str) -> u64 {
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 fn enc(s: &str) -> String {
@@ -331,6 +422,52 @@ on_both_drivers! {
         assert_eq!(r.status, 200, "a stale If-Range gets the whole file");
     }
 
+    fn conditions_and_ranges_only_for_success(driver: Driver) {
+        // A file the handler answers with 404 (an error page): conditions and ranges concern
+        // 2xx answers (RFC 9110 §13.2.1, §14.2), so it goes out whole, as a 404.
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let a = s.local_addr();
+        let tomorrow = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(86_400));
+        for extra in [
+            "If-None-Match: *\r\n".to_owned(),
+            "If-Match: \"x\"\r\n".to_owned(),
+            "Range: bytes=0-0\r\n".to_owned(),
+            format!("If-Modified-Since: {tomorrow}\r\n"),
+            "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n".to_owned(),
+            "If-None-Match: *\r\nIf-Match: \"x\"\r\nRange: bytes=0-0\r\n".to_owned(),
+        ] {
+            let r = get(a, "/page404", &extra);
+            assert_eq!((r.status, r.text()), (404, "hello, file world\n"), "{extra:?}");
+        }
+        // The same file answered with 200: the conditions apply.
+        assert_eq!(get(a, "/file?name=hello.txt", "If-None-Match: *\r\n").status, 304);
+        assert_eq!(get(a, "/file?name=hello.txt", "If-Match: \"x\"\r\n").status, 412);
+    }
+
+    fn conditions_read_every_field_line(driver: Driver) {
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let a = s.local_addr();
+        let full = "hello, file world\n";
+        let etag = get(a, "/file?name=hello.txt", "").header("etag").unwrap().to_owned();
+        // Lines of a list field are one list (RFC 9110 §5.3): the second line's tag counts.
+        let r = get(a, "/file?name=hello.txt", &format!("If-None-Match: \"other\"\r\nIf-None-Match: {etag}\r\n"));
+        assert_eq!(r.status, 304, "If-None-Match on two lines");
+        let r = get(a, "/file?name=hello.txt", &format!("If-Match: \"other\"\r\nIf-Match: {etag}\r\n"));
+        assert_eq!((r.status, r.text()), (200, full), "If-Match on two lines");
+        let r = get(a, "/file?name=hello.txt", "If-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n");
+        assert_eq!(r.status, 200, "no line matches");
+        // Range and If-Range are not lists: two lines are no valid field, and ignoring it
+        // (the whole file, 200) is the answer that is always right.
+        let r = get(a, "/file?name=hello.txt", "Range: bytes=0-4\r\nRange: bytes=6-8\r\n");
+        assert_eq!((r.status, r.text()), (200, full), "two Range lines");
+        let r = get(a, "/file?name=hello.txt", &format!("Range: bytes=0-4\r\nIf-Range: {etag}\r\nIf-Range: {etag}\r\n"));
+        assert_eq!((r.status, r.text()), (200, full), "two If-Range lines");
+        let r = get(a, "/file?name=hello.txt", &format!("Range: bytes=0-4\r\nIf-Range: {etag}\r\n"));
+        assert_eq!((r.status, r.text()), (206, "hello"), "one of each");
+    }
+
     fn head_has_headers_and_no_body(driver: Driver) {
         let fx = fixture();
         let s = server(driver, &fx, true);
@@ -392,7 +529,7 @@ on_both_drivers! {
         let fx = fixture();
         let ttl = Duration::from_millis(500);
         let s = server_with(driver, &fx, true, |c| {
-            c.file_cache = ringbolt::FileCache { entries: 16, ttl };
+            c.file_cache = ringbolt::FileCache { entries: 16, ttl, ..Default::default() };
         });
         let a = s.local_addr();
         let big = std::fs::read(fx.root.join("big.bin")).unwrap();
@@ -439,6 +576,108 @@ on_both_drivers! {
         std::thread::sleep(ttl + Duration::from_millis(50));
         let r = get(a, "/file?name=big.bin", "");
         assert!(r.body == changed, "large file fresh after the TTL");
+    }
+
+    fn mapped_write_is_served_after_the_ttl(driver: Driver) {
+        // A write through a shared mapping changes a file's bytes and leaves its size, mtime
+        // and ctime as they were once its page is dirty (the times move at the first write
+        // fault only): the cache must not serve the old bytes past its TTL all the same.
+        let fx = fixture();
+        let ttl = Duration::from_millis(300);
+        let s = server_with(driver, &fx, true, |c| c.file_cache.ttl = ttl);
+        let a = s.local_addr();
+        const LEN: usize = 4096;
+        for attempt in 0.. {
+            let name = format!("mapped-{attempt}.txt");
+            let path = fx.root.join(&name);
+            std::fs::write(&path, [b'a'; LEN]).unwrap();
+            let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+            let map = Mapping::new(&file, LEN);
+            // The first write through the mapping takes the fault that moves the times.
+            map.write(0, b"a");
+            let before = times(&path);
+            let old = get(a, &format!("/file?name={name}"), "");
+            assert!(old.status == 200 && old.body == [b'a'; LEN]);
+            map.write(0, &[b'b'; LEN]);
+            if times(&path) != before {
+                // The page was written back meanwhile, so the write faulted again and moved
+                // the times: this attempt proves nothing.
+                assert!(attempt < 5, "mtime/ctime move on every attempt");
+                continue;
+            }
+            std::thread::sleep(ttl + Duration::from_millis(100));
+            let r = get(a, &format!("/file?name={name}"), "");
+            assert_eq!(times(&path), before, "size, mtime and ctime are still as they were");
+            assert!(r.status == 200 && r.body == [b'b'; LEN], "the bytes served past the TTL are the file's");
+            assert_ne!(r.header("etag"), old.header("etag"), "the tag follows the bytes");
+            break;
+        }
+    }
+
+    fn aliases_of_one_file_share_one_descriptor(driver: Driver) {
+        // 1,100 spellings of one path (`./`, `//`, `sub/..`) and a symlink to it: the worker
+        // keeps the file open once, not once per spelling.
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let target = fx.root.join("hello.txt");
+        let mut c = Client::connect(s.local_addr());
+        let mut fetch = |name: &str| {
+            c.send(format!("GET /file?name={name} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+            let r = c.response();
+            assert_eq!((r.status, r.text()), (200, "hello, file world\n"), "{name}");
+        };
+        fetch("hello.txt");
+        let before = descriptors_of(&target);
+        assert!(before >= 1, "the cache keeps the file open");
+        let mut aliases = 0;
+        for dots in 0..100 {
+            for ups in 0..11 {
+                let slashes = if dots % 2 == 1 { "//" } else { "" };
+                fetch(&format!("{}{slashes}{}hello.txt", "./".repeat(dots), "sub/../".repeat(ups)));
+                aliases += 1;
+            }
+        }
+        fetch("link_in");
+        assert_eq!(aliases, 1100);
+        let after = descriptors_of(&target);
+        assert!(after <= before + 1, "{before} descriptors of the file before the aliases, {after} after");
+    }
+
+    fn cached_bytes_stay_within_their_bound(driver: Driver) {
+        let fx = fixture();
+        std::fs::create_dir(fx.root.join("many")).unwrap();
+        let file = |i: usize| vec![b'a' + (i % 26) as u8; 10_000];
+        for i in 0..40 {
+            std::fs::write(fx.root.join(format!("many/{i}.bin")), file(i)).unwrap();
+        }
+        let cap = 64 * 1024;
+        let s = server_with(driver, &fx, true, |c| {
+            c.file_cache.bytes = cap;
+            c.admin = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        });
+        let mut c = Client::connect(s.local_addr());
+        // Twice over: the second round finds some contents kept and reads the rest again.
+        for _ in 0..2 {
+            for i in 0..40 {
+                c.send(format!("GET /file?name=many/{i}.bin HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+                let r = c.response();
+                assert!(r.status == 200 && r.body == file(i), "many/{i}.bin");
+            }
+        }
+        // The gauges are updated once a second.
+        let admin = s.admin_addr().unwrap();
+        let mut gauges = (0, 0);
+        assert!(
+            eventually(Duration::from_secs(5), || {
+                gauges = (metric(admin, "ringbolt_file_cache_open_files"), metric(admin, "ringbolt_file_cache_bytes"));
+                gauges.0 == 40
+            }),
+            "open files {}",
+            gauges.0
+        );
+        let bytes = gauges.1;
+        assert!(bytes <= cap, "{bytes} bytes kept, over the bound of {cap}");
+        assert!(bytes > cap - 10_000, "{bytes} bytes kept: the bound of {cap} is not reached");
     }
 
     fn truncated_while_sending_aborts(driver: Driver) {

@@ -2,24 +2,43 @@
 //! validators and (for small files) their bytes, so a repeated request neither resolves the
 //! path again nor reads the file again.
 //!
-//! Freshness is bounded by a TTL, as with nginx's `open_file_cache_valid`: an entry older
-//! than the TTL is revalidated on its next use by resolving the path again through the
-//! allow-list and comparing the file's identity (device, inode, size, mtime and ctime in
-//! nanoseconds). Same identity: the entry lives on, bytes included. Anything else (the file
-//! was rewritten, replaced by a rename, deleted, or the path now leaves the root): the entry
-//! is dropped and the new answer is used. So a changed file is never served past the TTL,
-//! and a path is never served without having passed the allow-list within the TTL.
+//! Two maps: paths (as handlers name them) and files (by device and inode). A path remembers
+//! which file it resolved to; a file holds the open descriptor, the validators and the bytes.
+//! Every path that names one file (`a/./b`, `a//b`, `sub/../b`, a symlink, a hard link)
+//! shares its one descriptor and one copy of its bytes. Keys of paths are normalized
+//! lexically first (`.` segments and repeated slashes left out, which the kernel ignores as
+//! well), so such spellings are one path too; `..` is kept (through a symlink, `a/..` need
+//! not be the directory the path started from).
 //!
-//! The cache is bounded in entries (the least recently used one is evicted when full) and
-//! holds bytes only for files up to [`SMALL`](crate::fs::cache::SMALL) bytes. Entries unused
-//! for [`INACTIVE`] are closed by [`sweep`], which the worker calls once a second. Errors are
-//! not cached. Relative paths are not cached (they depend on the current directory).
+//! Freshness is bounded by a TTL, as with nginx's `open_file_cache_valid`: a path or file
+//! checked longer ago than the TTL is revalidated on its next use by resolving the path
+//! again through the allow-list and comparing the file's identity (device, inode, size,
+//! mtime and ctime in nanoseconds). Anything else (the file was rewritten, replaced by a
+//! rename, deleted, or the path now leaves the root): the new answer is used. Same identity:
+//! the file lives on, except that a small file's bytes are read again, since a write through
+//! a shared mapping (`mmap`) changes them without changing any of that metadata; if they
+//! changed, the file gets a new entry. So the bytes served are never older than the TTL, and
+//! a path is never served without having passed the allow-list within the TTL.
+//!
+//! A small file's entity tag covers its bytes too (a CRC-32 of them), so it changes whenever
+//! they do, mapped writes included. A larger file's tag comes from its metadata alone: a
+//! mapped write that leaves size, mtime and ctime as they were keeps its tag, though the
+//! bytes sent are always read from the file as it is.
+//!
+//! Bounded three ways ([`FileCache`](crate::FileCache)): paths (`entries`), open files
+//! (`descriptors`) and bytes of contents (`bytes`); each evicts its least recently used
+//! when full (for bytes: the contents only, the file stays open). A file no path names any
+//! more is closed. Only files up to [`SMALL`](crate::fs::cache::SMALL) bytes keep their
+//! contents. Paths and files unused for [`INACTIVE`] are dropped by [`sweep`], which the
+//! worker calls once a second. Errors are not cached. Relative paths are not cached (they
+//! depend on the current directory).
 //!
 //! Each worker thread has its own cache (a thread-local): no locks, no sharing, and a file's
 //! descriptor is only ever used by the thread that opened it.
 
-use std::cell::{OnceCell, RefCell};
-use std::os::unix::fs::MetadataExt;
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -33,45 +52,79 @@ use super::{AllowList, FsError, OpenedFile, meta};
 /// Files up to this many bytes keep their contents in the cache.
 pub(crate) const SMALL: u64 = 64 * 1024;
 
-/// Entries unused for this long are closed by [`sweep`].
+/// Paths and files unused for this long are dropped by [`sweep`].
 const INACTIVE: Duration = Duration::from_secs(30);
 
 /// An open file as the cache hands it out: shared by the cache and the responses in flight.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) opened: OpenedFile,
-    /// The whole file, read once, for files up to [`SMALL`] bytes (filled on first use).
-    pub(crate) bytes: OnceCell<Bytes>,
+    /// The whole file, for files up to [`SMALL`] bytes, while the cache has room for it: read
+    /// when the entry was made or last revalidated, so never older than the TTL.
+    bytes: RefCell<Option<Bytes>>,
+    /// The CRC-32 of a small file's bytes.
+    digest: Option<u32>,
     /// The strong entity tag, and as a header value.
     pub(crate) etag: String,
     pub(crate) etag_value: HeaderValue,
     /// The modification time in whole seconds, and as an HTTP-date.
     pub(crate) last_modified: Option<(SystemTime, HeaderValue)>,
-    /// The media type guessed from the path, for responses that do not set one.
-    pub(crate) guessed_type: OnceCell<HeaderValue>,
 }
 
 impl Entry {
-    fn new(opened: OpenedFile) -> Rc<Entry> {
+    /// An entry for `opened`, with `digest` the CRC-32 of its bytes when it is small.
+    fn new(opened: OpenedFile, digest: Option<u32>) -> Entry {
         let md = &opened.meta;
         let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
         // Both are ASCII made here (hex digits, quotes, an HTTP-date): always valid values.
-        let etag = meta::etag(md.dev(), md.ino(), md.len(), mtime_ns);
+        let mut etag = meta::etag(md.dev(), md.ino(), md.len(), mtime_ns);
+        if let Some(digest) = digest {
+            etag.pop();
+            let _ = write!(etag, "-{digest:x}\"");
+        }
         let etag_value =
             HeaderValue::try_from(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         let last_modified = md.modified().ok().and_then(|t| {
             let t = whole_seconds(t);
             Some((t, HeaderValue::try_from(meta::last_modified(t)).ok()?))
         });
-        Rc::new(Entry {
+        Entry {
             opened,
-            bytes: OnceCell::new(),
+            bytes: RefCell::new(None),
+            digest,
             etag,
             etag_value,
             last_modified,
-            guessed_type: OnceCell::new(),
-        })
+        }
     }
+
+    /// A small file's bytes, read within the TTL, when the cache keeps them.
+    pub(crate) fn contents(&self) -> Option<Bytes> {
+        self.bytes.borrow().clone()
+    }
+}
+
+/// A small file's bytes and their CRC-32, read now; `None` for a larger file.
+fn read_small(opened: &OpenedFile) -> Result<Option<(Bytes, u32)>, FsError> {
+    let len = opened.meta.len();
+    if len > SMALL {
+        return Ok(None);
+    }
+    let mut buf = vec![0; len as usize];
+    opened
+        .file
+        .read_exact_at(&mut buf, 0)
+        .map_err(FsError::Io)?;
+    let digest = crc32fast::hash(&buf);
+    Ok(Some((Bytes::from(buf), digest)))
+}
+
+/// An entry for a file opened now and not cached: it keeps its bytes for the one response.
+fn uncached(opened: OpenedFile) -> Result<Rc<Entry>, FsError> {
+    let small = read_small(&opened)?;
+    let entry = Entry::new(opened, small.as_ref().map(|(_, d)| *d));
+    *entry.bytes.borrow_mut() = small.map(|(b, _)| b);
+    Ok(Rc::new(entry))
 }
 
 fn whole_seconds(t: SystemTime) -> SystemTime {
@@ -81,36 +134,93 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
     }
 }
 
-/// A cache key: `P` + an absolute path given to [`AllowList::open`], or `I` + a root index +
-/// a path beneath it given to [`AllowList::open_in`]. Built in a reused buffer, so a hit
-/// allocates nothing.
+/// A path key: `P` + an absolute path given to [`AllowList::open`], or `I` + a root index +
+/// a path beneath it given to [`AllowList::open_in`], normalized by [`push_normalized`].
+/// Built in a reused buffer, so a hit allocates nothing.
 fn key_path(buf: &mut Vec<u8>, path: &Path) {
     buf.clear();
     buf.push(b'P');
-    buf.extend_from_slice(path.as_os_str().as_encoded_bytes());
+    push_normalized(buf, path.as_os_str().as_encoded_bytes(), true);
 }
 
 fn key_in(buf: &mut Vec<u8>, root: usize, rel: &str) {
     buf.clear();
     buf.push(b'I');
     buf.extend_from_slice(&(root as u64).to_le_bytes());
-    buf.extend_from_slice(rel.as_bytes());
+    // Leading slashes of `rel` are ignored by `open_in`.
+    push_normalized(buf, rel.as_bytes(), false);
 }
 
-struct Slot {
-    entry: Rc<Entry>,
+/// Appends `path` without its `.` segments and empty ones (repeated slashes), which path
+/// resolution skips: `/a/./b` and `/a//b` are `/a/b`. A trailing `/` or `/.` asks for a
+/// directory and is kept as one `/`. `..` is kept as it is.
+fn push_normalized(buf: &mut Vec<u8>, path: &[u8], absolute: bool) {
+    let start = buf.len();
+    for seg in path.split(|&b| b == b'/') {
+        if seg.is_empty() || seg == b"." {
+            continue;
+        }
+        if absolute || buf.len() > start {
+            buf.push(b'/');
+        }
+        buf.extend_from_slice(seg);
+    }
+    let wants_dir = path.ends_with(b"/") || path.ends_with(b"/.") || path == b".";
+    if wants_dir || (absolute && buf.len() == start) {
+        buf.push(b'/');
+    }
+}
+
+/// A file's identity: device and inode.
+type FileKey = (u64, u64);
+
+fn file_key(opened: &OpenedFile) -> FileKey {
+    (opened.meta.dev(), opened.meta.ino())
+}
+
+struct PathSlot {
+    file: FileKey,
+    /// The [`FileSlot::generation`] it was linked to: another one means the file it resolved
+    /// to was dropped meanwhile (the path must be resolved again).
+    generation: u64,
     checked: Instant,
     used: Instant,
+}
+
+struct FileSlot {
+    entry: Rc<Entry>,
+    /// Told apart from an earlier slot of the same file.
+    generation: u64,
+    /// How many paths are linked to it; at 0 it is dropped.
+    paths: usize,
+    /// When its metadata was compared and its bytes read.
+    checked: Instant,
+    used: Instant,
+    /// Bytes of contents kept in `entry`.
+    held: u64,
+}
+
+/// Drops what a file slot keeps of its contents.
+fn release(slot: &mut FileSlot, total: &mut u64) {
+    slot.entry.bytes.borrow_mut().take();
+    *total -= slot.held;
+    slot.held = 0;
 }
 
 struct Cache {
     /// The allow-list the entries were opened through (by address); another list empties
     /// the cache.
     owner: usize,
-    capacity: usize,
+    max_paths: usize,
+    max_files: usize,
+    max_bytes: u64,
     ttl: Duration,
-    map: FxHashMap<Box<[u8]>, Slot>,
-    /// Where keys are built.
+    paths: FxHashMap<Box<[u8]>, PathSlot>,
+    files: FxHashMap<FileKey, FileSlot>,
+    /// Bytes of contents kept, over every file.
+    bytes: u64,
+    next_generation: u64,
+    /// Where path keys are built.
     key: Vec<u8>,
     hits: u64,
     misses: u64,
@@ -119,23 +229,211 @@ struct Cache {
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
         owner: 0,
-        capacity: 0,
+        max_paths: 0,
+        max_files: 0,
+        max_bytes: 0,
         ttl: Duration::ZERO,
-        map: FxHashMap::default(),
+        paths: FxHashMap::default(),
+        files: FxHashMap::default(),
+        bytes: 0,
+        next_generation: 0,
         key: Vec::new(),
         hits: 0,
         misses: 0,
     });
 }
 
-/// Turns this thread's cache on (`capacity` > 0) or off, for files opened through `allow`.
-/// Empties it.
-pub(crate) fn configure(allow: &AllowList, capacity: usize, ttl: Duration) {
+impl Cache {
+    fn empty(&mut self) {
+        self.paths.clear();
+        self.files.clear();
+        self.bytes = 0;
+    }
+
+    /// The entry for the path in `self.key` when both the path and its file were checked
+    /// within the TTL.
+    fn hit(&mut self, now: Instant) -> Option<Rc<Entry>> {
+        let path = self.paths.get_mut(self.key.as_slice())?;
+        let file = self
+            .files
+            .get_mut(&path.file)
+            .filter(|f| f.generation == path.generation)?;
+        path.used = now;
+        file.used = now;
+        let ttl = self.ttl;
+        if now.saturating_duration_since(path.checked) >= ttl
+            || now.saturating_duration_since(file.checked) >= ttl
+        {
+            return None;
+        }
+        self.hits += 1;
+        Some(Rc::clone(&file.entry))
+    }
+
+    /// Unlinks a path from its file, dropping the file if no path is left.
+    fn detach(&mut self, file: FileKey, generation: u64) {
+        if let Some(f) = self.files.get_mut(&file)
+            && f.generation == generation
+        {
+            f.paths -= 1;
+            if f.paths == 0 {
+                self.drop_file(file);
+            }
+        }
+    }
+
+    fn drop_file(&mut self, file: FileKey) {
+        if let Some(mut f) = self.files.remove(&file) {
+            release(&mut f, &mut self.bytes);
+        }
+    }
+
+    /// Forgets the path in `self.key`.
+    fn forget_path(&mut self) {
+        if let Some(p) = self.paths.remove(self.key.as_slice()) {
+            self.detach(p.file, p.generation);
+        }
+    }
+
+    /// Makes room for the path in `self.key` if it is new and the paths are at their bound.
+    fn room_for_path(&mut self) {
+        if self.paths.contains_key(self.key.as_slice()) || self.paths.len() < self.max_paths {
+            return;
+        }
+        let oldest = self
+            .paths
+            .iter()
+            .min_by_key(|(_, p)| p.used)
+            .map(|(k, _)| k.clone());
+        if let Some(key) = oldest
+            && let Some(p) = self.paths.remove(&key)
+        {
+            self.detach(p.file, p.generation);
+        }
+    }
+
+    /// Puts `entry` in the slot of `file` (a new slot, or in place of what it held), checked
+    /// at `checked`; the least recently used file makes room when the files are at their
+    /// bound.
+    fn put_file(&mut self, file: FileKey, entry: &Rc<Entry>, checked: Instant, now: Instant) {
+        if let Some(f) = self.files.get_mut(&file) {
+            if !Rc::ptr_eq(&f.entry, entry) {
+                release(f, &mut self.bytes);
+                f.entry = Rc::clone(entry);
+            }
+            f.checked = checked;
+            f.used = now;
+            return;
+        }
+        if self.files.len() >= self.max_files {
+            let oldest = self
+                .files
+                .iter()
+                .min_by_key(|(_, f)| f.used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                // Paths still linked to it are resolved again on their next use.
+                self.drop_file(oldest);
+            }
+        }
+        self.next_generation += 1;
+        self.files.insert(
+            file,
+            FileSlot {
+                entry: Rc::clone(entry),
+                generation: self.next_generation,
+                paths: 0,
+                checked,
+                used: now,
+                held: 0,
+            },
+        );
+    }
+
+    /// Links the path in `self.key` to the slot of `file` (which exists), checked now.
+    fn link(&mut self, file: FileKey, now: Instant) {
+        let Some(f) = self.files.get_mut(&file) else {
+            return;
+        };
+        let generation = f.generation;
+        let before = match self.paths.get_mut(self.key.as_slice()) {
+            Some(p) => {
+                let before = (p.file, p.generation);
+                *p = PathSlot {
+                    file,
+                    generation,
+                    checked: now,
+                    used: now,
+                };
+                if before == (file, generation) {
+                    return;
+                }
+                Some(before)
+            }
+            None => {
+                self.paths.insert(
+                    self.key.as_slice().into(),
+                    PathSlot {
+                        file,
+                        generation,
+                        checked: now,
+                        used: now,
+                    },
+                );
+                None
+            }
+        };
+        f.paths += 1;
+        if let Some((file, generation)) = before {
+            self.detach(file, generation);
+        }
+    }
+
+    /// Keeps `bytes` as the contents of `file` if they fit in the byte bound, dropping the
+    /// contents of the least recently used other files as needed.
+    fn keep(&mut self, file: FileKey, bytes: Bytes) {
+        let len = bytes.len() as u64;
+        let Some(f) = self.files.get_mut(&file) else {
+            return;
+        };
+        release(f, &mut self.bytes);
+        if len > self.max_bytes {
+            return;
+        }
+        while self.bytes + len > self.max_bytes {
+            let oldest = self
+                .files
+                .iter()
+                .filter(|(k, f)| f.held > 0 && **k != file)
+                .min_by_key(|(_, f)| f.used)
+                .map(|(k, _)| *k);
+            match oldest.and_then(|k| self.files.get_mut(&k)) {
+                Some(f) => release(f, &mut self.bytes),
+                None => return,
+            }
+        }
+        if let Some(f) = self.files.get_mut(&file) {
+            *f.entry.bytes.borrow_mut() = Some(bytes);
+            f.held = len;
+            self.bytes += len;
+        }
+    }
+}
+
+/// Turns this thread's cache on (`config.entries` and `config.descriptors` > 0) or off, for
+/// files opened through `allow`. Empties it.
+pub(crate) fn configure(allow: &AllowList, config: &crate::FileCache) {
     CACHE.with_borrow_mut(|c| {
-        c.map.clear();
+        c.empty();
         c.owner = std::ptr::from_ref(allow) as usize;
-        c.capacity = capacity;
-        c.ttl = ttl;
+        c.max_paths = if config.descriptors == 0 {
+            0
+        } else {
+            config.entries
+        };
+        c.max_files = config.descriptors;
+        c.max_bytes = config.bytes;
+        c.ttl = config.ttl;
         c.hits = 0;
         c.misses = 0;
     });
@@ -144,29 +442,58 @@ pub(crate) fn configure(allow: &AllowList, capacity: usize, ttl: Duration) {
 /// Closes every entry and turns the cache off.
 pub(crate) fn clear() {
     CACHE.with_borrow_mut(|c| {
-        c.map.clear();
-        c.capacity = 0;
+        c.empty();
+        c.max_paths = 0;
         c.owner = 0;
     });
 }
 
-/// Closes the entries unused for a while.
+/// Drops the paths and files unused for a while.
 pub(crate) fn sweep(now: Instant) {
     CACHE.with_borrow_mut(|c| {
-        c.map
-            .retain(|_, s| now.saturating_duration_since(s.used) < INACTIVE)
+        let idle = |used: Instant| now.saturating_duration_since(used) >= INACTIVE;
+        let gone: Vec<(FileKey, u64)> = c
+            .paths
+            .extract_if(|_, p| idle(p.used))
+            .map(|(_, p)| (p.file, p.generation))
+            .collect();
+        for (file, generation) in gone {
+            c.detach(file, generation);
+        }
+        let Cache { files, bytes, .. } = c;
+        for (_, mut f) in files.extract_if(|_, f| idle(f.used)) {
+            release(&mut f, bytes);
+        }
     });
 }
 
-/// (hits, misses, entries) of this thread's cache.
-pub(crate) fn stats() -> (u64, u64, usize) {
-    CACHE.with_borrow(|c| (c.hits, c.misses, c.map.len()))
+/// What this thread's cache holds and how it has done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stats {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    /// Paths remembered.
+    pub(crate) paths: usize,
+    /// Files open.
+    pub(crate) files: usize,
+    /// Bytes of contents kept.
+    pub(crate) bytes: u64,
+}
+
+pub(crate) fn stats() -> Stats {
+    CACHE.with_borrow(|c| Stats {
+        hits: c.hits,
+        misses: c.misses,
+        paths: c.paths.len(),
+        files: c.files.len(),
+        bytes: c.bytes,
+    })
 }
 
 /// [`AllowList::open`] through the cache.
 pub(crate) fn open(allow: &AllowList, path: &Path) -> Result<Rc<Entry>, FsError> {
     if !path.is_absolute() {
-        return allow.open(path).map(Entry::new);
+        return allow.open(path).and_then(uncached);
     }
     lookup(allow, |k| key_path(k, path), || allow.open(path))
 }
@@ -182,78 +509,78 @@ fn lookup(
     open: impl FnOnce() -> Result<OpenedFile, FsError>,
 ) -> Result<Rc<Entry>, FsError> {
     let now = Instant::now();
-    // Some((entry, fresh)) when cached; None when not; Err(()) when the cache is off.
+    // Ok(Some(entry)): a hit; Ok(None): to be resolved; Err(()): the cache is off.
     let cached = CACHE.with_borrow_mut(|c| {
-        if c.capacity == 0 || c.owner != std::ptr::from_ref(allow) as usize {
+        if c.max_paths == 0 || c.owner != std::ptr::from_ref(allow) as usize {
             return Err(());
         }
         key(&mut c.key);
-        let ttl = c.ttl;
-        let Some(slot) = c.map.get_mut(c.key.as_slice()) else {
-            return Ok(None);
-        };
-        slot.used = now;
-        let fresh = now.saturating_duration_since(slot.checked) < ttl;
-        let entry = Rc::clone(&slot.entry);
-        if fresh {
-            c.hits += 1;
+        let hit = c.hit(now);
+        if hit.is_none() {
+            // Before the file is looked up: the path evicted may be the last one of a file.
+            c.room_for_path();
         }
-        Ok(Some((entry, fresh)))
+        Ok(hit)
     });
-    let stale = match cached {
-        Err(()) => return open().map(Entry::new),
-        Ok(Some((entry, true))) => return Ok(entry),
-        Ok(Some((entry, false))) => Some(entry),
-        Ok(None) => None,
+    match cached {
+        Err(()) => return open().and_then(uncached),
+        Ok(Some(entry)) => return Ok(entry),
+        Ok(None) => {}
+    }
+    // New, or due for revalidation: the path goes through the allow-list again.
+    let fail = |e| {
+        CACHE.with_borrow_mut(|c| {
+            c.forget_path();
+            c.misses += 1;
+        });
+        Err(e)
     };
-    // Missing or due for revalidation: the path goes through the allow-list again.
     let opened = match open() {
         Ok(o) => o,
-        Err(e) => {
-            CACHE.with_borrow_mut(|c| {
-                let Cache { map, key, .. } = c;
-                map.remove(key.as_slice());
-                c.misses += 1;
-            });
-            return Err(e);
-        }
+        Err(e) => return fail(e),
     };
-    let entry = match stale {
-        Some(old) if same_file(&old.opened, &opened) => {
-            CACHE.with_borrow_mut(|c| c.hits += 1);
-            old
+    let file = file_key(&opened);
+    let (known, ttl) = CACHE.with_borrow(|c| {
+        let known = c
+            .files
+            .get(&file)
+            .filter(|f| same_file(&f.entry.opened, &opened))
+            .map(|f| (Rc::clone(&f.entry), f.checked));
+        (known, c.ttl)
+    });
+    // The entry, when it was checked, whether it is the one cached, and bytes just read.
+    let (entry, checked, reused, bytes) = match known {
+        // Checked within the TTL (through another path): as it is.
+        Some((entry, checked)) if now.saturating_duration_since(checked) < ttl => {
+            (entry, checked, true, None)
         }
-        _ => {
-            CACHE.with_borrow_mut(|c| c.misses += 1);
-            Entry::new(opened)
+        known => {
+            // A small file's bytes are read again: a mapped write changes them alone.
+            let small = match read_small(&opened) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let digest = small.as_ref().map(|(_, d)| *d);
+            let bytes = small.map(|(b, _)| b);
+            match known {
+                Some((entry, _)) if entry.digest == digest => (entry, now, true, bytes),
+                _ => (Rc::new(Entry::new(opened, digest)), now, false, bytes),
+            }
         }
     };
     CACHE.with_borrow_mut(|c| {
-        let Cache { map, key, .. } = c;
-        if !map.contains_key(key.as_slice()) && map.len() >= c.capacity {
-            evict_lru(map);
+        if reused {
+            c.hits += 1;
+        } else {
+            c.misses += 1;
         }
-        let key: Box<[u8]> = c.key.as_slice().into();
-        c.map.insert(
-            key,
-            Slot {
-                entry: Rc::clone(&entry),
-                checked: now,
-                used: now,
-            },
-        );
+        c.put_file(file, &entry, checked, now);
+        c.link(file, now);
+        if let Some(bytes) = bytes {
+            c.keep(file, bytes);
+        }
     });
     Ok(entry)
-}
-
-fn evict_lru(map: &mut FxHashMap<Box<[u8]>, Slot>) {
-    if let Some(oldest) = map
-        .iter()
-        .min_by_key(|(_, s)| s.used)
-        .map(|(k, _)| k.clone())
-    {
-        map.remove(&oldest);
-    }
 }
 
 /// Whether two opens found the same, unchanged file.
@@ -278,6 +605,15 @@ mod tests {
         let mut allow = AllowList::new();
         allow.add(dir.path()).unwrap();
         (dir, allow)
+    }
+
+    fn bounds(entries: usize, descriptors: usize, bytes: u64, ttl: Duration) -> crate::FileCache {
+        crate::FileCache {
+            entries,
+            descriptors,
+            bytes,
+            ttl,
+        }
     }
 
     mod tempdir {
@@ -306,7 +642,7 @@ mod tests {
     #[test]
     fn hit_within_ttl_and_revalidated_after() {
         let (dir, allow) = tree();
-        configure(&allow, 8, Duration::from_millis(100));
+        configure(&allow, &bounds(8, 8, 1 << 20, Duration::from_millis(100)));
         let path = dir.path().join("a.txt");
         let first = open(&allow, &path).unwrap();
         let again = open(&allow, &path).unwrap();
@@ -324,11 +660,13 @@ mod tests {
         let changed = open(&allow, &path).unwrap();
         assert!(!Rc::ptr_eq(&first, &changed));
         assert_eq!(changed.opened.meta.len(), 4);
+        assert_eq!(changed.contents().as_deref(), Some(&b"two!"[..]));
         // Deleted: an error after the TTL, and the entry is gone.
         std::fs::remove_file(&path).unwrap();
         std::thread::sleep(Duration::from_millis(120));
         assert!(matches!(open(&allow, &path), Err(FsError::NotFound)));
-        assert_eq!(stats().2, 0);
+        let s = stats();
+        assert_eq!((s.paths, s.files, s.bytes), (0, 0, 0));
         clear();
     }
 
@@ -338,18 +676,19 @@ mod tests {
         for i in 0..5 {
             std::fs::write(dir.path().join(format!("{i}")), b"x").unwrap();
         }
-        configure(&allow, 3, Duration::from_secs(60));
+        configure(&allow, &bounds(3, 1024, 1 << 20, Duration::from_secs(60)));
         for i in 0..5 {
             open_in(&allow, 0, &format!("{i}")).unwrap();
             std::thread::sleep(Duration::from_millis(2));
         }
-        assert_eq!(stats().2, 3);
+        // A file no path names any more is closed.
+        assert_eq!((stats().paths, stats().files), (3, 3));
         // 0 and 1 were evicted: opening them again is a miss.
-        let (_, misses, _) = stats();
+        let misses = stats().misses;
         open_in(&allow, 0, "4").unwrap();
-        assert_eq!(stats().1, misses);
+        assert_eq!(stats().misses, misses);
         open_in(&allow, 0, "0").unwrap();
-        assert_eq!(stats().1, misses + 1);
+        assert_eq!(stats().misses, misses + 1);
         clear();
     }
 
@@ -357,12 +696,175 @@ mod tests {
     fn other_allow_list_or_off_bypasses() {
         let (dir, allow) = tree();
         let (_dir2, other) = tree();
-        configure(&other, 8, Duration::from_secs(60));
+        configure(&other, &bounds(8, 8, 1 << 20, Duration::from_secs(60)));
         let path = dir.path().join("a.txt");
         let a = open(&allow, &path).unwrap();
         let b = open(&allow, &path).unwrap();
         assert!(!Rc::ptr_eq(&a, &b));
-        assert_eq!(stats().2, 0);
+        assert_eq!(
+            a.contents().as_deref(),
+            Some(&b"one"[..]),
+            "read for the response"
+        );
+        assert_eq!(stats().paths, 0);
+        configure(&allow, &bounds(8, 0, 1 << 20, Duration::from_secs(60)));
+        let a = open(&allow, &path).unwrap();
+        let b = open(&allow, &path).unwrap();
+        assert!(!Rc::ptr_eq(&a, &b), "no descriptors: no cache");
+        clear();
+    }
+
+    #[test]
+    fn keys_are_normalized_lexically() {
+        let norm = |p: &str, absolute: bool| {
+            let mut buf = Vec::new();
+            push_normalized(&mut buf, p.as_bytes(), absolute);
+            String::from_utf8(buf).unwrap()
+        };
+        for (p, want) in [
+            ("/r/x", "/r/x"),
+            ("/r/./x", "/r/x"),
+            ("/r/././x", "/r/x"),
+            ("//r//x", "/r/x"),
+            ("/r/.//./x", "/r/x"),
+            ("/r/x/", "/r/x/"),
+            ("/r/x/.", "/r/x/"),
+            ("/r/x/./", "/r/x/"),
+            ("/r/../x", "/r/../x"),
+            ("/r/.../x", "/r/.../x"),
+            ("/r/.x", "/r/.x"),
+            ("/", "/"),
+            ("/.", "/"),
+        ] {
+            assert_eq!(norm(p, true), want, "{p}");
+        }
+        for (p, want) in [
+            ("x", "x"),
+            ("/x", "x"),
+            ("./x", "x"),
+            ("a//./b", "a/b"),
+            ("a/", "a/"),
+            ("", ""),
+            (".", "/"),
+        ] {
+            assert_eq!(norm(p, false), want, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_share_one_file() {
+        let (dir, allow) = tree();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::hard_link(dir.path().join("a.txt"), dir.path().join("b.txt")).unwrap();
+        std::os::unix::fs::symlink("a.txt", dir.path().join("c.txt")).unwrap();
+        configure(&allow, &bounds(64, 64, 1 << 20, Duration::from_secs(60)));
+        let root = dir.path().display().to_string();
+        let first = open(&allow, &dir.path().join("a.txt")).unwrap();
+        // Spellings of one path: one path entry.
+        for p in ["a.txt", "./a.txt", "././a.txt", ".//a.txt", "/./a.txt"] {
+            let e = open(&allow, Path::new(&format!("{root}/{p}"))).unwrap();
+            assert!(Rc::ptr_eq(&first, &e), "{p}");
+        }
+        assert_eq!(stats().paths, 1);
+        // Other paths to the same file: their own path entries, one file between them.
+        for p in ["sub/../a.txt", "sub/../sub/../a.txt", "b.txt", "c.txt"] {
+            let e = open(&allow, Path::new(&format!("{root}/{p}"))).unwrap();
+            assert!(Rc::ptr_eq(&first, &e), "{p}");
+            let e = open_in(&allow, 0, p).unwrap();
+            assert!(Rc::ptr_eq(&first, &e), "{p} in root 0");
+        }
+        let s = stats();
+        assert_eq!((s.paths, s.files, s.bytes), (9, 1, 3));
+        // A trailing slash asks for a directory: never the cached file.
+        for p in ["a.txt/", "a.txt/."] {
+            assert!(
+                open(&allow, Path::new(&format!("{root}/{p}"))).is_err(),
+                "{p}"
+            );
+            assert!(open_in(&allow, 0, p).is_err(), "{p}");
+        }
+        clear();
+    }
+
+    #[test]
+    fn descriptors_bounded() {
+        let (dir, allow) = tree();
+        for i in 0..6 {
+            std::fs::write(dir.path().join(format!("{i}")), format!("file {i}")).unwrap();
+        }
+        configure(&allow, &bounds(64, 2, 1 << 20, Duration::from_secs(60)));
+        for round in 0..3 {
+            for i in 0..6 {
+                let e = open_in(&allow, 0, &format!("{i}")).unwrap();
+                assert_eq!(
+                    e.contents().as_deref(),
+                    Some(format!("file {i}").as_bytes()),
+                    "round {round}, file {i}"
+                );
+                assert!(stats().files <= 2);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_eq!(
+            stats().paths,
+            6,
+            "paths whose file was closed are resolved again"
+        );
+        clear();
+    }
+
+    #[test]
+    fn bytes_bounded() {
+        let (dir, allow) = tree();
+        for i in 0..10 {
+            std::fs::write(dir.path().join(format!("{i}")), vec![b'0' + i; 3000]).unwrap();
+        }
+        std::fs::write(dir.path().join("big"), vec![b'x'; 20_000]).unwrap();
+        configure(&allow, &bounds(64, 64, 10_000, Duration::from_secs(60)));
+        for i in 0..10u8 {
+            let e = open_in(&allow, 0, &i.to_string()).unwrap();
+            assert_eq!(e.contents().unwrap()[..], vec![b'0' + i; 3000][..]);
+            assert!(stats().bytes <= 10_000);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The bound is reached: three files kept, the least recently used ones gave theirs up
+        // and stay open.
+        let s = stats();
+        assert_eq!((s.files, s.bytes), (10, 9000));
+        let oldest = open_in(&allow, 0, "0").unwrap();
+        assert!(oldest.contents().is_none());
+        let newest = open_in(&allow, 0, "9").unwrap();
+        assert!(newest.contents().is_some());
+        // Over the bound alone: never kept, and nothing else is given up for it.
+        let big = open_in(&allow, 0, "big").unwrap();
+        assert!(big.contents().is_none());
+        assert_eq!(stats().bytes, 9000);
+        // Everything dropped: nothing left counted.
+        sweep(Instant::now() + INACTIVE);
+        let s = stats();
+        assert_eq!((s.paths, s.files, s.bytes), (0, 0, 0));
+        clear();
+    }
+
+    #[test]
+    fn revalidation_reads_small_files_again() {
+        let (dir, allow) = tree();
+        let ttl = Duration::from_millis(50);
+        configure(&allow, &bounds(8, 8, 1 << 20, ttl));
+        let path = dir.path().join("a.txt");
+        let first = open(&allow, &path).unwrap();
+        // Kept bytes that are not the file's while its metadata is as it was (what a mapped
+        // write leaves behind): within the TTL they are served, after it the file is read.
+        *first.bytes.borrow_mut() = Some(Bytes::from_static(b"old"));
+        assert_eq!(
+            open(&allow, &path).unwrap().contents().as_deref(),
+            Some(&b"old"[..])
+        );
+        std::thread::sleep(ttl + Duration::from_millis(10));
+        let again = open(&allow, &path).unwrap();
+        assert!(Rc::ptr_eq(&first, &again), "same bytes, same entry");
+        assert_eq!(again.contents().as_deref(), Some(&b"one"[..]));
+        assert_eq!(stats().bytes, 3);
         clear();
     }
 }

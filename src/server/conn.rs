@@ -663,10 +663,7 @@ fn resolve_file(
     };
     if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
-        let req = files::FileRequest {
-            method,
-            header: &|_| None,
-        };
+        let req = files::FileRequest { method, head: None };
         return files::prepare(resp, spec, &req, ctx.allow);
     }
     let Ok(Status::Complete(head)) = parse_head(head_bytes, &ctx.config.limits) else {
@@ -675,10 +672,9 @@ fn resolve_file(
             "Internal Server Error",
         ));
     };
-    let header = |name: &str| head.header(head_bytes, name);
     let req = files::FileRequest {
         method,
-        header: &header,
+        head: Some((&head, head_bytes)),
     };
     files::prepare(resp, spec, &req, ctx.allow)
 }

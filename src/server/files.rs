@@ -17,6 +17,7 @@ use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::{AllowList, FsError, cache};
+use crate::http::parse::{Head, HeaderIndices};
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
 /// Files up to this size are read and sent with the head in one write.
@@ -28,8 +29,33 @@ const MAX_RANGES: usize = 16;
 /// What the request said that matters to a file response.
 pub(crate) struct FileRequest<'a> {
     pub(crate) method: &'a Method,
-    /// The first value of a request header field, by lower-case name.
-    pub(crate) header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
+    /// The parsed request head and the bytes it indexes; `None` when no field of it matters
+    /// (the connection leaves the head unparsed when no line starts with `If-` or `Range:`).
+    pub(crate) head: Option<(&'a Head, &'a [u8])>,
+}
+
+impl<'a> FileRequest<'a> {
+    /// Every field line named `name` (lower-case), in the order sent.
+    fn lines(&self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (headers, buf): (&'a [HeaderIndices], &'a [u8]) = match self.head {
+            Some((head, buf)) => (&head.headers, buf),
+            None => (&[], &[]),
+        };
+        headers
+            .iter()
+            .filter(move |h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |h| &buf[h.value.clone()])
+    }
+
+    /// The value of a field that must appear once: `None` when it is absent or repeated.
+    /// (`Range` and `If-Range` are not lists, RFC 9110 §5.3: two lines of them cannot be
+    /// combined into one value, so the field is invalid, and both are only ever safe to
+    /// ignore: the whole representation is sent.)
+    fn single(&self, name: &'static str) -> Option<&'a [u8]> {
+        let mut lines = self.lines(name);
+        let first = lines.next()?;
+        lines.next().is_none().then_some(first)
+    }
 }
 
 /// One piece of a streamed body: bytes in memory (multipart part heads) or a file extent.
@@ -88,7 +114,7 @@ pub(crate) fn prepare(
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, (req.header)("accept-encoding")) {
+        match sibling(&spec, allow, req.lines("accept-encoding").next()) {
             Some((coding, sib)) => {
                 encoded = Some(coding);
                 sib
@@ -114,14 +140,7 @@ pub(crate) fn prepare(
             .ok(),
         // A sibling's own name says "gzip": the type is the original's.
         None if encoded.is_some() => HeaderValue::from_str(&guess_type(&spec.path)).ok(),
-        None => Some(
-            entry
-                .guessed_type
-                .get_or_init(|| {
-                    HeaderValue::from_str(&guess_type(&spec.path)).unwrap_or(OCTET_STREAM)
-                })
-                .clone(),
-        ),
+        None => Some(guessed_type(&spec.path)),
     };
     if let Some(coding) = encoded {
         resp.headers_mut()
@@ -141,7 +160,16 @@ pub(crate) fn prepare(
         );
     }
 
-    match meta::evaluate(req.method, req.header, &validators) {
+    // Preconditions and ranges concern the representation a 2xx answer sends (RFC 9110
+    // §13.2.1, §14.2): a file the handler answers with another status (a 404 page) is sent
+    // whole, whatever the request's conditions say.
+    let success = resp.status_code().is_success();
+    let precondition = if success {
+        meta::evaluate_with_all(req.method, |name| req.lines(name), &validators)
+    } else {
+        Precondition::Proceed
+    };
+    match precondition {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             resp.set_status(StatusCode::NOT_MODIFIED);
@@ -159,9 +187,14 @@ pub(crate) fn prepare(
     let mut outcome = RangeOutcome::Full;
     if *req.method == Method::GET
         && resp.status_code() == StatusCode::OK
-        && let Some(value) = (req.header)("range")
+        && let Some(value) = req.single("range")
     {
-        let still = (req.header)("if-range").is_none_or(|v| meta::if_range_allows(v, &validators));
+        // No If-Range: the ranges hold; one: while it matches; two lines are no valid
+        // If-Range (see `single`): the whole file.
+        let still = match req.single("if-range") {
+            Some(v) => meta::if_range_allows(v, &validators),
+            None => req.lines("if-range").next().is_none(),
+        };
         if still {
             outcome = range::parse_range(value, len, MAX_RANGES);
         }
@@ -279,20 +312,18 @@ fn sibling(
     })
 }
 
-/// The body in memory: a small file's bytes come from the cache entry (read once, then
-/// shared), anything else is read now. A file that shrank meanwhile is an error.
+/// The body in memory: a small file's bytes come from the cache entry (read within the
+/// TTL, then shared), anything else is read now. A file that shrank meanwhile is an error.
 fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
     use std::os::unix::fs::FileExt;
     let len = entry.opened.meta.len();
     let whole = if len <= cache::SMALL {
-        Some(match entry.bytes.get() {
-            Some(b) => b.clone(),
+        Some(match entry.contents() {
+            Some(b) => b,
             None => {
                 let mut buf = vec![0; len as usize];
                 entry.opened.file.read_exact_at(&mut buf, 0)?;
-                let b = Bytes::from(buf);
-                let _ = entry.bytes.set(b.clone());
-                b
+                Bytes::from(buf)
             }
         })
     } else {
@@ -342,6 +373,35 @@ fn copy_validators(from: &Response, to: &mut Response) {
             to.headers_mut().insert(name, v.clone());
         }
     }
+}
+
+/// [`guess_type`] as a header value, remembered per extension by each worker (the guess
+/// depends on the extension alone, and one file may have names with several), so a repeated
+/// one allocates nothing.
+fn guessed_type(path: &std::path::Path) -> HeaderValue {
+    /// Most extensions remembered.
+    const MAX: usize = 256;
+    /// Longest extension remembered.
+    const LONGEST: usize = 16;
+    thread_local! {
+        static TYPES: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, HeaderValue>> =
+            Default::default();
+    }
+    let guess = || HeaderValue::from_str(&guess_type(path)).unwrap_or(OCTET_STREAM);
+    let ext = path.extension().map_or(&b""[..], |e| e.as_encoded_bytes());
+    if ext.len() > LONGEST {
+        return guess();
+    }
+    TYPES.with_borrow_mut(|types| {
+        if let Some(v) = types.get(ext) {
+            return v.clone();
+        }
+        let v = guess();
+        if types.len() < MAX {
+            types.insert(ext.into(), v.clone());
+        }
+        v
+    })
 }
 
 /// The media type for a path's extension; text types in UTF-8.

@@ -77,6 +77,8 @@ pub(crate) struct WorkerMetrics {
     latency_sum_us: Cell64,
     pub(crate) cache_hits: Cell64,
     pub(crate) cache_misses: Cell64,
+    pub(crate) cache_files: Cell64,
+    pub(crate) cache_bytes: Cell64,
 }
 
 impl WorkerMetrics {
@@ -91,6 +93,8 @@ impl WorkerMetrics {
             latency_sum_us: Cell64::default(),
             cache_hits: Cell64::default(),
             cache_misses: Cell64::default(),
+            cache_files: Cell64::default(),
+            cache_bytes: Cell64::default(),
         }
     }
 
@@ -271,6 +275,20 @@ impl Metrics {
             "counter",
             "Open-file cache misses (updated every second).",
             sum(&|w| w.cache_misses.get()),
+        );
+        single(
+            &mut out,
+            "ringbolt_file_cache_open_files",
+            "gauge",
+            "Files the open-file cache keeps open (updated every second).",
+            sum(&|w| w.cache_files.get()),
+        );
+        single(
+            &mut out,
+            "ringbolt_file_cache_bytes",
+            "gauge",
+            "Bytes of file contents the open-file cache keeps (updated every second).",
+            sum(&|w| w.cache_bytes.get()),
         );
         single(
             &mut out,

@@ -566,7 +566,7 @@ pub fn run(
         shut_down: false,
         arrival: None,
     }));
-    cache::configure(allow, config.file_cache.entries, config.file_cache.ttl);
+    cache::configure(allow, &config.file_cache);
     let ctx = Rc::new(WorkerCtx::standalone(
         api,
         allow,

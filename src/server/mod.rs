@@ -86,11 +86,20 @@ impl FromStr for FileSending {
 
 /// The per-worker open-file cache: open descriptors, metadata, validators and (up to 64 KiB)
 /// contents of recently served files.
+///
+/// Each bound evicts its least recently used when full; paths and files unused for 30 s are
+/// dropped. The paths that name one file (`a/./b`, `a//b`, `sub/../b`, links) share its
+/// descriptor and its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileCache {
-    /// Most files each worker keeps open (0: no cache). The least recently used is closed
-    /// when a new one needs room; files unused for 30 s are closed.
+    /// Most paths each worker remembers, each with the file it resolved to (0: no cache).
     pub entries: usize,
+    /// Most files each worker keeps open (0: no cache). A file no remembered path names is
+    /// closed.
+    pub descriptors: usize,
+    /// Most bytes of file contents each worker keeps (files up to 64 KiB are kept whole
+    /// while this allows; 0: none, every small file is read for each response).
+    pub bytes: u64,
     /// How long an entry is used without looking at the file again. A file changed on disk
     /// is served as it was for at most this long.
     pub ttl: Duration,
@@ -100,6 +109,8 @@ impl Default for FileCache {
     fn default() -> Self {
         FileCache {
             entries: 1024,
+            descriptors: 1024,
+            bytes: 16 * 1024 * 1024,
             ttl: Duration::from_secs(1),
         }
     }
@@ -371,7 +382,8 @@ impl ServerBuilder {
         self
     }
 
-    /// The open-file cache (default: 1024 files per worker, revalidated after 1 s).
+    /// The open-file cache (default per worker: 1024 paths, 1024 open files, 16 MiB of
+    /// contents, revalidated after 1 s).
     pub fn file_cache(mut self, cache: FileCache) -> Self {
         self.config.file_cache = cache;
         self

@@ -291,11 +291,7 @@ async fn serve(
 
     // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
-    cache::configure(
-        allow,
-        ctx.config.file_cache.entries,
-        ctx.config.file_cache.ttl,
-    );
+    cache::configure(allow, &ctx.config.file_cache);
     // Ended before the worker returns: a task still pending when the runtime is dropped is
     // never freed (monoio does not drop them), and this one holds the worker's context.
     let (tick_stop, mut tick_stopped) = futures_channel::oneshot::channel::<()>();
@@ -313,9 +309,11 @@ async fn serve(
                 log.refresh_time();
             }
             if let Some(m) = &ticked.metrics {
-                let (hits, misses, _) = cache::stats();
-                m.cache_hits.set(hits);
-                m.cache_misses.set(misses);
+                let stats = cache::stats();
+                m.cache_hits.set(stats.hits);
+                m.cache_misses.set(stats.misses);
+                m.cache_files.set(stats.files as u64);
+                m.cache_bytes.set(stats.bytes);
             }
         }
     });
@@ -409,12 +407,12 @@ async fn serve(
     if let Some(log) = &ctx.access {
         log.flush();
     }
-    let (hits, misses, _) = cache::stats();
+    let stats = cache::stats();
     cache::clear();
     tracing::info!(
         worker = id,
-        file_cache_hits = hits,
-        file_cache_misses = misses,
+        file_cache_hits = stats.hits,
+        file_cache_misses = stats.misses,
         "worker stopped"
     );
     Ok(())

@@ -126,6 +126,8 @@ fn main() -> ExitCode {
         file_sending: cli.file_send,
         file_cache: FileCache {
             entries: cli.file_cache_entries,
+            descriptors: cli.file_cache_descriptors,
+            bytes: cli.file_cache_bytes,
             ttl: cli.file_cache_ttl,
         },
         blocking_threads: usize::from(cli.blocking_threads),

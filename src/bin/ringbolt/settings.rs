@@ -158,7 +158,8 @@ pub struct Opts {
         value_name = "MODE"
     )]
     pub file_send: FileSending,
-    /// Files each worker keeps open in its open-file cache (0: no cache).
+    /// Paths each worker remembers in its open-file cache, with the file each names (0: no
+    /// cache).
     #[arg(
         long,
         global = true,
@@ -166,6 +167,23 @@ pub struct Opts {
         default_value_t = 1024
     )]
     pub file_cache_entries: usize,
+    /// Files each worker keeps open in its open-file cache (0: no cache); the paths that name
+    /// one file share it.
+    #[arg(
+        long,
+        global = true,
+        env = "RINGBOLT_FILE_CACHE_DESCRIPTORS",
+        default_value_t = 1024
+    )]
+    pub file_cache_descriptors: usize,
+    /// Bytes of file contents (of files up to 64 KiB) each worker keeps in its open-file cache.
+    #[arg(
+        long,
+        global = true,
+        env = "RINGBOLT_FILE_CACHE_BYTES",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub file_cache_bytes: u64,
     /// Time a cached file is served before it is looked at again on disk.
     #[arg(long, global = true, env = "RINGBOLT_FILE_CACHE_TTL", default_value = "1s",
           value_parser = duration)]
@@ -467,6 +485,11 @@ pub fn render(o: &Opts) -> String {
         }),
     );
     line("file_cache_entries", o.file_cache_entries.to_string());
+    line(
+        "file_cache_descriptors",
+        o.file_cache_descriptors.to_string(),
+    );
+    line("file_cache_bytes", o.file_cache_bytes.to_string());
     line("file_cache_ttl", secs(o.file_cache_ttl));
     line("blocking_threads", o.blocking_threads.to_string());
     line(
