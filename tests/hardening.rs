@@ -159,6 +159,30 @@ on_both_drivers! {
         stopping.join().unwrap().unwrap();
     }
 
+    fn a_lingering_close_is_bounded_in_time(driver: Driver) {
+        let server = server(driver, |c| c.timeouts.linger = Duration::from_secs(1));
+        let addr = server.local_addr();
+        // A client that does not take the response but keeps sending after
+        // `Connection: close` keeps the close lingering only until the linger timeout.
+        let mut c = Client::with_receive_buffer(addr, 16 * 1024);
+        c.send(b"GET /big?n=524288 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let started = Instant::now();
+        let mut gone = false;
+        while started.elapsed() < Duration::from_secs(6) {
+            if c.try_send(b"x").is_err() {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = started.elapsed();
+        assert!(gone, "the server still reads after {took:?}");
+        // It lingered while the response was on its way, and not much past the timeout.
+        assert!(took > Duration::from_millis(800), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        server.shutdown().unwrap();
+    }
+
     fn a_slow_reader_is_cut_off_at_the_minimum_send_rate(driver: Driver) {
         let rate = SendRate { bytes: 256 * 1024, per: Duration::from_secs(1) };
         let server = server(driver, |c| c.min_send_rate = Some(rate));

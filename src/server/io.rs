@@ -22,6 +22,9 @@ const READ_RESERVE: usize = 2 * 1024;
 /// How long a closing connection waits for more bytes from the peer before it closes.
 pub(crate) const LINGER_READ: Duration = Duration::from_secs(2);
 
+/// How often a closing connection looks whether the peer has everything.
+const LINGER_STEP: Duration = Duration::from_millis(20);
+
 /// The most a closing connection reads (and drops) before it closes anyway.
 pub(crate) const LINGER_BYTES: usize = 256 * 1024;
 
@@ -283,19 +286,30 @@ impl Io {
     }
 
     /// Closes the lingering way: half-closes (the peer sees the end of the response), then
-    /// reads and drops what the peer still sends until it closes too, or stays silent for
-    /// [`LINGER_READ`], or `total` passes, or [`LINGER_BYTES`] were read. Closing with unread
-    /// bytes would make the kernel send RST, which destroys the part of the response still
-    /// in flight to the client.
+    /// reads and drops what the peer still sends until the peer closes too, or has
+    /// acknowledged the whole response, or stays silent for [`LINGER_READ`], or `total`
+    /// passes, or [`LINGER_BYTES`] were read. Closing with unread bytes would make the
+    /// kernel send RST, which destroys the part of the response still in flight.
     pub(crate) async fn linger_close(mut self, total: Duration) {
         let _ = self.stream.shutdown().await;
         let end = net::now() + total;
+        let mut quiet_since = net::now();
         let mut budget = LINGER_BYTES;
         while budget > 0 {
             self.rbuf.clear();
-            let deadline = end.min(net::now() + LINGER_READ);
+            let now = net::now();
+            if now >= end || now >= quiet_since + LINGER_READ {
+                break;
+            }
+            let deadline = end.min(quiet_since + LINGER_READ).min(now + LINGER_STEP);
             match self.fill(deadline, READ_RESERVE).await {
-                Ok(n) => budget = budget.saturating_sub(n),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    quiet_since = net::now();
+                }
+                // Everything sent, the end included, has arrived: nothing is left to lose.
+                Err(ConnError::Timeout) if sys::unacked(&self.stream) == 0 => break,
+                Err(ConnError::Timeout) => {}
                 Err(_) => break,
             }
         }

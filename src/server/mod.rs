@@ -157,10 +157,10 @@ pub struct SendRate {
 }
 
 impl Default for SendRate {
-    /// 4 KiB in every 10 s: far below any working link, far above a drip-feed.
+    /// 16 KiB in every 10 s (1.6 KB/s): below any working link, far above a drip-feed.
     fn default() -> Self {
         SendRate {
-            bytes: 4 * 1024,
+            bytes: 16 * 1024,
             per: Duration::from_secs(10),
         }
     }
@@ -344,7 +344,7 @@ impl ServerBuilder {
         self
     }
 
-    /// The slowest send tolerated (default 4 KiB per 10 s; `None`: only the write timeout).
+    /// The slowest send tolerated (default 16 KiB per 10 s; `None`: only the write timeout).
     pub fn min_send_rate(mut self, rate: Option<SendRate>) -> Self {
         self.config.min_send_rate = rate;
         self

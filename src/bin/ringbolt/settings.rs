@@ -127,7 +127,7 @@ pub struct Opts {
     pub write_timeout: Duration,
     /// Slowest send tolerated, as BYTES/DURATION (a response that moves fewer bytes than
     /// that in any such interval is cut off), or "off".
-    #[arg(long, global = true, env = "RINGBOLT_MIN_SEND_RATE", default_value = "4096/10s",
+    #[arg(long, global = true, env = "RINGBOLT_MIN_SEND_RATE", default_value = "16384/10s",
           value_parser = send_rate)]
     pub min_send_rate: Rate,
     /// Longest a closing connection reads and drops what the client still sends, so that
