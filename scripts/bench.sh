@@ -11,6 +11,8 @@
 #   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
 #   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
 #                                    # metrics (admin listener) on, to measure what they cost
+#   BASELINE=DIR/bench_app scripts/bench.sh   # adds "rb-base": another build of bench_app (an
+#                                    # earlier commit), to measure a change in the same run
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -165,6 +167,13 @@ if [[ ${OBSERVE:-0} == 1 ]]; then
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" \
     --access-log "$work/access.log" --admin "127.0.0.1:$((port + 1))" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-observed"); rb_ports+=("$port")
+  wait_port "$port"
+fi
+if [[ -n ${BASELINE:-} ]]; then
+  port=$((RB_PORT + 2 * i + 2))
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BASELINE" \
+    --bind "127.0.0.1:$port" --workers 1 --files "$work/files" >"$work/ringbolt-base.log" 2>&1 &
+  pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-base"); rb_ports+=("$port")
   wait_port "$port"
 fi
 # nginx

@@ -95,4 +95,39 @@ on_both_drivers! {
         assert!(!r.text().contains("passwd") && !r.text().contains("X-A"), "{}", r.text());
         assert!(r.body.len() < 100, "short body");
     }
+
+    fn every_limit_at_its_bound_and_one_byte_past(driver: Driver) {
+        let s = start(driver);
+        let a = s.local_addr();
+        // Request line: 8,192 bytes without its CRLF.
+        let line = |n: usize| format!("GET /files/{} HTTP/1.1", "a".repeat(n - 20));
+        let req = |l: String| format!("{l}\r\nHost: a\r\n\r\n");
+        assert_eq!(line(8192).len(), 8192);
+        assert_eq!(roundtrip(a, req(line(8192)).as_bytes()).status, 200);
+        assert_eq!(rejected(a, req(line(8193)).as_bytes()).status, 414);
+        // Head: 16,384 bytes, blank line included.
+        let head = |n: usize| {
+            let start = "GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Fill: ";
+            format!("{start}{}\r\n\r\n", "v".repeat(n - start.len() - 4))
+        };
+        assert_eq!(head(16384).len(), 16384);
+        assert_eq!(roundtrip(a, head(16384).as_bytes()).status, 200);
+        assert_eq!(rejected(a, head(16385).as_bytes()).status, 431);
+        // Chunked bodies: a chunk-ext of 256 bytes, a size of 15 hex digits, 8 KiB of trailers.
+        let chunked = |size: &str, ext: usize, trailers: usize| {
+            let mut r = format!(
+                "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{size};e={}\r\nhello\r\n0\r\n",
+                "x".repeat(ext - 3)
+            );
+            // Trailer lines and the blank line that ends them, `trailers` bytes in all.
+            let fill = trailers - 2 - "X-T: \r\n".len();
+            r.push_str(&format!("X-T: {}\r\n\r\n", "t".repeat(fill)));
+            r
+        };
+        assert_eq!(roundtrip(a, chunked("5", 256, 8192).as_bytes()).text(), "hello");
+        assert_eq!(rejected(a, chunked("5", 257, 8192).as_bytes()).status, 400);
+        assert_eq!(roundtrip(a, chunked("000000000000005", 8, 64).as_bytes()).text(), "hello");
+        assert_eq!(rejected(a, chunked("0000000000000005", 8, 64).as_bytes()).status, 400);
+        assert_eq!(rejected(a, chunked("5", 8, 8193).as_bytes()).status, 400);
+    }
 }

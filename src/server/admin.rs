@@ -158,6 +158,16 @@ fn answer(mut conn: TcpStream, metrics: &Metrics) -> io::Result<()> {
     if !head_only {
         conn.write_all(body.as_bytes())?;
     }
+    // A lingering close, short (one connection at a time is answered): what the client
+    // still sends is read, so that no reset destroys the answer on its way.
     let _ = conn.shutdown(std::net::Shutdown::Write);
+    conn.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
     Ok(())
 }
