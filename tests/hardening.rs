@@ -43,6 +43,11 @@ fn app() -> Api {
     api.get("/switch", |_req: Request| async {
         PlainText::new("switched").status(101)
     });
+    api.get("/own-server", |_req: Request| async {
+        PlainText::new("mine")
+            .header("Server", "custom/1.0")
+            .header("Date", "Thu, 01 Jan 1970 00:00:00 GMT")
+    });
     api.get("/dupct", |_req: Request| async {
         let mut r = PlainText::new("dup").into_response();
         r.headers_mut().insert(
@@ -263,6 +268,11 @@ on_both_drivers! {
         assert_eq!(resp.count("content-type"), 1, "{:?}", resp.headers);
         assert_eq!(resp.header("content-type"), Some("text/html"));
         assert_eq!(resp.text(), "dup");
+        // Server and Date, which the server writes itself, appear once too.
+        let resp = roundtrip(server.local_addr(), b"GET /own-server HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((resp.count("server"), resp.count("date")), (1, 1), "{:?}", resp.headers);
+        assert_eq!(resp.header("server"), Some("custom/1.0"));
+        assert_ne!(resp.header("date"), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
         server.shutdown().unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! Response head encoding: status line, our headers, the handler's headers and the framing
 //! header, written into the connection's write buffer. Pure: no I/O.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SERVER, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::body::BodyKind;
@@ -13,9 +13,9 @@ pub struct ResponseHead<'a> {
     pub status: StatusCode,
     /// Content-Type, if the response has one.
     pub content_type: Option<&'a HeaderValue>,
-    /// The handler's own header fields. Content-Length, Transfer-Encoding and Connection
-    /// are the server's business and are skipped here, and so is a Content-Type when
-    /// `content_type` is set.
+    /// The handler's own header fields. Content-Length, Transfer-Encoding, Connection and
+    /// Date are the server's business and are skipped here, and so is a Content-Type when
+    /// `content_type` is set; a Server field replaces the server's own.
     pub headers: &'a HeaderMap,
     /// How the body that follows is framed. `Length` is written as Content-Length even when
     /// no body follows (HEAD), except on 1xx, 204 and 304.
@@ -54,7 +54,13 @@ pub fn encode_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
             .unwrap_or("Unknown")
             .as_bytes(),
     );
-    out.extend_from_slice(b"\r\nServer: ringbolt\r\nDate: ");
+    // One Server (the handler's, when it set one) and one Date (the server's clock).
+    let own_server = !head.headers.is_empty() && head.headers.contains_key(SERVER);
+    if own_server {
+        out.extend_from_slice(b"\r\nDate: ");
+    } else {
+        out.extend_from_slice(b"\r\nServer: ringbolt\r\nDate: ");
+    }
     out.extend_from_slice(head.date);
     out.extend_from_slice(b"\r\n");
     let with_body = status_allows_body(head.status);
@@ -73,7 +79,8 @@ pub fn encode_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
         _ => {}
     }
     for (name, value) in head.headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION || name == DATE
+        {
             continue;
         }
         // One Content-Type on the wire: the response's own, when it has one.
