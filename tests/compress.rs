@@ -1,6 +1,6 @@
 //! Response compression over real sockets, on io_uring and on epoll: negotiation, what is
-//! never compressed, one Vary, weak ETags, streams compressed item by item, precompressed
-//! files.
+//! never compressed, one Vary, weak ETags, streams compressed item by item (each slow item
+//! decodable at once), precompressed files.
 
 mod common;
 
@@ -72,6 +72,12 @@ fn app() -> Api {
     api.get("/stream", |_req: Request| async {
         StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
             .media_type("text/plain")
+    });
+    api.get("/ready-stream", |_req: Request| async {
+        StreamingResponse::new(stream::iter(
+            (0..2000).map(|i| format!("data: message-{i}\n\n")),
+        ))
+        .media_type("text/event-stream")
     });
     let slow = |_req: Request| async {
         let items = stream::iter(0..3).then(|i| async move {
@@ -201,36 +207,53 @@ on_both_drivers! {
             assert_eq!(r.header("content-encoding"), Some(coding));
             assert_eq!(decode(coding, &r.body), want.as_bytes(), "{coding}");
         }
-        // The first event is decodable long before the stream ends: flushed per item.
-        let mut c = TcpStream::connect(a).unwrap();
-        let t0 = Instant::now();
-        c.write_all(b"GET /slow-sse HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n").unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let mut wire = Vec::new();
-        let mut dec = flate2::write::GzDecoder::new(Vec::new());
-        let mut fed = 0;
-        let mut buf = [0u8; 4096];
-        while t0.elapsed() < Duration::from_millis(500) {
-            if let Ok(n) = c.read(&mut buf) {
-                wire.extend_from_slice(&buf[..n]);
-            }
-            // De-chunk what arrived and feed the new part to the decoder.
-            if let Some(start) = wire.windows(4).position(|w| w == b"\r\n\r\n") {
-                let body = dechunk(&wire[start + 4..]);
-                dec.write_all(&body[fed..]).unwrap();
-                fed = body.len();
-                dec.flush().unwrap();
-                if dec.get_ref().starts_with(b"data: event-0\n\n") {
-                    break;
+        // Each slow event is decodable as soon as it is produced, long before the next one.
+        for coding in ["gzip", "br", "zstd"] {
+            let mut c = TcpStream::connect(a).unwrap();
+            let t0 = Instant::now();
+            c.write_all(format!("GET /slow-sse HTTP/1.1\r\nHost: a\r\nAccept-Encoding: {coding}\r\n\r\n").as_bytes()).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let mut wire = Vec::new();
+            let mut buf = [0u8; 4096];
+            let mut want = String::new();
+            // Event i is produced at i * 600 ms; it must decode before event i + 1 exists.
+            for i in 0..3 {
+                want.push_str(&format!("data: event-{i}\n\n"));
+                let deadline = Duration::from_millis(600 * (i + 1) as u64);
+                let mut decoded = Vec::new();
+                while t0.elapsed() < deadline {
+                    if let Ok(n) = c.read(&mut buf) {
+                        wire.extend_from_slice(&buf[..n]);
+                    }
+                    if let Some(start) = wire.windows(4).position(|w| w == b"\r\n\r\n") {
+                        decoded = decode_so_far(coding, &dechunk(&wire[start + 4..]));
+                        if decoded.starts_with(want.as_bytes()) {
+                            break;
+                        }
+                    }
                 }
+                assert!(
+                    decoded.starts_with(want.as_bytes()),
+                    "{coding}: event {i} held back by the encoder ({:?} decoded after {:?})",
+                    String::from_utf8_lossy(&decoded),
+                    t0.elapsed()
+                );
             }
         }
-        assert!(dec.get_ref().starts_with(b"data: event-0\n\n"), "first event held back by the encoder");
-        assert!(t0.elapsed() < Duration::from_millis(500));
         // no_compress: identity even when gzip is accepted.
         let r = get(a, "/slow-sse-nocompress", Some("gzip"));
         assert_eq!(r.header("content-encoding"), None);
         assert!(r.text().starts_with("data: event-0\n\n"));
+    }
+
+    fn streams_prefer_gzip(driver: Driver) {
+        let s = start_api(driver, app());
+        let a = s.local_addr();
+        let browser = Some("gzip, deflate, br, zstd");
+        assert_eq!(get(a, "/text", browser).header("content-encoding"), Some("zstd"));
+        assert_eq!(get(a, "/stream", browser).header("content-encoding"), Some("gzip"));
+        assert_eq!(get(a, "/stream", Some("br, zstd")).header("content-encoding"), Some("zstd"));
+        assert_eq!(get(a, "/stream", Some("gzip;q=0.5, br")).header("content-encoding"), Some("br"));
     }
 
     fn precompressed_siblings(driver: Driver) {
@@ -269,6 +292,34 @@ on_both_drivers! {
             assert_eq!(body, js.as_bytes(), "{accept:?}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// What a (possibly unfinished) encoded stream decodes to so far.
+fn decode_so_far(coding: &str, data: &[u8]) -> Vec<u8> {
+    match coding {
+        "gzip" => {
+            let mut d = flate2::write::GzDecoder::new(Vec::new());
+            d.write_all(data).unwrap();
+            d.flush().unwrap();
+            d.get_ref().clone()
+        }
+        "zstd" => {
+            let mut d = zstd::stream::write::Decoder::new(Vec::new()).unwrap();
+            d.write_all(data).unwrap();
+            d.flush().unwrap();
+            d.get_ref().clone()
+        }
+        "br" => {
+            // Read until the input runs out (an error: the stream is unfinished).
+            let mut d = brotli::Decompressor::new(data, 4096);
+            let (mut out, mut buf) = (Vec::new(), [0u8; 4096]);
+            while let Ok(n @ 1..) = d.read(&mut buf) {
+                out.extend_from_slice(&buf[..n]);
+            }
+            out
+        }
+        other => panic!("unexpected coding {other}"),
     }
 }
 

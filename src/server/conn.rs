@@ -607,17 +607,11 @@ fn compress_response(
                 }
                 None
             }
-            _ => match compress::Encoder::new(setting, coding, 0) {
-                Ok(encoder) => {
-                    compress::mark_encoded(resp.headers_mut(), coding);
-                    Some(encoder)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no encoder for a stream; sending it as it is");
-                    compress::add_vary(resp.headers_mut());
-                    None
-                }
-            },
+            // Allocated with the stream's first bytes.
+            _ => {
+                compress::mark_encoded(resp.headers_mut(), coding);
+                Some(compress::Encoder::new(setting, coding))
+            }
         },
     }
 }

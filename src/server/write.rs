@@ -146,14 +146,16 @@ pub(crate) async fn send_stream(
                     match feed.poll_next(cx) {
                         Poll::Ready(Some(Ok(data))) => match &mut encoder {
                             None => frame(wbuf, data.as_bytes(), framing),
-                            Some(enc) => match enc.push(data.as_bytes()) {
-                                Ok(z) => frame(wbuf, &z, framing),
-                                Err(e) => {
-                                    return Poll::Ready(Wake::End(Some(Err(format!(
-                                        "compression failed: {e}"
-                                    )))));
+                            Some(enc) => {
+                                match enc.write(data.as_bytes()).and_then(|()| enc.flush()) {
+                                    Ok(z) => frame(wbuf, &z, framing),
+                                    Err(e) => {
+                                        return Poll::Ready(Wake::End(Some(Err(format!(
+                                            "compression failed: {e}"
+                                        )))));
+                                    }
                                 }
-                            },
+                            }
                         },
                         Poll::Ready(end) => return Poll::Ready(Wake::End(end)),
                         Poll::Pending => break,
@@ -210,7 +212,8 @@ pub(crate) async fn send_stream(
             Wake::KeepAlive => match &mut encoder {
                 None => frame(wbuf, b":\n\n", framing),
                 Some(enc) => {
-                    let z = enc.push(b":\n\n").map_err(drop)?;
+                    enc.write(b":\n\n").map_err(drop)?;
+                    let z = enc.flush().map_err(drop)?;
                     frame(wbuf, &z, framing);
                 }
             },
