@@ -11,11 +11,12 @@
 //!   that is not smaller than the original is thrown away.
 //! - Every response that could be compressed says `Vary: Accept-Encoding`, once, whether or
 //!   not this request accepted an encoding. A transformed body's strong `ETag` becomes weak.
-//! - Streams are compressed item by item with a flush after each, so an event or a slow
-//!   stream's item is never held back by the encoder. Their encoders are built for many
-//!   long-lived streams rather than for one body: allocated with the first bytes, small
-//!   windows and levels, and gzip (the coding streams prefer at equal q) keeps nothing
-//!   between flushes but the stream's last [`STREAM_HISTORY`] bytes (see [`Encoder`]).
+//! - Streams are compressed batch by batch: everything the producer has ready goes into the
+//!   encoder, which is flushed when the producer has nothing more ready, so an event or a
+//!   slow stream's item is never held back. Their encoders are built for many long-lived
+//!   streams rather than for one body: allocated with the first bytes, small windows and
+//!   levels, and gzip (the coding streams prefer at equal q) keeps nothing between batches
+//!   but the stream's last [`STREAM_HISTORY`] bytes (see [`Encoder`]).
 
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -404,6 +405,11 @@ impl Encoder {
         }
     }
 
+    /// Plaintext bytes written since the last flush.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
+    }
+
     /// The state, allocated on first use. Fails only when zstd cannot allocate its context.
     fn state(&mut self) -> io::Result<&mut State> {
         if let State::Empty = self.state {
@@ -755,7 +761,9 @@ mod tests {
                     enc.write(e.as_bytes()).unwrap();
                     plain.extend_from_slice(e.as_bytes());
                 }
+                assert!(enc.pending() > 0);
                 wire.extend(enc.flush().unwrap());
+                assert_eq!(enc.pending(), 0);
                 // Everything written so far decodes before the end.
                 let got = decode_partial(c, &wire);
                 assert!(
@@ -800,6 +808,7 @@ mod tests {
             let mut enc = Encoder::new(&config, c);
             assert!(enc.flush().unwrap().is_empty(), "{c:?}: nothing to flush");
             enc.write(b"").unwrap();
+            assert_eq!(enc.pending(), 0);
             assert_eq!(decode(c, &enc.finish().unwrap()), b"", "{c:?}");
         }
     }

@@ -1,6 +1,7 @@
 //! Response compression over real sockets, on io_uring and on epoll: negotiation, what is
-//! never compressed, one Vary, weak ETags, streams compressed item by item (each slow item
-//! decodable at once), precompressed files.
+//! never compressed, one Vary, weak ETags, streams
+//! compressed batch by batch (smaller than identity, each slow item decodable at once),
+//! precompressed files.
 
 mod common;
 
@@ -246,6 +247,30 @@ on_both_drivers! {
         assert!(r.text().starts_with("data: event-0\n\n"));
     }
 
+    fn ready_items_go_in_one_batch(driver: Driver) {
+        // 2,000 small items, all ready at once: compressed as a few batches, the stream
+        // decodes to exactly the identity bytes and is far smaller on the wire.
+        let s = start_api(driver, app());
+        let a = s.local_addr();
+        let want: String = (0..2000).map(|i| format!("data: message-{i}\n\n")).collect();
+        let identity = raw_body(a, "/ready-stream", None);
+        assert_eq!(dechunk_all(&identity), want.as_bytes());
+        for coding in ["gzip", "br", "zstd"] {
+            let wire = raw_body(a, "/ready-stream", Some(coding));
+            let body = dechunk_all(&wire);
+            assert!(decode(coding, &body) == want.as_bytes(), "{coding}");
+            assert!(wire.len() * 4 < identity.len(), "{coding}: {} wire bytes, identity {}", wire.len(), identity.len());
+        }
+        // The same for the iterator on the blocking pool, whose items come in bursts.
+        let want: String = (0..100).map(|i| format!("chunk {i}\n")).collect();
+        let identity = raw_body(a, "/stream", None);
+        for coding in ["gzip", "br", "zstd"] {
+            let wire = raw_body(a, "/stream", Some(coding));
+            assert!(decode(coding, &dechunk_all(&wire)) == want.as_bytes(), "{coding}");
+            assert!(wire.len() < identity.len(), "{coding}: {} wire bytes, identity {}", wire.len(), identity.len());
+        }
+    }
+
     fn streams_prefer_gzip(driver: Driver) {
         let s = start_api(driver, app());
         let a = s.local_addr();
@@ -321,6 +346,36 @@ fn decode_so_far(coding: &str, data: &[u8]) -> Vec<u8> {
         }
         other => panic!("unexpected coding {other}"),
     }
+}
+
+/// The body of `GET path` as it came on the wire (chunk framing included), read to the
+/// close.
+fn raw_body(addr: std::net::SocketAddr, path: &str, accept: Option<&str>) -> Vec<u8> {
+    let ae = accept
+        .map(|a| format!("Accept-Encoding: {a}\r\n"))
+        .unwrap_or_default();
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n{ae}\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let start = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&all[..start]).to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    match accept {
+        Some(c) => assert!(head.contains(&format!("content-encoding: {c}")), "{head}"),
+        None => assert!(!head.contains("content-encoding"), "{head}"),
+    }
+    all.split_off(start)
+}
+
+/// The payload of a whole chunked body, which must end with its last chunk.
+fn dechunk_all(wire: &[u8]) -> Vec<u8> {
+    assert!(wire.ends_with(b"0\r\n\r\n"), "the last chunk");
+    dechunk(wire)
 }
 
 /// The payload of a chunked body received so far (complete chunks only).
