@@ -7,8 +7,9 @@
 //! - A response is compressed only when it is worth it and safe: a compressible media type
 //!   (text, JSON, JavaScript, XML, SVG, …; never images, audio, video, PDF, archives or
 //!   `application/octet-stream`), no `Content-Encoding` of its own, a status with a body
-//!   other than 206, not a HEAD, and at least [`Compression::min_size`] bytes. A result
-//!   that is not smaller than the original is thrown away.
+//!   other than 206, and at least [`Compression::min_size`] bytes. A result that is not
+//!   smaller than the original is thrown away. HEAD is decided as GET would be, so that it
+//!   announces the same `Content-Encoding`, `Content-Length`, `Vary` and `ETag`.
 //! - Every response that could be compressed says `Vary: Accept-Encoding`, once, whether or
 //!   not this request accepted an encoding. A transformed body's strong `ETag` becomes weak.
 //! - Streams are compressed batch by batch: everything the producer has ready goes into the
@@ -230,22 +231,22 @@ pub fn compressible(content_type: &[u8]) -> bool {
 pub(crate) enum Plan {
     /// Not a candidate: leave it alone.
     Skip,
-    /// A candidate, but this request accepts none of our codings (or is HEAD): send it as
-    /// it is, with `Vary: Accept-Encoding`.
+    /// A candidate, but this request accepts none of our codings: send it as it is, with
+    /// `Vary: Accept-Encoding`.
     VaryOnly,
     /// Compress with this coding.
     Encode(Coding),
 }
 
 /// Decides for a response with `status`, `headers`, `content_type` and a body of `len`
-/// bytes (`None`: a stream, which prefers [`STREAM_PREFERENCE`]).
+/// bytes (`None`: a stream, which prefers [`STREAM_PREFERENCE`]). A HEAD request is decided
+/// as its GET.
 pub(crate) fn plan(
     config: &Compression,
     status: StatusCode,
     content_type: Option<&HeaderValue>,
     headers: &HeaderMap,
     len: Option<usize>,
-    head_only: bool,
     accept_encoding: Option<&[u8]>,
 ) -> Plan {
     let candidate = status.is_success()
@@ -256,9 +257,6 @@ pub(crate) fn plan(
         && len.is_none_or(|n| n >= config.min_size);
     if !candidate {
         return Plan::Skip;
-    }
-    if head_only {
-        return Plan::VaryOnly;
     }
     let preference = match len {
         Some(_) => &PREFERENCE,
@@ -821,25 +819,25 @@ mod tests {
         let ok = StatusCode::OK;
         let all = Some(&b"gzip, br, zstd"[..]);
         assert_eq!(
-            plan(&config, ok, Some(&text), &h, Some(5000), false, all),
+            plan(&config, ok, Some(&text), &h, Some(5000), all),
             Plan::Encode(Coding::Zstd)
         );
         assert_eq!(
-            plan(&config, ok, Some(&text), &h, None, false, all),
+            plan(&config, ok, Some(&text), &h, None, all),
             Plan::Encode(Coding::Gzip)
         );
         let no_gzip = Some(&b"br, zstd"[..]);
         assert_eq!(
-            plan(&config, ok, Some(&text), &h, None, false, no_gzip),
+            plan(&config, ok, Some(&text), &h, None, no_gzip),
             Plan::Encode(Coding::Zstd)
         );
         let q = Some(&b"gzip;q=0.5, br"[..]);
         assert_eq!(
-            plan(&config, ok, Some(&text), &h, None, false, q),
+            plan(&config, ok, Some(&text), &h, None, q),
             Plan::Encode(Coding::Brotli)
         );
         assert_eq!(
-            plan(&config, ok, Some(&text), &h, None, false, None),
+            plan(&config, ok, Some(&text), &h, None, None),
             Plan::VaryOnly
         );
     }

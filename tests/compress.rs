@@ -1,5 +1,5 @@
 //! Response compression over real sockets, on io_uring and on epoll: negotiation, what is
-//! never compressed, one Vary, weak ETags, streams
+//! never compressed, one Vary, weak ETags, HEAD announcing what GET sends, streams
 //! compressed batch by batch (smaller than identity, each slow item decodable at once),
 //! precompressed files.
 
@@ -177,12 +177,41 @@ on_both_drivers! {
         assert_eq!(r.header("content-encoding"), Some("gzip"));
         assert_eq!(r.count("content-encoding"), 1);
         assert_eq!(decode("gzip", &r.body), big_text().as_bytes());
-        // HEAD: no encoding, but the Vary is announced.
+    }
+
+    fn head_announces_what_get_sends(driver: Driver) {
+        let s = start_api(driver, app());
+        let a = s.local_addr();
+        let fields = ["content-type", "content-encoding", "content-length", "transfer-encoding", "vary", "etag"];
+        for path in ["/text", "/json", "/tagged", "/small", "/png", "/stream"] {
+            for accept in [Some("gzip"), Some("br"), Some("zstd"), Some("gzip, deflate, br, zstd"), Some("identity"), None] {
+                let got = get(a, path, accept);
+                let ae = accept.map(|a| format!("Accept-Encoding: {a}\r\n")).unwrap_or_default();
+                let mut c = Client::connect(a);
+                c.send(format!("HEAD {path} HTTP/1.1\r\nHost: a\r\n{ae}\r\n").as_bytes());
+                let head = c.response_to("HEAD");
+                assert_eq!(head.status, got.status, "{path} {accept:?}");
+                for f in fields {
+                    assert_eq!(head.header(f), got.header(f), "{path} {accept:?}: {f}");
+                    assert_eq!(head.count(f), got.count(f), "{path} {accept:?}: {f}");
+                }
+                assert!(head.body.is_empty());
+            }
+        }
+        // The fields that differ from identity are really there.
         let mut c = Client::connect(a);
-        c.send(b"HEAD /text HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n");
-        let r = c.response_to("HEAD");
-        assert_eq!(r.header("content-encoding"), None);
-        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        c.send(b"HEAD /tagged HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n");
+        let head = c.response_to("HEAD");
+        assert_eq!(head.header("content-encoding"), Some("gzip"));
+        assert_eq!(head.header("etag"), Some("W/\"v1\""));
+        let plain = big_text().len();
+        assert!(head.header("content-length").unwrap().parse::<usize>().unwrap() < plain);
+        // Pipelined after a HEAD of a stream, the next answer is intact (nothing was sent).
+        let mut c = Client::connect(a);
+        c.send(b"HEAD /stream HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\nGET /small HTTP/1.1\r\nHost: a\r\n\r\n");
+        let head = c.response_to("HEAD");
+        assert_eq!(head.header("content-encoding"), Some("gzip"));
+        assert_eq!(c.response().text(), "tiny");
     }
 
     fn vary_once_and_weak_etag(driver: Driver) {
@@ -315,6 +344,14 @@ on_both_drivers! {
             assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{accept:?}");
             let body = match want { Some(c) => decode(c, &r.body), None => r.body.clone() };
             assert_eq!(body, js.as_bytes(), "{accept:?}");
+            // HEAD: the same sibling, the same fields.
+            let ae = accept.map(|a| format!("Accept-Encoding: {a}\r\n")).unwrap_or_default();
+            let mut c = Client::connect(a);
+            c.send(format!("HEAD /app.js HTTP/1.1\r\nHost: a\r\n{ae}\r\n").as_bytes());
+            let head = c.response_to("HEAD");
+            for f in ["content-type", "content-encoding", "content-length", "vary", "etag"] {
+                assert_eq!(head.header(f), r.header(f), "HEAD {accept:?}: {f}");
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
