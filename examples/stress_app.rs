@@ -1,12 +1,14 @@
 //! The app the stress and fault scripts (`scripts/stress/`) run against: the benchmark routes
 //! plus routes that misbehave on purpose.
 //!
-//! `cargo run --release --example stress_app -- --bind 127.0.0.1:PORT --files DIR`
+//! `cargo run --release --example stress_app -- --bind 127.0.0.1:PORT --files DIR [--compression]`
 //!
 //! - `/plaintext`, `/json`, `/data`, `/bigjson`: as bench_app;
 //! - `/files/{*path}`: `DIR` (its only allowed directory);
 //! - `/stream-sync`: 100 chunks from an iterator on the blocking pool;
 //! - `/sse`: 100 events, one every 100 ms;
+//! - `/sse-hold`: three events at once, then one every 10 s for a minute (a long-lived,
+//!   mostly idle SSE stream);
 //! - `/hang`: an iterator that never yields (it sleeps an hour in `next`), holding a
 //!   blocking-pool thread;
 //! - `/panic`: a handler that panics.
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::{StreamExt, stream};
-use ringbolt::{Api, Driver, Request, Server, StreamingResponse};
+use ringbolt::{Api, Compression, Driver, Request, Server, StreamingResponse};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -32,6 +34,9 @@ struct Args {
     /// Blocking-pool threads.
     #[arg(long, default_value_t = 16)]
     blocking_threads: usize,
+    /// Compress responses (gzip, br, zstd) with the default settings, as the demo does.
+    #[arg(long)]
+    compression: bool,
 }
 
 fn main() -> std::io::Result<()> {
@@ -41,6 +46,7 @@ fn main() -> std::io::Result<()> {
         .init();
     let args = Args::parse();
     let mut api = Api::new();
+    api.compression(args.compression.then(Compression::default));
     ringbolt::demo::bench_routes(&mut api);
     api.get("/stream-sync", |_req: Request| async {
         StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
@@ -52,6 +58,19 @@ fn main() -> std::io::Result<()> {
             format!("data: {i}\n\n")
         });
         StreamingResponse::new(events).media_type("text/event-stream")
+    });
+    api.get("/sse-hold", |_req: Request| async {
+        let event = |i: u32| {
+            format!(
+                "event: tick\nid: {i}\ndata: {{\"n\": {i}, \"note\": \"a long-lived stream\"}}\n\n"
+            )
+        };
+        let first = stream::iter((0..3).map(event));
+        let later = stream::iter(3..9).then(move |i| async move {
+            monoio::time::sleep(Duration::from_secs(10)).await;
+            event(i)
+        });
+        StreamingResponse::new(first.chain(later)).media_type("text/event-stream")
     });
     api.get("/hang", |_req: Request| async {
         let never = std::iter::from_fn(|| {

@@ -411,7 +411,7 @@ pub(crate) async fn serve(
             // 7. Compression, where the app asks for it and the route does not refuse it.
             let encoder = match (&api.compression, endpoint.no_compress) {
                 (Some(setting), false) => {
-                    compress_response(&mut resp, setting, head_only, accept_encoding.as_deref())
+                    compress_response(&mut resp, setting, accept_encoding.as_deref())
                 }
                 _ => None,
             };
@@ -572,11 +572,11 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
 }
 
 /// Compresses a response in memory, or prepares the encoder of a stream, as the request's
-/// `Accept-Encoding` and [`compress::plan`] decide; marks the headers either way.
+/// `Accept-Encoding` and [`compress::plan`] decide; marks the headers either way. HEAD is
+/// treated as GET, so that it announces the same representation.
 fn compress_response(
     resp: &mut Response,
     setting: &Compression,
-    head_only: bool,
     accept: Option<&[u8]>,
 ) -> Option<compress::Encoder> {
     let len = match resp.body() {
@@ -592,7 +592,6 @@ fn compress_response(
         resp.content_type(),
         resp.headers(),
         len,
-        head_only,
         accept,
     ) {
         Plan::Skip => None,
@@ -611,13 +610,13 @@ fn compress_response(
                 }
                 None
             }
-            _ => match compress::Encoder::new(setting, coding, 0) {
-                Ok(encoder) => {
+            // Allocated with the stream's first bytes (never, for HEAD).
+            _ => match compress::Encoder::new(setting, coding) {
+                Some(encoder) => {
                     compress::mark_encoded(resp.headers_mut(), coding);
                     Some(encoder)
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no encoder for a stream; sending it as it is");
+                None => {
                     compress::add_vary(resp.headers_mut());
                     None
                 }

@@ -1,6 +1,7 @@
 //! Streamed bodies on the wire: items framed as chunks (or raw, close-delimited, for
-//! HTTP/1.0), written as soon as the producer has nothing more ready, with the connection
-//! watched for the client leaving while the producer is idle.
+//! HTTP/1.0), or fed to the stream's encoder and flushed once per batch, written as soon as
+//! the producer has nothing more ready, with the connection watched for the client leaving
+//! while the producer is idle.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -22,7 +23,7 @@ use crate::escape::Escaped;
 use crate::response::{Chunk, Source, StreamBody};
 
 /// Most bytes gathered from a producer that is faster than the socket before they are
-/// written.
+/// written (framed bytes plus what the encoder holds unflushed).
 const COALESCE: usize = 64 * 1024;
 
 /// How a streamed body is delimited.
@@ -143,21 +144,34 @@ pub(crate) async fn send_stream(
             let tick = keep_alive.map(net::sleep);
             let mut tick = pin!(tick);
             std::future::poll_fn(|cx| {
-                while wbuf.len() < COALESCE {
+                let held = |e: &Option<Encoder>| e.as_ref().map_or(0, Encoder::pending);
+                while wbuf.len() + held(&encoder) < COALESCE {
                     match feed.poll_next(cx) {
                         Poll::Ready(Some(Ok(data))) => match &mut encoder {
                             None => frame(wbuf, data.as_bytes(), framing),
-                            Some(enc) => match enc.push(data.as_bytes()) {
-                                Ok(z) => frame(wbuf, &z, framing),
-                                Err(e) => {
+                            Some(enc) => {
+                                if let Err(e) = enc.write(data.as_bytes()) {
                                     return Poll::Ready(Wake::End(Some(Err(format!(
                                         "compression failed: {e}"
                                     )))));
                                 }
-                            },
+                            }
                         },
                         Poll::Ready(end) => return Poll::Ready(Wake::End(end)),
                         Poll::Pending => break,
+                    }
+                }
+                // Nothing more is ready (or the batch is full): one flush for the whole batch.
+                if let Some(enc) = &mut encoder
+                    && enc.pending() > 0
+                {
+                    match enc.flush() {
+                        Ok(z) => frame(wbuf, &z, framing),
+                        Err(e) => {
+                            return Poll::Ready(Wake::End(Some(Err(format!(
+                                "compression failed: {e}"
+                            )))));
+                        }
                     }
                 }
                 if !wbuf.is_empty() {
@@ -182,6 +196,12 @@ pub(crate) async fn send_stream(
             Wake::End(Some(Err(e))) => {
                 tracing::error!(error = %Escaped(&e), "stream failed; aborting the response");
                 // What was produced before the failure goes out; the last chunk never does.
+                if let Some(enc) = &mut encoder
+                    && enc.pending() > 0
+                    && let Ok(z) = enc.flush()
+                {
+                    frame(wbuf, &z, framing);
+                }
                 let _ = flush(io, wbuf).await;
                 return Err(());
             }
@@ -211,7 +231,8 @@ pub(crate) async fn send_stream(
             Wake::KeepAlive => match &mut encoder {
                 None => frame(wbuf, b":\n\n", framing),
                 Some(enc) => {
-                    let z = enc.push(b":\n\n").map_err(drop)?;
+                    enc.write(b":\n\n").map_err(drop)?;
+                    let z = enc.flush().map_err(drop)?;
                     frame(wbuf, &z, framing);
                 }
             },
