@@ -237,6 +237,41 @@ fn no_secret(r: &Resp, what: &str) {
 }
 
 on_both_drivers! {
+    fn range_on_an_empty_file_sends_the_empty_file(driver: Driver) {
+        let fx = fixture();
+        std::fs::write(fx.root.join("empty.txt"), "").unwrap();
+        let s = server(driver, &fx, true);
+        let a = s.local_addr();
+        for range in ["bytes=0-", "bytes=0-0", "bytes=-5", "bytes=3-7"] {
+            let mut c = Client::connect(a);
+            c.send(format!("GET /file?name=empty.txt HTTP/1.1\r\nHost: a\r\nRange: {range}\r\n\r\n").as_bytes());
+            let r = c.response();
+            assert_eq!(r.status, 200, "{range}");
+            assert_eq!(r.header("content-length"), Some("0"), "{range}");
+            assert_eq!(r.header("content-range"), None, "{range}");
+            assert!(r.body.is_empty());
+            // Not an error of the connection: it stays open.
+            c.send(b"GET /file?name=hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(c.response().status, 200);
+        }
+        // A range past the end of a non-empty file is still a 416.
+        let r = get(a, "/file?name=hello.txt", "Range: bytes=1000-\r\n");
+        assert_eq!(r.status, 416);
+    }
+
+    fn if_modified_since_in_the_future_is_ignored(driver: Driver) {
+        let fx = fixture();
+        let s = server(driver, &fx, true);
+        let a = s.local_addr();
+        let lm = get(a, "/file?name=hello.txt", "").header("last-modified").unwrap().to_owned();
+        // The file's own date: 304.
+        let r = get(a, "/file?name=hello.txt", &format!("If-Modified-Since: {lm}\r\n"));
+        assert_eq!(r.status, 304);
+        // A date after the server's clock is invalid (RFC 9110 §13.1.3): the whole file.
+        let future = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(86_400));
+        let r = get(a, "/file?name=hello.txt", &format!("If-Modified-Since: {future}\r\n"));
+        assert_eq!((r.status, r.text()), (200, "hello, file world\n"));
+    }
     fn serves_a_file_with_validators(driver: Driver) {
         let fx = fixture();
         let s = server(driver, &fx, true);

@@ -305,6 +305,8 @@ where
     } else if get_or_head
         && let Some(lm) = lm
         && let Some(date) = single_date(headers("if-modified-since"))
+        // A date later than the server's clock is invalid (RFC 9110 §13.1.3): ignored.
+        && date <= SystemTime::now()
         && lm <= whole_secs(date)
     {
         return Precondition::NotModified;
@@ -766,6 +768,12 @@ mod tests {
         // Only GET and HEAD.
         assert_eq!(
             eval(Method::POST, &[("If-Modified-Since", T_STR)], &v),
+            Proceed
+        );
+        // A date later than the server's clock is invalid: ignored.
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(86_400));
+        assert_eq!(
+            eval(Method::GET, &[("If-Modified-Since", &future)], &v),
             Proceed
         );
         assert_eq!(

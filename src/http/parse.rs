@@ -127,6 +127,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
             }
             return Ok(Status::Partial);
         }
+        Err(httparse::Error::Version) if let Some(minor) = newer_minor(line) => {
+            // HTTP/1.2 to HTTP/1.9: answered as HTTP/1.1 (RFC 9110 §2.5, RFC 9112 §2.3),
+            // parsed from a copy that says 1.1; the offsets are the same in `buf`.
+            let mut copy = buf.to_vec();
+            copy[start + minor] = b'1';
+            return parse_head(&copy, limits);
+        }
         Err(e) => return Err(map_httparse_error(e, line)),
     };
     if len > limits.max_head {
@@ -220,6 +227,27 @@ fn check_request_line(line: &[u8], limits: &Limits) -> Result<(), ParseError> {
             Err(ParseError::UriTooLong)
         }
         _ => Ok(()),
+    }
+}
+
+/// Where the minor digit of a request line's version is, when the version is `HTTP/1.`
+/// and a digit from 2 to 9 (a later minor version of HTTP/1, which a server treats as the
+/// highest it speaks); the line may be unfinished, then the version ends the input.
+fn newer_minor(line: &[u8]) -> Option<usize> {
+    let end = memchr::memchr(b'\n', line).unwrap_or(line.len());
+    let end = if end > 0 && line.get(end - 1) == Some(&b'\r') {
+        end - 1
+    } else {
+        end
+    };
+    let version = line.get(end.checked_sub(9)?..end)?;
+    match version {
+        [b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor]
+            if (b'2'..=b'9').contains(minor) =>
+        {
+            Some(end - 1)
+        }
+        _ => None,
     }
 }
 
@@ -537,6 +565,30 @@ mod tests {
         ));
         fits.insert(0, b'\n');
         assert_eq!(parse_head(&fits, &limits), Err(ParseError::HeadTooLarge));
+    }
+
+    #[test]
+    fn a_later_http1_minor_version_is_read_as_1_1() {
+        let buf = b"GET /text HTTP/1.2\r\nHost: a\r\n\r\nrest";
+        let h = complete(buf);
+        assert_eq!(h.version, Version::HTTP_11);
+        assert_eq!(&buf[h.path.clone()], b"/text");
+        assert_eq!(h.header(buf, "host"), Some(&b"a"[..]));
+        assert_eq!(&buf[h.len..], b"rest");
+        assert_eq!(
+            complete(b"\r\nGET / HTTP/1.9\r\nHost: a\r\n\r\n").version,
+            Version::HTTP_11
+        );
+        assert_eq!(parse(b"GET / HTTP/1.2"), Ok(Status::Partial));
+        assert_eq!(parse(b"GET / HTTP/1.2\r\nHost: a\r\n"), Ok(Status::Partial));
+        for bad in ["HTTP/1.10", "HTTP/01.1", "HTTP/1.x", "HTTP/1."] {
+            let req = format!("GET / {bad}\r\nHost: a\r\n\r\n");
+            assert_eq!(parse(req.as_bytes()), Err(ParseError::RequestLine), "{bad}");
+        }
+        for newer in ["HTTP/2.0", "HTTP/3.0"] {
+            let req = format!("GET / {newer}\r\nHost: a\r\n\r\n");
+            assert_eq!(parse(req.as_bytes()), Err(ParseError::Version), "{newer}");
+        }
     }
 
     #[test]

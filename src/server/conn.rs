@@ -276,9 +276,10 @@ pub(crate) async fn serve(
                         Response::detail(StatusCode::NOT_FOUND, "Not Found"),
                         keep_alive,
                     )),
+                    // The request is framed like any other: the connection carries on.
                     Lookup::NotImplemented => Err((
                         Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
-                        false,
+                        keep_alive,
                     )),
                 },
             };

@@ -183,10 +183,13 @@ pub(crate) fn prepare(
         }
     }
 
-    // Ranges: only for a plain successful GET, and only while If-Range still holds.
+    // Ranges: only for a plain successful GET, and only while If-Range still holds. An
+    // empty file has no satisfiable range (RFC 9110 §14.1.1): Range is ignored and the empty
+    // representation sent, as a 416 would only say that.
     let mut outcome = RangeOutcome::Full;
     if *req.method == Method::GET
         && resp.status_code() == StatusCode::OK
+        && len > 0
         && let Some(value) = req.single("range")
     {
         // No If-Range: the ranges hold; one: while it matches; two lines are no valid
