@@ -107,6 +107,7 @@ mod request;
 pub mod response;
 pub mod router;
 mod server;
+mod task;
 pub mod templates;
 
 /// The fuzzing build's in-memory connection harness (`--cfg fuzzing` only).
@@ -131,6 +132,7 @@ pub use server::{
     AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, SendRate, Server,
     ServerBuilder, ServerHandle, Timeouts, notify_stopping,
 };
+pub use task::{spawn_blocking, time};
 pub use templates::{Templates, render};
 
 /// Re-exported: the `cookie` crate, for [`Cookie`] builders and their time types.

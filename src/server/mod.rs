@@ -29,6 +29,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use access::{AccessFormat, AccessLog};
 pub use handover::{Inherited, notify_stopping};
+pub(crate) use pool::BlockingPool;
 
 use crate::api::Api;
 use crate::fs::AllowList;

@@ -17,7 +17,7 @@ use crate::response::Chunk;
 /// Items a synchronous stream may run ahead of its connection.
 pub(crate) const CHANNEL: usize = 16;
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// The pool. Threads end when the last handle is dropped and their current job returns.
 #[derive(Debug)]
@@ -49,6 +49,11 @@ impl BlockingPool {
     /// Jobs waiting for a thread.
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Runs `job` on a pool thread (queued while every thread is busy).
+    pub(crate) fn run(&self, job: Job) {
+        self.submit(job);
     }
 
     fn submit(&self, job: Job) {

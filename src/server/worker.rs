@@ -289,6 +289,8 @@ async fn serve(
         accept_waiter: Cell::new(None),
     });
 
+    // spawn_blocking on this thread runs on the server's pool.
+    crate::task::set_pool(Some(Arc::clone(&ctx.pool)));
     // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
     cache::configure(allow, &ctx.config.file_cache);
@@ -409,6 +411,8 @@ async fn serve(
     }
     let stats = cache::stats();
     cache::clear();
+    // The thread may outlive the server (it may be the caller's): the pool is not kept.
+    crate::task::set_pool(None);
     tracing::info!(
         worker = id,
         file_cache_hits = stats.hits,

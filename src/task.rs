@@ -1,0 +1,85 @@
+//! Work a handler hands off: [`spawn_blocking`] runs blocking code on the server's blocking
+//! pool, so the worker goes on serving its other connections; [`time`] has the timers a
+//! handler or a stream waits on (the worker's own), so no handler needs monoio directly.
+
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::server::BlockingPool;
+
+thread_local! {
+    /// The blocking pool of the server whose worker runs on this thread.
+    static POOL: RefCell<Option<Arc<BlockingPool>>> = const { RefCell::new(None) };
+}
+
+/// Makes `pool` the one [`spawn_blocking`] uses on this thread (`None`: no server here).
+pub(crate) fn set_pool(pool: Option<Arc<BlockingPool>>) {
+    POOL.with(|p| *p.borrow_mut() = pool);
+}
+
+/// Runs `f` on the server's blocking pool (the threads that also run
+/// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter) producers,
+/// `Config::blocking_threads` of them) and waits for its result without blocking the worker.
+///
+/// # Errors
+/// A 500 [`Error`] (and a line in the log) when `f` panics, or when it is called outside a
+/// ringbolt worker (there is no pool to run it on).
+///
+/// ```no_run
+/// use ringbolt::{Error, Request};
+///
+/// async fn digest(req: Request) -> Result<String, Error> {
+///     let name = req.query_param("name").unwrap_or_default().into_owned();
+///     // Reads a file with blocking calls, off the worker.
+///     let bytes = ringbolt::spawn_blocking(move || std::fs::read(name)).await?;
+///     Ok(format!("{} bytes", bytes.map_or(0, |b| b.len())))
+/// }
+/// ```
+pub async fn spawn_blocking<F, T>(f: F) -> Result<T, Error>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let Some(pool) = POOL.with(|p| p.borrow().clone()) else {
+        tracing::error!("spawn_blocking called outside a ringbolt worker");
+        return Err(Error::internal());
+    };
+    let (tx, rx) = futures_channel::oneshot::channel();
+    pool.run(Box::new(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+    }));
+    match rx.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => {
+            tracing::error!("a spawn_blocking task panicked");
+            Err(Error::internal())
+        }
+        // The pool stopped before the task ran (the server is going away).
+        Err(_) => Err(Error::internal()),
+    }
+}
+
+/// The worker's timers: waiting here never blocks the worker, and a connection that ends
+/// drops what waits with it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ringbolt::{Event, Sse, time};
+///
+/// // An event every second, as long as the client stays.
+/// let ticks = futures_util::stream::unfold(time::interval(Duration::from_secs(1)), |mut t| async {
+///     t.tick().await;
+///     Some((Event::new().data("tick"), t))
+/// });
+/// let sse = Sse::new(ticks);
+/// ```
+pub mod time {
+    /// What [`timeout`] returns when the time ran out first.
+    pub use monoio::time::error::Elapsed;
+    pub use monoio::time::{
+        Duration, Instant, Interval, MissedTickBehavior, Sleep, Timeout, interval, interval_at,
+        sleep, sleep_until, timeout, timeout_at,
+    };
+}
