@@ -10,6 +10,7 @@ use crate::compress::Compression;
 use crate::handler::Handler;
 use crate::response::Validator;
 use crate::router::Router;
+use crate::state::States;
 use crate::templates::{Registry, Templates};
 
 /// One registered handler and its options.
@@ -52,6 +53,8 @@ pub struct Api {
     /// `METHOD pattern` of every route, by [`Endpoint::id`] (the metrics' route labels; see
     /// [`route_label`]).
     pub(crate) labels: Vec<String>,
+    /// Shared and per-worker state.
+    pub(crate) states: States,
 }
 
 /// Options of one registered route, returned by [`Api::get`] and friends.
@@ -112,6 +115,56 @@ impl Api {
     /// An empty route table.
     pub fn new() -> Self {
         Api::default()
+    }
+
+    /// Adds a value every worker shares, read in handlers with
+    /// [`Request::state`](crate::Request::state). One value per type (a second replaces the
+    /// first); it must be `Send + Sync`, since every worker reads it at once.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use ringbolt::{Api, Error, Request};
+    ///
+    /// struct Hits(AtomicU64);
+    ///
+    /// let mut api = Api::new();
+    /// api.state(Hits(AtomicU64::new(0)));
+    /// api.get("/hits", |req: Request| async move {
+    ///     let hits = req.state::<Hits>()?;
+    ///     Ok::<_, Error>((hits.0.fetch_add(1, Ordering::Relaxed) + 1).to_string())
+    /// });
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.states.insert_shared(value);
+        self
+    }
+
+    /// Adds a value each worker builds for itself with `make`, once, on its own thread
+    /// before it serves; read in handlers with
+    /// [`Request::worker_state`](crate::Request::worker_state). The value need not be `Send`
+    /// (an `Rc<RefCell<…>>` is fine: only its worker ever touches it), and there is one per
+    /// worker: what one worker's handlers change, the others do not see.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use ringbolt::{Api, Error, Request};
+    ///
+    /// struct Served(Cell<u64>);
+    ///
+    /// let mut api = Api::new();
+    /// api.worker_state(|| Served(Cell::new(0)));
+    /// api.get("/served-here", |req: Request| async move {
+    ///     let served = req.worker_state::<Served>()?;
+    ///     served.0.set(served.0.get() + 1);
+    ///     Ok::<_, Error>(served.0.get().to_string())
+    /// });
+    /// ```
+    pub fn worker_state<T: 'static>(
+        &mut self,
+        make: impl Fn() -> T + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.states.insert_factory(make);
+        self
     }
 
     /// Registers `handler` for `method` on `pattern` (`/users/{user_id}`, `/files/{*path}`).

@@ -107,6 +107,7 @@ mod request;
 pub mod response;
 pub mod router;
 mod server;
+mod state;
 mod task;
 pub mod templates;
 

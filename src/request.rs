@@ -62,6 +62,29 @@ impl Request {
         self.api
     }
 
+    /// The shared value of type `T` added with [`Api::state`](crate::Api::state).
+    ///
+    /// # Errors
+    /// A 500 (and a log line) when the app added no value of that type.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&'static T, Error> {
+        self.api.states.shared::<T>().ok_or_else(|| {
+            crate::state::missing::<T>("shared");
+            Error::internal()
+        })
+    }
+
+    /// This worker's value of type `T`, built by the factory given to
+    /// [`Api::worker_state`](crate::Api::worker_state).
+    ///
+    /// # Errors
+    /// A 500 (and a log line) when the app added no factory for that type.
+    pub fn worker_state<T: 'static>(&self) -> Result<std::rc::Rc<T>, Error> {
+        crate::state::worker::<T>().ok_or_else(|| {
+            crate::state::missing::<T>("worker");
+            Error::internal()
+        })
+    }
+
     /// The server's allow-list: the only directories file responses may read from.
     pub fn allow_list(&self) -> &'static AllowList {
         self.allow

@@ -289,8 +289,10 @@ async fn serve(
         accept_waiter: Cell::new(None),
     });
 
-    // spawn_blocking on this thread runs on the server's pool.
+    // spawn_blocking on this thread runs on the server's pool; the app's per-worker state is
+    // built here, on the worker's own thread.
     crate::task::set_pool(Some(Arc::clone(&ctx.pool)));
+    api.states.start_worker();
     // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
     cache::configure(allow, &ctx.config.file_cache);
@@ -411,8 +413,10 @@ async fn serve(
     }
     let stats = cache::stats();
     cache::clear();
-    // The thread may outlive the server (it may be the caller's): the pool is not kept.
+    // The thread may outlive the server (it may be the caller's): neither the pool nor the
+    // worker state is kept.
     crate::task::set_pool(None);
+    crate::state::stop_worker();
     tracing::info!(
         worker = id,
         file_cache_hits = stats.hits,
