@@ -55,6 +55,8 @@ pub struct Api {
     pub(crate) labels: Vec<String>,
     /// Shared and per-worker state.
     pub(crate) states: States,
+    /// The handler of requests no route matches (`None`: 404 `{"detail":"Not Found"}`).
+    pub(crate) fallback: Option<Endpoint>,
 }
 
 /// Options of one registered route, returned by [`Api::get`] and friends.
@@ -185,6 +187,37 @@ impl Api {
         Route {
             endpoint: self.router.insert(method, pattern, endpoint),
         }
+    }
+
+    /// Answers every request whose path no route matches (a matched path with another
+    /// method still gets 405 with `Allow`, and an extension method no route registers 501).
+    /// Without one, such requests get
+    /// 404 `{"detail":"Not Found"}`. The handler is an ordinary one: it reads the request and
+    /// its body, and its response goes through compression like any other; it sets its own
+    /// status.
+    ///
+    /// ```
+    /// use ringbolt::{Api, Html, Request};
+    ///
+    /// let mut api = Api::new();
+    /// api.get("/", |_req: Request| async { "home" });
+    /// api.fallback(|req: Request| async move {
+    ///     Html::new(format!("<h1>Nothing at {}</h1>", ringbolt::escape::Escaped(req.path())))
+    ///         .status(404)
+    /// });
+    /// ```
+    pub fn fallback(&mut self, handler: impl Handler) -> Route<'_> {
+        let id = self.labels.len();
+        self.labels.push("fallback".to_owned());
+        let endpoint = self.fallback.insert(Endpoint {
+            handler: Box::new(handler),
+            body_limit: None,
+            status: None,
+            model: None,
+            no_compress: false,
+            id,
+        });
+        Route { endpoint }
     }
 
     /// Compresses responses (gzip, br, zstd, as the client accepts; see

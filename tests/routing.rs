@@ -313,4 +313,39 @@ on_both_drivers! {
         let r = get(s.local_addr(), "/header");
         assert_eq!((r.status, r.text()), (200, "-"));
     }
+
+    fn fallback_answers_what_no_route_matches(driver: Driver) {
+        let mut api = ringbolt::Api::new();
+        api.get("/", |_req: ringbolt::Request| async { "home" });
+        api.get("/users/{id}", |_req: ringbolt::Request| async { "user" });
+        api.fallback(|mut req: ringbolt::Request| async move {
+            let body = req.body().await.map(|b| b.len()).unwrap_or(0);
+            ringbolt::Html::new(format!("<h1>nothing at {} ({body} bytes)</h1>", req.path()))
+                .status(404)
+        });
+        let s = start_api(driver, api);
+        let a = s.local_addr();
+        let mut c = Client::connect(a);
+        for (req, want) in [
+            (&b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"[..], "<h1>nothing at /nope (0 bytes)</h1>"),
+            (b"GET /users/1/more HTTP/1.1\r\nHost: a\r\n\r\n", "<h1>nothing at /users/1/more (0 bytes)</h1>"),
+            (b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "<h1>nothing at /upload (5 bytes)</h1>"),
+        ] {
+            c.send(req);
+            let r = c.response();
+            assert_eq!(r.status, 404);
+            assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+            assert_eq!(r.text(), want);
+        }
+        // Routes still win, a known path with another method is still 405, HEAD has no body.
+        c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.response().text(), "home");
+        c.send(b"DELETE /users/1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.response().status, 405);
+        c.send(b"HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n");
+        let r = c.response_to("HEAD");
+        assert_eq!(r.status, 404);
+        assert!(r.body.is_empty());
+        s.shutdown().unwrap();
+    }
 }

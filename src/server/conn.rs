@@ -272,10 +272,13 @@ pub(crate) async fn serve(
                         resp.insert_header(ALLOW, allow.clone());
                         Err((resp, keep_alive))
                     }
-                    Lookup::NotFound => Err((
-                        Response::detail(StatusCode::NOT_FOUND, "Not Found"),
-                        keep_alive,
-                    )),
+                    Lookup::NotFound => match &api.fallback {
+                        Some(endpoint) => Ok((endpoint, Vec::new())),
+                        None => Err((
+                            Response::detail(StatusCode::NOT_FOUND, "Not Found"),
+                            keep_alive,
+                        )),
+                    },
                     // The request is framed like any other: the connection carries on.
                     Lookup::NotImplemented => Err((
                         Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
