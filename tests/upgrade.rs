@@ -249,6 +249,16 @@ fn a_failed_upgrade_leaves_the_old_process_serving() {
     assert_eq!(exchange(&mut c), Some(false), "still serving, keep-alive");
 }
 
+/// Clears close-on-exec on `fd`, so that a child process inherits it.
+fn inheritable(fd: std::os::fd::RawFd) {
+    // SAFETY: F_GETFD/F_SETFD on an open descriptor; no memory involved.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        assert!(flags >= 0);
+        assert!(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) >= 0);
+    }
+}
+
 #[test]
 fn socket_activation_serves_on_the_given_socket() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -256,12 +266,7 @@ fn socket_activation_serves_on_the_given_socket() {
     let fd = listener.as_raw_fd();
     // The shell puts the socket at descriptor 3 and sets LISTEN_PID to its own pid, which
     // `exec` gives to the server, as systemd does.
-    // SAFETY: F_GETFD/F_SETFD on the listener's open descriptor; no memory involved.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        assert!(flags >= 0);
-        assert!(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) >= 0);
-    }
+    inheritable(fd);
     let media = scratch("activation");
     let marker = media.display().to_string();
     let to_3 = if fd == 3 {
@@ -313,12 +318,7 @@ fn socket_activation_serves_on_the_given_socket() {
 fn a_descriptor_listed_twice_is_refused_at_startup() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let fd = listener.as_raw_fd();
-    // SAFETY: F_GETFD/F_SETFD on the listener's open descriptor; no memory involved.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        assert!(flags >= 0);
-        assert!(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) >= 0);
-    }
+    inheritable(fd);
     let media = scratch("twice");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
         .args(["--workers", "1", "--media-dir"])

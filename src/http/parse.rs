@@ -94,10 +94,19 @@ pub struct Head {
 impl Head {
     /// The value of the first header named `name` (ASCII case-insensitive), as bytes.
     pub fn header<'b>(&self, buf: &'b [u8], name: &str) -> Option<&'b [u8]> {
+        self.header_lines(buf, name).next()
+    }
+
+    /// The values of every field line named `name` (ASCII case-insensitive), in order.
+    pub fn header_lines<'h, 'b: 'h>(
+        &'h self,
+        buf: &'b [u8],
+        name: &'h str,
+    ) -> impl Iterator<Item = &'b [u8]> + 'h {
         self.headers
             .iter()
-            .find(|h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| &buf[h.value.clone()])
+            .filter(move |h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |h| &buf[h.value.clone()])
     }
 }
 
@@ -165,7 +174,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Status<Head>, ParseErro
         });
     }
     // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-    if version == Version::HTTP_10 && framing.transfer_encoding {
+    if version == Version::HTTP_10 && framing.codings > 0 {
         return Err(ParseError::TransferEncoding);
     }
     let body = framing.body_kind()?;
@@ -353,8 +362,6 @@ fn list_items(v: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[derive(Default)]
 struct Framing {
     content_length: Option<u64>,
-    /// A Transfer-Encoding field was present (whatever it held).
-    transfer_encoding: bool,
     /// Transfer codings seen, in order; only whether the last is `chunked` and how many
     /// there are matters.
     codings: u32,
@@ -379,11 +386,11 @@ impl Framing {
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // A field that names no coding (empty, or only commas) frames nothing: it is
-            // refused like a bad one, never read as absent.
+            // refused like a bad one, never read as absent (so a field present means at
+            // least one coding counted).
             if list_items(value).next().is_none() {
                 return Err(ParseError::TransferEncoding);
             }
-            self.transfer_encoding = true;
             for coding in list_items(value) {
                 // A coding may carry parameters (`gzip;q=1` is not valid here, but
                 // `chunked;x` is not chunked either): compare the whole element.
@@ -411,7 +418,7 @@ impl Framing {
     }
 
     fn body_kind(&self) -> Result<BodyKind, ParseError> {
-        if self.transfer_encoding {
+        if self.codings > 0 {
             // RFC 9112 §6.1: CL and TE together may be a smuggling attempt: refuse, close.
             if self.content_length.is_some() {
                 return Err(ParseError::LengthAndChunked);

@@ -17,7 +17,7 @@ use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::{AllowList, FsError, cache};
-use crate::http::parse::{Head, HeaderIndices};
+use crate::http::parse::Head;
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
 /// Files up to this size are read and sent with the head in one write.
@@ -37,14 +37,9 @@ pub(crate) struct FileRequest<'a> {
 impl<'a> FileRequest<'a> {
     /// Every field line named `name` (lower-case), in the order sent.
     fn lines(&self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let (headers, buf): (&'a [HeaderIndices], &'a [u8]) = match self.head {
-            Some((head, buf)) => (&head.headers, buf),
-            None => (&[], &[]),
-        };
-        headers
-            .iter()
-            .filter(move |h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(move |h| &buf[h.value.clone()])
+        self.head
+            .into_iter()
+            .flat_map(move |(head, buf)| head.header_lines(buf, name))
     }
 
     /// The value of a field that must appear once: `None` when it is absent or repeated.

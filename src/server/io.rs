@@ -20,13 +20,13 @@ use crate::server::SendRate;
 const READ_RESERVE: usize = 2 * 1024;
 
 /// How long a closing connection waits for more bytes from the peer before it closes.
-pub(crate) const LINGER_READ: Duration = Duration::from_secs(2);
+const LINGER_READ: Duration = Duration::from_secs(2);
 
 /// How often a closing connection looks whether the peer has everything.
 const LINGER_STEP: Duration = Duration::from_millis(20);
 
 /// The most a closing connection reads (and drops) before it closes anyway.
-pub(crate) const LINGER_BYTES: usize = 256 * 1024;
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// Where an unused connection timer points (it is reset before every use).
 const IDLE_TIMER: Duration = Duration::from_secs(3600);
@@ -221,28 +221,27 @@ impl Io {
         let Some(rate) = self.rate else {
             return Ok(None);
         };
-        let fresh = |stream: &Stream| Window {
-            start: now,
-            queued: sys::unacked(stream),
-            written: 0,
-        };
-        let w = match self.window {
-            None => fresh(&self.stream),
-            Some(w) => {
-                let elapsed = now.saturating_duration_since(w.start);
-                if elapsed < rate.per {
-                    return Ok(Some(w.start + rate.per));
-                }
-                let taken = (w.queued + w.written).saturating_sub(sys::unacked(&self.stream));
-                let owed = u128::from(rate.bytes) * elapsed.as_nanos() / rate.per.as_nanos().max(1);
-                if u128::from(taken) < owed {
-                    sys::reset_on_close(&self.stream);
-                    return Err(ConnError::TooSlow);
-                }
-                fresh(&self.stream)
+        if let Some(w) = self.window
+            && now.saturating_duration_since(w.start) < rate.per
+        {
+            return Ok(Some(w.start + rate.per));
+        }
+        // The send queue is read once: it ends the window being judged and starts the next.
+        let queued = sys::unacked(&self.stream);
+        if let Some(w) = self.window {
+            let elapsed = now.saturating_duration_since(w.start);
+            let taken = (w.queued + w.written).saturating_sub(queued);
+            let owed = u128::from(rate.bytes) * elapsed.as_nanos() / rate.per.as_nanos().max(1);
+            if u128::from(taken) < owed {
+                sys::reset_on_close(&self.stream);
+                return Err(ConnError::TooSlow);
             }
-        };
-        self.window = Some(w);
+        }
+        self.window = Some(Window {
+            start: now,
+            queued,
+            written: 0,
+        });
         Ok(Some(now + rate.per))
     }
 
