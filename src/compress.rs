@@ -352,7 +352,8 @@ thread_local! {
 ///   the CRC, the length and those bytes.
 /// - br: the stream's own encoder at quality 1, given each batch whole.
 pub(crate) struct Encoder {
-    coding: Coding,
+    /// br, else gzip (streams are never zstd).
+    brotli: bool,
     gzip_level: u32,
     /// Plaintext bytes written since the last flush.
     pending: usize,
@@ -386,11 +387,13 @@ impl Encoder {
     /// An encoder for a stream in `coding`; it allocates nothing until written to. `None`
     /// for a coding streams are never sent in (zstd, see [`STREAM_PREFERENCE`]).
     pub(crate) fn new(config: &Compression, coding: Coding) -> Option<Encoder> {
-        if !STREAM_PREFERENCE.contains(&coding) {
-            return None;
-        }
+        let brotli = match coding {
+            Coding::Gzip => false,
+            Coding::Brotli => true,
+            Coding::Zstd => return None,
+        };
         Some(Encoder {
-            coding,
+            brotli,
             gzip_level: config.gzip_level.min(9),
             pending: 0,
             state: State::Empty,
@@ -405,15 +408,14 @@ impl Encoder {
     /// The state, allocated on first use.
     fn state(&mut self) -> &mut State {
         if let State::Empty = self.state {
-            self.state = match self.coding {
-                // Never zstd: `new` refuses it.
-                Coding::Gzip | Coding::Zstd => State::Gzip(Box::new(GzipStream {
+            self.state = match self.brotli {
+                false => State::Gzip(Box::new(GzipStream {
                     header_sent: false,
                     crc: flate2::Crc::new(),
                     history: Vec::new(),
                     batch: Vec::new(),
                 })),
-                Coding::Brotli => State::Brotli(Box::new(BrotliStream {
+                true => State::Brotli(Box::new(BrotliStream {
                     writer: brotli::CompressorWriter::new(
                         Vec::new(),
                         4096,
