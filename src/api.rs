@@ -2,12 +2,16 @@
 //! each returns a [`Route`] for per-route options. The `Api` is built once, before the
 //! server starts, and shared read-only by every worker.
 
+use std::sync::Arc;
+
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::compress::Compression;
 use crate::handler::Handler;
+use crate::middleware::{Chain, Middleware};
+use crate::response::Response;
 use crate::response::Validator;
 use crate::router::Router;
 use crate::state::States;
@@ -23,6 +27,60 @@ pub(crate) struct Endpoint {
     pub(crate) no_compress: bool,
     /// Index of the route in [`Api::labels`].
     pub(crate) id: usize,
+    /// The scope the route was registered in (`None`: the app itself).
+    scope: Option<usize>,
+    /// The middleware its requests pass through, fixed by [`Api::freeze`].
+    pub(crate) chain: Chain,
+}
+
+impl Endpoint {
+    fn new(handler: Box<dyn Handler>, id: usize, scope: Option<usize>) -> Self {
+        Endpoint {
+            handler,
+            body_limit: None,
+            status: None,
+            model: None,
+            no_compress: false,
+            id,
+            scope,
+            chain: Chain::from([]),
+        }
+    }
+}
+
+/// A group of routes under one path prefix, with middleware of its own.
+struct ScopeDef {
+    /// The full prefix (`/api/v1`), without a trailing slash.
+    prefix: String,
+    parent: Option<usize>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    /// The whole chain of its requests (the app's, the enclosing scopes', its own), fixed
+    /// by [`Api::freeze`].
+    chain: Chain,
+}
+
+impl std::fmt::Debug for ScopeDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopeDef")
+            .field("prefix", &self.prefix)
+            .field("middleware", &self.middleware.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The app's middleware.
+#[derive(Default)]
+struct AppMiddleware {
+    /// In the order registered.
+    added: Vec<Arc<dyn Middleware>>,
+    /// The chain of requests outside every scope, fixed by [`Api::freeze`].
+    chain: Chain,
+}
+
+impl std::fmt::Debug for AppMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} middleware", self.added.len())
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -57,6 +115,19 @@ pub struct Api {
     pub(crate) states: States,
     /// The handler of requests no route matches (`None`: 404 `{"detail":"Not Found"}`).
     pub(crate) fallback: Option<Endpoint>,
+    middleware: AppMiddleware,
+    scopes: Vec<ScopeDef>,
+    /// Rewrites `{"detail": …}` error bodies (see [`Api::error_body`]).
+    error_body: Option<ErrorBody>,
+}
+
+/// The function given to [`Api::error_body`].
+struct ErrorBody(Box<dyn Fn(StatusCode, serde_json::Value) -> Response + Send + Sync>);
+
+impl std::fmt::Debug for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErrorBody")
+    }
 }
 
 /// Options of one registered route, returned by [`Api::get`] and friends.
@@ -111,6 +182,75 @@ macro_rules! method_fns {
             self.route($method, pattern, handler)
         }
     )*};
+}
+
+/// Routes under one path prefix, with middleware of their own; see [`Api::scope`].
+#[derive(Debug)]
+pub struct Scope<'a> {
+    api: &'a mut Api,
+    index: usize,
+}
+
+impl Scope<'_> {
+    /// Adds middleware for this scope's requests; it runs after the app's and the
+    /// enclosing scopes', in the order added.
+    pub fn middleware(&mut self, middleware: impl Middleware) -> &mut Self {
+        self.api.scopes[self.index]
+            .middleware
+            .push(Arc::new(middleware));
+        self
+    }
+
+    /// A scope nested in this one: `prefix` is below this scope's.
+    ///
+    /// # Panics
+    /// As [`Api::scope`].
+    pub fn scope(&mut self, prefix: &str, build: impl FnOnce(&mut Scope<'_>)) -> &mut Self {
+        self.api.add_scope(Some(self.index), prefix, build);
+        self
+    }
+
+    /// The scope's prefix (`/api/v1`).
+    pub fn prefix(&self) -> &str {
+        &self.api.scopes[self.index].prefix
+    }
+
+    /// Registers `handler` for `method` on `pattern` below the scope's prefix (`"/"`: the
+    /// prefix itself).
+    ///
+    /// # Panics
+    /// If the pattern is invalid, conflicts with another, or already has this method.
+    pub fn route(&mut self, method: Method, pattern: &str, handler: impl Handler) -> Route<'_> {
+        let full = join(self.prefix(), pattern);
+        self.api
+            .route_in(Some(self.index), method, full, Box::new(handler))
+    }
+
+    method_fns! {
+        /// Registers a GET handler below the scope's prefix (HEAD is served by it too).
+        get => Method::GET;
+        /// Registers a POST handler below the scope's prefix.
+        post => Method::POST;
+        /// Registers a PUT handler below the scope's prefix.
+        put => Method::PUT;
+        /// Registers a PATCH handler below the scope's prefix.
+        patch => Method::PATCH;
+        /// Registers a DELETE handler below the scope's prefix.
+        delete => Method::DELETE;
+        /// Registers a HEAD handler below the scope's prefix.
+        head => Method::HEAD;
+        /// Registers an OPTIONS handler below the scope's prefix.
+        options => Method::OPTIONS;
+    }
+}
+
+/// A scope's pattern in full: `"/"` and `""` name the prefix itself.
+fn join(prefix: &str, pattern: &str) -> String {
+    match pattern {
+        "" | "/" => prefix.to_owned(),
+        p if p.starts_with('/') => format!("{prefix}{p}"),
+        p => format!("{prefix}/{p}"),
+    }
 }
 
 impl Api {
@@ -174,19 +314,130 @@ impl Api {
     /// # Panics
     /// If the pattern is invalid, conflicts with another, or already has this method.
     pub fn route(&mut self, method: Method, pattern: &str, handler: impl Handler) -> Route<'_> {
-        let endpoint = Endpoint {
-            handler: Box::new(handler),
-            body_limit: None,
-            status: None,
-            model: None,
-            no_compress: false,
-            id: self.labels.len(),
-        };
+        self.route_in(None, method, pattern.to_owned(), Box::new(handler))
+    }
+
+    fn route_in(
+        &mut self,
+        scope: Option<usize>,
+        method: Method,
+        pattern: String,
+        handler: Box<dyn Handler>,
+    ) -> Route<'_> {
+        let endpoint = Endpoint::new(handler, self.labels.len(), scope);
         self.labels
-            .push(format!("{method} {}", route_label(pattern)));
+            .push(format!("{method} {}", route_label(&pattern)));
         Route {
-            endpoint: self.router.insert(method, pattern, endpoint),
+            endpoint: self.router.insert(method, &pattern, endpoint),
         }
+    }
+
+    /// Adds middleware that every request passes through: routed ones, and the ones the
+    /// server answers itself (404, 405, the automatic `OPTIONS` 204, 501, 413). Middleware
+    /// runs in the order added, the first outermost, before any scope's; see
+    /// [`Middleware`].
+    ///
+    /// ```
+    /// use ringbolt::{Api, HeaderValue, Next, Request, Response};
+    ///
+    /// async fn server_timing(req: Request, next: Next) -> Response {
+    ///     let start = std::time::Instant::now();
+    ///     let mut resp = next.run(req).await;
+    ///     let took = format!("app;dur={:.3}", start.elapsed().as_secs_f64() * 1e3);
+    ///     if let Ok(v) = HeaderValue::from_str(&took) {
+    ///         resp.headers_mut().insert("server-timing", v);
+    ///     }
+    ///     resp
+    /// }
+    ///
+    /// let mut api = Api::new();
+    /// api.middleware(server_timing);
+    /// ```
+    pub fn middleware(&mut self, middleware: impl Middleware) -> &mut Self {
+        self.middleware.added.push(Arc::new(middleware));
+        self
+    }
+
+    /// Registers routes under `prefix` (`/api`), with middleware of their own: the
+    /// scope's middleware runs after the app's, for the scope's routes and for every other
+    /// request whose path is `prefix` or starts with `prefix/` (so a 404 or a preflight
+    /// below `/api` passes the scope's CORS and auth middleware too). Scopes nest; an inner
+    /// scope's middleware runs after its outer scope's.
+    ///
+    /// In the scope, `"/notes"` registers `prefix/notes`, and `"/"` registers `prefix`
+    /// itself.
+    ///
+    /// # Panics
+    /// If `prefix` does not start with `/`, holds a `{`, or is `/` alone.
+    pub fn scope(&mut self, prefix: &str, build: impl FnOnce(&mut Scope<'_>)) -> &mut Self {
+        self.add_scope(None, prefix, build);
+        self
+    }
+
+    fn add_scope(
+        &mut self,
+        parent: Option<usize>,
+        prefix: &str,
+        build: impl FnOnce(&mut Scope<'_>),
+    ) {
+        let trimmed = prefix.trim_end_matches('/');
+        assert!(
+            prefix.starts_with('/') && !trimmed.is_empty() && !prefix.contains('{'),
+            "scope prefix {prefix:?} must start with `/`, name a path below `/` and have no parameters"
+        );
+        let full = match parent {
+            Some(p) => format!("{}{trimmed}", self.scopes[p].prefix),
+            None => trimmed.to_owned(),
+        };
+        let index = self.scopes.len();
+        self.scopes.push(ScopeDef {
+            prefix: full,
+            parent,
+            middleware: Vec::new(),
+            chain: Chain::from([]),
+        });
+        build(&mut Scope { api: self, index });
+    }
+
+    /// Fixes every request's middleware chain; the server calls it once, before serving.
+    pub(crate) fn freeze(&mut self) {
+        self.middleware.chain = self.middleware.added.iter().cloned().collect();
+        for i in 0..self.scopes.len() {
+            // Parents come before their children: their chains are already fixed.
+            let mut chain: Vec<_> = match self.scopes[i].parent {
+                Some(p) => self.scopes[p].chain.to_vec(),
+                None => self.middleware.chain.to_vec(),
+            };
+            chain.extend(self.scopes[i].middleware.iter().cloned());
+            self.scopes[i].chain = chain.into();
+        }
+        let scopes = &self.scopes;
+        let app = &self.middleware.chain;
+        let chain_of = |e: &Endpoint| match e.scope {
+            Some(s) => Chain::clone(&scopes[s].chain),
+            None => Chain::clone(app),
+        };
+        for e in self.router.values_mut() {
+            e.chain = chain_of(e);
+        }
+        if let Some(e) = &mut self.fallback {
+            e.chain = chain_of(e);
+        }
+    }
+
+    /// The middleware of a request no route answers, by its path: the innermost scope whose
+    /// prefix the path is, or starts with followed by `/`; else the app's.
+    pub(crate) fn chain_for_path(&'static self, path: &str) -> &'static [Arc<dyn Middleware>] {
+        let within = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        let best = self
+            .scopes
+            .iter()
+            .filter(|s| within(&s.prefix))
+            .max_by_key(|s| s.prefix.len());
+        best.map_or(&self.middleware.chain, |s| &s.chain)
     }
 
     /// Answers every request whose path no route matches (a matched path with another
@@ -209,15 +460,86 @@ impl Api {
     pub fn fallback(&mut self, handler: impl Handler) -> Route<'_> {
         let id = self.labels.len();
         self.labels.push("fallback".to_owned());
-        let endpoint = self.fallback.insert(Endpoint {
-            handler: Box::new(handler),
-            body_limit: None,
-            status: None,
-            model: None,
-            no_compress: false,
-            id,
-        });
+        let endpoint = self
+            .fallback
+            .insert(Endpoint::new(Box::new(handler), id, None));
         Route { endpoint }
+    }
+
+    /// Gives every error response in the `{"detail": …}` shape another body: `shape` gets
+    /// the status and the detail (a string, or the list of issues of a 422) and returns the
+    /// response to send instead. Its status and body replace the original's; headers of the
+    /// original it does not set itself are kept (`Allow` of a 405, `Content-Range` of a 416,
+    /// what middleware added). It applies to every such response with a 4xx or 5xx status,
+    /// whoever made it: the server's own (unparseable requests included, which no
+    /// middleware sees), an [`Error`](crate::Error) a handler returned, a
+    /// [`Response::detail`]. It runs after the middleware, just before the response is
+    /// written.
+    ///
+    /// ```
+    /// use ringbolt::{Api, Json, StatusCode};
+    ///
+    /// let mut api = Api::new();
+    /// api.error_body(|status: StatusCode, detail: serde_json::Value| {
+    ///     // RFC 9457 problem details.
+    ///     Json::new(serde_json::json!({
+    ///         "type": "about:blank",
+    ///         "status": status.as_u16(),
+    ///         "title": status.canonical_reason(),
+    ///         "detail": detail,
+    ///     }))
+    ///     .status(status.as_u16())
+    ///     .media_type("application/problem+json")
+    /// });
+    /// ```
+    pub fn error_body(
+        &mut self,
+        shape: impl Fn(StatusCode, serde_json::Value) -> Response + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.error_body = Some(ErrorBody(Box::new(shape)));
+        self
+    }
+
+    /// `resp` as [`Api::error_body`] shapes it (unchanged when no shape is set, or when it is
+    /// no `{"detail": …}` error).
+    pub(crate) fn shape_error(&self, resp: Response) -> Response {
+        let Some(ErrorBody(shape)) = &self.error_body else {
+            return resp;
+        };
+        let status = resp.status_code();
+        if status.as_u16() < 400
+            || !resp
+                .content_type()
+                .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"))
+        {
+            return resp;
+        }
+        let crate::response::Body::Bytes(body) = resp.body() else {
+            return resp;
+        };
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            detail: serde_json::Value,
+        }
+        let Ok(Detail { detail }) = serde_json::from_slice::<Detail>(body) else {
+            return resp;
+        };
+        let mut shaped = shape(status, detail);
+        let own: Vec<http::HeaderName> = shaped.headers().keys().cloned().collect();
+        let (_, _, headers, _) = resp.into_parts();
+        // `into_iter` names a header with its first value only.
+        let mut current = None;
+        for (name, value) in headers {
+            if name.is_some() {
+                current = name;
+            }
+            if let Some(name) = &current
+                && !own.contains(name)
+            {
+                shaped.headers_mut().append(name.clone(), value);
+            }
+        }
+        shaped
     }
 
     /// Compresses responses (gzip, br, zstd, as the client accepts; see

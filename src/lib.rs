@@ -103,6 +103,7 @@ pub mod escape;
 pub mod fs;
 mod handler;
 pub mod http;
+pub mod middleware;
 mod request;
 pub mod response;
 pub mod router;
@@ -120,10 +121,11 @@ pub mod fuzzing {
     };
 }
 
-pub use api::{Api, Route};
+pub use api::{Api, Route, Scope};
 pub use compress::Compression;
 pub use error::{Error, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
+pub use middleware::{Cors, Middleware, Next};
 pub use request::Request;
 pub use response::{
     Body, Cookie, Event, File, FileResponse, Html, IntoChunk, IntoResponse, Json, PlainText,
@@ -139,4 +141,4 @@ pub use templates::{Templates, render};
 /// Re-exported: the `cookie` crate, for [`Cookie`] builders and their time types.
 pub use ::cookie;
 /// Re-exported: status codes, header names and values, methods.
-pub use ::http::{HeaderName, HeaderValue, Method, StatusCode};
+pub use ::http::{Extensions, HeaderName, HeaderValue, Method, StatusCode};

@@ -26,6 +26,7 @@ pub struct Request {
     peer: Option<SocketAddr>,
     api: &'static Api,
     allow: &'static AllowList,
+    extensions: http::Extensions,
 }
 
 #[derive(Debug)]
@@ -54,7 +55,20 @@ impl Request {
             params,
             body,
             peer,
+            extensions: http::Extensions::new(),
         }
+    }
+
+    /// Values middleware attached to this request for the handler (one per type): an
+    /// authenticated user, a request id. Empty unless something inserted one.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// The request's extensions, to insert into: `req.extensions_mut().insert(User(..))`
+    /// in a middleware, `req.extensions().get::<User>()` in the handler.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
     }
 
     /// The application this request is served by.

@@ -87,6 +87,13 @@ impl<T> Router<T> {
         &mut route.methods[last].1
     }
 
+    /// Every registered value, for setup that needs all of them at once.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.routes
+            .iter_mut()
+            .flat_map(|r| r.methods.iter_mut().map(|(_, v)| v))
+    }
+
     /// The `Allow` value listing every method any route knows (for `OPTIONS *`).
     pub fn allow_all(&self) -> &HeaderValue {
         &self.all_allow

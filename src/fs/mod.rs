@@ -7,6 +7,7 @@ pub(crate) mod cache;
 pub mod meta;
 pub mod range;
 pub mod static_dir;
+pub(crate) mod stream;
 
 pub use allow::{AllowList, FsError, OpenedFile};
 pub use static_dir::StaticDir;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use http::StatusCode;
 
 use super::{Body, IntoResponse, Response};
+use crate::fs::stream::FileStream;
 
 /// Default cap on what [`File`] reads into memory.
 pub const DEFAULT_MEMORY_CAP: u64 = 10 * 1024 * 1024;
@@ -25,6 +26,10 @@ pub struct FileBody {
     pub(crate) located: Option<(usize, String)>,
     /// Serve `path.zst` / `path.br` / `path.gz` instead when present and accepted.
     pub(crate) precompressed: bool,
+    /// Set once the server has resolved the file for the request (the allow-list, the
+    /// conditional headers and the ranges weighed; the response's status and headers say
+    /// what will be sent): what remains is to send it.
+    pub(crate) ready: Option<FileStream>,
 }
 
 impl FileBody {
@@ -37,6 +42,15 @@ impl FileBody {
             memory_cap,
             located: None,
             precompressed: false,
+            ready: None,
+        }
+    }
+
+    /// A body already resolved for its request, to be sent as it is.
+    pub(crate) fn resolved(stream: FileStream) -> Self {
+        FileBody {
+            ready: Some(stream),
+            ..FileBody::new(PathBuf::new(), None)
         }
     }
 }

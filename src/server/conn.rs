@@ -5,14 +5,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use futures_util::FutureExt;
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use monoio::buf::IoBufMut;
@@ -24,15 +23,17 @@ use super::net::{self, Stream, sys};
 use super::worker::{ConnSlot, WorkerCtx};
 use super::write::{self, Framing};
 use super::{FileSending, access, metrics};
-use crate::api::Endpoint;
+use crate::api::{Api, Endpoint};
 use crate::compress::{self, Compression, Plan};
 use crate::escape::Escaped;
+use crate::fs::stream::{FileStream, Piece};
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
 };
+use crate::middleware::{self, End, Middleware, guarded};
 use crate::request::{Request, RequestBody};
-use crate::response::{Body, Response, model_failure};
+use crate::response::{Body, FileBody, Response, model_failure};
 use crate::router::Lookup;
 
 /// Pending response bytes past which the write buffer is flushed even mid-batch.
@@ -63,10 +64,10 @@ fn next_step(keep_alive: bool) -> Next {
     }
 }
 
-/// Writes an error response `{"detail": …}` with `Connection: close` into `wbuf`.
-/// Returns the length of its body.
-fn error_response(wbuf: &mut Vec<u8>, status: StatusCode, detail: &str) -> u64 {
-    let resp = Response::detail(status, detail);
+/// Writes an error response `{"detail": …}` (as the app shapes errors) with
+/// `Connection: close` into `wbuf`. Returns the length of its body.
+fn error_response(wbuf: &mut Vec<u8>, api: &Api, status: StatusCode, detail: &str) -> u64 {
+    let resp = api.shape_error(Response::detail(status, detail));
     let len = body_len(&resp, false);
     encode_response(wbuf, resp, false, Some(ConnectionHeader::Close));
     len
@@ -188,7 +189,7 @@ pub(crate) async fn serve(
                         }
                         Ok(Status::Partial) => {}
                         Err(e) => {
-                            let len = error_response(wbuf, e.status(), e.detail());
+                            let len = error_response(wbuf, ctx.api, e.status(), e.detail());
                             log_unparsed(ctx, peer, e.status(), len);
                             break 'req Next::Close;
                         }
@@ -211,6 +212,7 @@ pub(crate) async fn serve(
                         Err(ConnError::Timeout) => {
                             let len = error_response(
                                 wbuf,
+                                ctx.api,
                                 StatusCode::REQUEST_TIMEOUT,
                                 "Request header timeout",
                             );
@@ -237,63 +239,17 @@ pub(crate) async fn serve(
             let keep_alive = wants_keep_alive(&head) && !ctx.draining();
             let path = path_str(&head, &head_bytes);
             let api = ctx.api;
-            // Either an endpoint, or an answer no handler gives (and whether the connection
-            // may stay open after it).
-            let routed = match path {
-                None => Err((
-                    Response::detail(StatusCode::NOT_FOUND, "Not Found"),
-                    keep_alive,
-                )),
-                Some(_)
-                    if head.method == Method::OPTIONS
-                        && &head_bytes[head.target.clone()] == b"*" =>
-                {
-                    let mut resp = Response::new(StatusCode::NO_CONTENT);
-                    resp.insert_header(ALLOW, api.router.allow_all().clone());
-                    Err((resp, keep_alive))
-                }
-                Some(path) => match api.router.lookup(&head.method, path) {
-                    Lookup::Found(endpoint, params) => {
-                        let base = head.path.start;
-                        let params = params
-                            .into_iter()
-                            .map(|(name, r)| (name, r.start + base..r.end + base))
-                            .collect();
-                        Ok((endpoint, params))
-                    }
-                    Lookup::MethodNotAllowed(allow) => {
-                        let mut resp =
-                            Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-                        resp.insert_header(ALLOW, allow.clone());
-                        Err((resp, keep_alive))
-                    }
-                    Lookup::Options(allow) => {
-                        let mut resp = Response::new(StatusCode::NO_CONTENT);
-                        resp.insert_header(ALLOW, allow.clone());
-                        Err((resp, keep_alive))
-                    }
-                    Lookup::NotFound => match &api.fallback {
-                        Some(endpoint) => Ok((endpoint, Vec::new())),
-                        None => Err((
-                            Response::detail(StatusCode::NOT_FOUND, "Not Found"),
-                            keep_alive,
-                        )),
-                    },
-                    // The request is framed like any other: the connection carries on.
-                    Lookup::NotImplemented => Err((
-                        Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
-                        keep_alive,
-                    )),
-                },
+            let (target, params) = route(api, &head, &head_bytes, path);
+            // The middleware this request passes through: its route's, or (for a request no
+            // route answers) that of the scope its path is in.
+            let chain: &'static [Arc<dyn Middleware>] = match &target {
+                Target::Endpoint(e, false) => &e.chain,
+                _ => api.chain_for_path(path.unwrap_or("/")),
             };
-            let (endpoint, params) = match routed {
-                Ok(found) => {
-                    if let Some(e) = &mut entry {
-                        e.route = Some(found.0.id);
-                    }
-                    found
-                }
-                Err((resp, keep_alive)) => {
+            let target = match target {
+                // No middleware to see it: the server's own answer goes out at once.
+                Target::Fixed(resp) if chain.is_empty() => {
+                    let resp = api.shape_error(resp);
                     note(&mut entry, resp.status_code(), body_len(&resp, head_only));
                     let finish = finish_without_handler(io, wbuf, &head, resp, keep_alive, config);
                     match Box::pin(finish).await {
@@ -304,11 +260,21 @@ pub(crate) async fn serve(
                         (_, None) => return,
                     }
                 }
+                target => target,
+            };
+            let (limit, no_compress) = match &target {
+                Target::Endpoint(e, _) => {
+                    if let Some(entry) = &mut entry {
+                        entry.route = Some(e.id);
+                    }
+                    (e.body_limit.unwrap_or(config.body_limit), e.no_compress)
+                }
+                Target::Fixed(_) => (config.body_limit, false),
             };
 
             // 3. The body: in hand, or left on the socket for the handler to read.
-            let limit = endpoint.body_limit.unwrap_or(config.body_limit);
             let kind = head.body;
+            let too_large = matches!(kind, BodyKind::Length(n) if n > limit);
             let mut shared = None;
             let mut held = None;
             let body = match kind {
@@ -316,10 +282,12 @@ pub(crate) async fn serve(
                     held = Some(io);
                     RequestBody::Empty
                 }
-                BodyKind::Length(n) if n > limit => {
-                    // Refused without reading it (and without 100 Continue).
+                BodyKind::Length(_) if too_large && chain.is_empty() => {
+                    // Refused without reading it (and without 100 Continue). With middleware,
+                    // the refusal is the end of the chain instead (see `answer`).
                     let len = error_response(
                         wbuf,
+                        api,
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "Request body too large",
                     );
@@ -361,11 +329,12 @@ pub(crate) async fn serve(
                 .map(|v| head_bytes.slice_ref(v));
             let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
 
-            // 4. The handler, with panics contained.
+            // 4. The middleware and the handler, with panics contained.
+            let answer = answer(target, chain, request, too_large, &head_copy, &method, ctx);
             let resp = match held.as_mut() {
-                None => call(endpoint, request).await,
+                None => answer.await,
                 Some(io) => {
-                    let mut fut = pin!(call(endpoint, request));
+                    let mut fut = pin!(answer);
                     match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
                         Poll::Ready(resp) => resp,
                         Poll::Pending => {
@@ -378,6 +347,8 @@ pub(crate) async fn serve(
                     }
                 }
             };
+
+            let resp = api.shape_error(resp);
 
             // 5. Take the socket back; settle an unread body.
             let mut keep_alive = keep_alive;
@@ -410,10 +381,9 @@ pub(crate) async fn serve(
                 (None, None) => return,
             };
 
-            // 6. The response: the route's default status, its model, and nothing unsendable.
-            let mut resp = finish_response(resp, endpoint);
-            // 7. Compression, where the app asks for it and the route does not refuse it.
-            let encoder = match (&api.compression, endpoint.no_compress) {
+            // 6. Compression, where the app asks for it and the route does not refuse it.
+            let mut resp = resp;
+            let encoder = match (&api.compression, no_compress) {
                 (Some(setting), false) => {
                     compress_response(&mut resp, setting, accept_encoding.as_deref())
                 }
@@ -468,8 +438,9 @@ pub(crate) async fn serve(
                 break 'req next_step(keep_alive);
             }
             let resp = if matches!(resp.body(), Body::File(_)) {
-                match resolve_file(resp, &head_copy, &method, ctx) {
-                    files::Prepared::Done(resp) => resp,
+                match ready_file(resp, &head_copy, &method, ctx) {
+                    // A file response made by middleware, refused only now.
+                    files::Prepared::Done(resp) => api.shape_error(resp),
                     files::Prepared::Stream(resp, stream) => {
                         note(&mut entry, resp.status_code(), 0);
                         encode_with_length(
@@ -537,9 +508,133 @@ pub(crate) async fn serve(
     }
 }
 
-/// Applies the route's options to a handler's response, and refuses one that must not be
-/// sent (an invalid header, a 1xx status): 500, with the reason in the log.
-fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
+/// What answers a parsed request.
+// Lives on the connection's stack for one request and is moved once: boxing the large
+// variant would only add an allocation to every 404.
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    /// A handler; `true` for the app's fallback (which answers paths no route has).
+    Endpoint(&'static Endpoint, bool),
+    /// The server's own answer: 404, 405, the automatic OPTIONS 204, 501.
+    Fixed(Response),
+}
+
+/// Path parameters as ranges into the head bytes.
+type Params = Vec<(&'static str, std::ops::Range<usize>)>;
+
+/// Routes a request: its handler and path parameters, or the answer no handler gives.
+fn route(
+    api: &'static Api,
+    head: &Head,
+    head_bytes: &[u8],
+    path: Option<&str>,
+) -> (Target, Params) {
+    let fixed = |resp| (Target::Fixed(resp), Vec::new());
+    let Some(path) = path else {
+        return fixed(Response::detail(StatusCode::NOT_FOUND, "Not Found"));
+    };
+    if head.method == Method::OPTIONS && &head_bytes[head.target.clone()] == b"*" {
+        let mut resp = Response::new(StatusCode::NO_CONTENT);
+        resp.insert_header(ALLOW, api.router.allow_all().clone());
+        return fixed(resp);
+    }
+    match api.router.lookup(&head.method, path) {
+        Lookup::Found(endpoint, params) => {
+            let base = head.path.start;
+            let params = params
+                .into_iter()
+                .map(|(name, r)| (name, r.start + base..r.end + base))
+                .collect();
+            (Target::Endpoint(endpoint, false), params)
+        }
+        Lookup::MethodNotAllowed(allow) => {
+            let mut resp = Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            resp.insert_header(ALLOW, allow.clone());
+            fixed(resp)
+        }
+        Lookup::Options(allow) => {
+            let mut resp = Response::new(StatusCode::NO_CONTENT);
+            resp.insert_header(ALLOW, allow.clone());
+            fixed(resp)
+        }
+        Lookup::NotFound => match &api.fallback {
+            Some(endpoint) => (Target::Endpoint(endpoint, true), Vec::new()),
+            None => fixed(Response::detail(StatusCode::NOT_FOUND, "Not Found")),
+        },
+        // The request is framed like any other: the connection carries on.
+        Lookup::NotImplemented => fixed(Response::detail(
+            StatusCode::NOT_IMPLEMENTED,
+            "Not Implemented",
+        )),
+    }
+}
+
+/// The response to a routed request: the middleware chain around the target, with panics
+/// contained. Without middleware, the handler is called directly (no box, no closure).
+async fn answer(
+    target: Target,
+    chain: &'static [Arc<dyn Middleware>],
+    request: Request,
+    too_large: bool,
+    head_bytes: &Bytes,
+    method: &Method,
+    ctx: &Rc<WorkerCtx>,
+) -> Response {
+    if chain.is_empty() {
+        return match target {
+            Target::Endpoint(e, _) => {
+                handler_answer(e, request, too_large, head_bytes, method, ctx).await
+            }
+            Target::Fixed(resp) => resp,
+        };
+    }
+    let end: End = match target {
+        Target::Endpoint(e, _) => {
+            let (head_bytes, method, ctx) = (head_bytes.clone(), method.clone(), Rc::clone(ctx));
+            Box::new(move |req| {
+                Box::pin(async move {
+                    handler_answer(e, req, too_large, &head_bytes, &method, &ctx).await
+                })
+            })
+        }
+        Target::Fixed(resp) => Box::new(move |_req| Box::pin(std::future::ready(resp))),
+    };
+    // What middleware returns is checked as a handler's answer is.
+    checked(middleware::Next::new(chain, end).run(request).await)
+}
+
+/// The handler's answer as the route makes it: 413 for a body over the limit (the handler
+/// never runs), else the handler's response with the route's options applied and a file
+/// body resolved for the request, so that middleware sees the status and headers that go
+/// out (a 304, a 206, a 416, a 404 for a missing file).
+async fn handler_answer(
+    endpoint: &'static Endpoint,
+    request: Request,
+    too_large: bool,
+    head_bytes: &[u8],
+    method: &Method,
+    ctx: &WorkerCtx,
+) -> Response {
+    if too_large {
+        return Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+    }
+    let resp = guarded(|| endpoint.handler.call(request)).await;
+    let resp = finish_response(resp, endpoint);
+    if !matches!(resp.body(), Body::File(_)) {
+        return resp;
+    }
+    match ready_file(resp, head_bytes, method, ctx) {
+        files::Prepared::Done(resp) => resp,
+        files::Prepared::Stream(mut resp, stream) => {
+            resp.set_body(Body::File(FileBody::resolved(stream)));
+            resp
+        }
+    }
+}
+
+/// Refuses a response that must not be sent (an invalid header, a 1xx status): 500, with
+/// the reason in the log. Settles its Content-Type.
+fn checked(mut resp: Response) -> Response {
     if let Some(reason) = resp.take_invalid() {
         tracing::error!(reason = %Escaped(&reason), "handler built an invalid response; answering 500");
         return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
@@ -552,6 +647,14 @@ fn finish_response(mut resp: Response, endpoint: &Endpoint) -> Response {
         return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     }
     resp.settle_content_type();
+    resp
+}
+
+/// Applies the route's options to a handler's response (its default status, its model)
+/// once it passed [`checked`].
+fn finish_response(resp: Response, endpoint: &Endpoint) -> Response {
+    // A refused response is a 500: neither the default status nor the model applies to it.
+    let mut resp = checked(resp);
     if let Some(status) = endpoint.status
         && resp.status_code() == StatusCode::OK
     {
@@ -653,9 +756,10 @@ fn stream_defaults(resp: &mut Response) {
     }
 }
 
-/// Resolves a file body against the allow-list and the request's conditional and range
-/// headers.
-fn resolve_file(
+/// A file body ready to send: as the handler's answer resolved it, or (a file response
+/// that middleware made) resolved now against the allow-list and the request's conditional
+/// and range headers.
+fn ready_file(
     mut resp: Response,
     head_bytes: &[u8],
     method: &Method,
@@ -664,6 +768,9 @@ fn resolve_file(
     let Body::File(spec) = std::mem::take(resp.body_mut()) else {
         return files::Prepared::Done(resp);
     };
+    if let Some(stream) = spec.ready {
+        return files::Prepared::Stream(resp, stream);
+    }
     if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
         let req = files::FileRequest { method, head: None };
@@ -701,7 +808,7 @@ fn mentions_conditions(head: &[u8]) -> bool {
 async fn send_file_copy(
     io: &mut Io,
     wbuf: &mut Vec<u8>,
-    stream: files::FileStream,
+    stream: FileStream,
     stall: Duration,
     sent: &mut u64,
 ) -> Result<(), ()> {
@@ -713,12 +820,12 @@ async fn send_file_copy(
     let mut buf: Vec<u8> = Vec::new();
     for piece in stream.pieces {
         match piece {
-            files::Piece::Bytes(b) => {
+            Piece::Bytes(b) => {
                 let len = b.len() as u64;
                 io.write_all(b, stall).await.0.map_err(drop)?;
                 *sent += len;
             }
-            files::Piece::Extent(range) => {
+            Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
                     let want = ((range.end - pos) as usize).min(CHUNK);
@@ -755,7 +862,7 @@ async fn send_file_copy(
 async fn send_file_zero_copy(
     io: &mut Io,
     wbuf: &mut Vec<u8>,
-    stream: files::FileStream,
+    stream: FileStream,
     stall: Duration,
     sent: &mut u64,
 ) -> Result<(), ()> {
@@ -769,11 +876,11 @@ async fn send_file_zero_copy(
     for (i, piece) in stream.pieces.iter().enumerate() {
         let more = i + 1 < count;
         match piece {
-            files::Piece::Bytes(b) => {
+            Piece::Bytes(b) => {
                 send_all(io, b, more, stall).await?;
                 *sent += b.len() as u64;
             }
-            files::Piece::Extent(range) => {
+            Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
                     let want = (range.end - pos) as usize;
@@ -822,25 +929,6 @@ async fn send_all(io: &mut Io, buf: &[u8], more: bool, stall: Duration) -> Resul
         }
     }
     Ok(())
-}
-
-/// Runs the endpoint's handler; a panic (while starting or while running) becomes a 500.
-async fn call(endpoint: &'static Endpoint, request: Request) -> Response {
-    let internal = || Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| endpoint.handler.call(request))) {
-        Ok(fut) => fut,
-        Err(_) => {
-            tracing::error!("handler panicked");
-            return internal();
-        }
-    };
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::error!("handler panicked");
-            internal()
-        }
-    }
 }
 
 /// Answers a request no handler runs for (404, 405, OPTIONS, 501): the unread body is

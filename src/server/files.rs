@@ -2,7 +2,6 @@
 //! requests, and what is sent: bytes with the head (small files, `File`, HEAD) or a plan of
 //! file extents the connection streams.
 
-use std::ops::Range;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -16,6 +15,7 @@ use crate::compress::{self, Coding};
 use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
+use crate::fs::stream::{FileStream, Piece};
 use crate::fs::{AllowList, FsError, cache};
 use crate::http::parse::Head;
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
@@ -51,21 +51,6 @@ impl<'a> FileRequest<'a> {
         let first = lines.next()?;
         lines.next().is_none().then_some(first)
     }
-}
-
-/// One piece of a streamed body: bytes in memory (multipart part heads) or a file extent.
-#[derive(Debug)]
-pub(crate) enum Piece {
-    Bytes(Bytes),
-    Extent(Range<u64>),
-}
-
-/// A response whose body streams from an open file.
-#[derive(Debug)]
-pub(crate) struct FileStream {
-    pub(crate) entry: Rc<cache::Entry>,
-    pub(crate) pieces: Vec<Piece>,
-    pub(crate) len: u64,
 }
 
 /// The outcome: a complete response, or a head whose body streams from a file.

@@ -243,7 +243,8 @@ static RETAINED: std::sync::Mutex<Vec<(&'static Api, &'static AllowList)>> =
     std::sync::Mutex::new(Vec::new());
 
 /// Moves `api` and `allow` to the heap for the rest of the process.
-fn retain(api: Api, allow: AllowList) -> (&'static Api, &'static AllowList) {
+fn retain(mut api: Api, allow: AllowList) -> (&'static Api, &'static AllowList) {
+    api.freeze();
     let kept = (&*Box::leak(Box::new(api)), &*Box::leak(Box::new(allow)));
     RETAINED
         .lock()

@@ -1,0 +1,131 @@
+//! Middleware: code that runs around handlers. A [`Middleware`] gets the request and a
+//! [`Next`] (the rest of the chain: more middleware, then the handler, or the answer the
+//! server gives itself), and returns the response: it may answer on its own (short-circuit),
+//! change the request's extensions before passing it on, and read or change the response
+//! that comes back.
+//!
+//! The chain of a request is fixed when the server starts: the app's middleware in the order
+//! registered, then each enclosing scope's, outermost first. It runs for every request the
+//! server parsed: routed ones, and the ones the server answers itself (404, 405, the
+//! automatic `OPTIONS` 204, 501, 413 for a body over the limit). Only requests that could
+//! not be parsed (400, 408, 414, 431) never reach it.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use http::StatusCode;
+
+use crate::handler::HandlerFuture;
+use crate::request::Request;
+use crate::response::{IntoResponse, Response};
+
+mod cors;
+
+pub use cors::Cors;
+
+/// Code that runs around handlers; see [the module](self). Implemented for every
+/// `Fn(Request, Next) -> impl Future<Output = impl IntoResponse>`, which includes
+/// `async fn name(req: Request, next: Next) -> Response`.
+///
+/// ```
+/// use ringbolt::{Api, Next, Request, Response, StatusCode};
+///
+/// async fn require_token(req: Request, next: Next) -> Response {
+///     if req.header("authorization") != Some("Bearer secret") {
+///         return Response::detail(StatusCode::UNAUTHORIZED, "Unauthorized");
+///     }
+///     let mut resp = next.run(req).await;
+///     resp.headers_mut().insert("x-checked", ringbolt::HeaderValue::from_static("1"));
+///     resp
+/// }
+///
+/// let mut api = Api::new();
+/// api.scope("/api", |s| {
+///     s.middleware(require_token);
+///     s.get("/notes", |_req: Request| async { "[]" });
+/// });
+/// ```
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles `req`, usually by calling `next.run(req)` somewhere in between. Middleware
+    /// lives as long as the server (the app is fixed when it starts), so the future may
+    /// borrow `self`.
+    fn call(&'static self, req: Request, next: Next) -> HandlerFuture;
+}
+
+impl<F, Fut, R> Middleware for F
+where
+    F: Fn(Request, Next) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: IntoResponse,
+{
+    fn call(&'static self, req: Request, next: Next) -> HandlerFuture {
+        let fut = self(req, next);
+        Box::pin(async move { fut.await.into_response() })
+    }
+}
+
+/// A chain of middleware, fixed when the server starts.
+pub(crate) type Chain = Arc<[Arc<dyn Middleware>]>;
+
+/// What runs after the last middleware: the handler (with the route's options applied and a
+/// file body resolved), or the server's own answer.
+pub(crate) type End = Box<dyn FnOnce(Request) -> HandlerFuture>;
+
+/// The rest of a request's chain, given to each [`Middleware`].
+#[must_use = "a request goes on only when `next.run(req)` is awaited"]
+pub struct Next {
+    chain: &'static [Arc<dyn Middleware>],
+    end: End,
+}
+
+impl std::fmt::Debug for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next")
+            .field("middleware_left", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Next {
+    pub(crate) fn new(chain: &'static [Arc<dyn Middleware>], end: End) -> Self {
+        Next { chain, end }
+    }
+
+    /// Runs the rest of the chain on `req` and returns its response. A panic in it becomes
+    /// a 500 here (and a log line), which this middleware sees like any other response.
+    pub async fn run(self, req: Request) -> Response {
+        guarded(move || match self.chain.split_first() {
+            Some((first, rest)) => Arc::as_ref(first).call(
+                req,
+                Next {
+                    chain: rest,
+                    end: self.end,
+                },
+            ),
+            None => (self.end)(req),
+        })
+        .await
+    }
+}
+
+/// Runs a handler or the rest of a middleware chain; a panic (while starting or while
+/// running) becomes a 500.
+pub(crate) async fn guarded(start: impl FnOnce() -> HandlerFuture) -> Response {
+    let internal = || Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(fut) => fut,
+        Err(_) => {
+            tracing::error!("handler panicked");
+            return internal();
+        }
+    };
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::error!("handler panicked");
+            internal()
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Middleware over real sockets, on io_uring and on epoll: the order of the app's and the
+//! scopes' middleware, short-circuits, what passes from middleware to handler, and every
+//! answer the server makes itself (404, 405, OPTIONS 204, 501, 413, file errors) passing
+//! through the chain; CORS with real preflights.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::*;
+use ringbolt::{
+    Api, Config, Cors, Driver, FileResponse, HeaderValue, Method, Next, Request, Response,
+    StatusCode,
+};
+
+/// Appends `name` to the request's trace on the way in and to `x-trace` on the way out.
+fn tracer(name: &'static str) -> impl Fn(Request, Next) -> ringbolt::HandlerFuture + Send + Sync {
+    move |mut req: Request, next: Next| {
+        let trace = req.extensions().get::<Trace>().cloned().unwrap_or_default();
+        req.extensions_mut()
+            .insert(Trace(format!("{}{name}>", trace.0)));
+        Box::pin(async move {
+            let mut resp = next.run(req).await;
+            let before = resp
+                .headers()
+                .get("x-trace")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let value = HeaderValue::from_str(&format!("{before}<{name}")).unwrap();
+            resp.headers_mut().insert("x-trace", value);
+            // What this middleware saw come back.
+            let seen = HeaderValue::from(resp.status_code().as_u16());
+            resp.headers_mut().insert("x-seen-status", seen);
+            resp
+        })
+    }
+}
+
+#[derive(Clone, Default)]
+struct Trace(String);
+
+#[derive(Clone)]
+struct User(String);
+
+async fn auth(mut req: Request, next: Next) -> Response {
+    match req.header("authorization") {
+        Some(token) if token.starts_with("Bearer ") => {
+            let user = token["Bearer ".len()..].to_owned();
+            req.extensions_mut().insert(User(user));
+            next.run(req).await
+        }
+        _ => Response::detail(StatusCode::UNAUTHORIZED, "Unauthorized")
+            .header("www-authenticate", "Bearer"),
+    }
+}
+
+struct Media {
+    dir: PathBuf,
+}
+
+impl Drop for Media {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn media() -> Media {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ringbolt-mw-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("clip.bin"), vec![7u8; 100_000]).unwrap();
+    Media { dir }
+}
+
+fn app(media: &Media) -> Api {
+    let mut api = Api::new();
+    api.middleware(tracer("app1"));
+    api.middleware(tracer("app2"));
+    api.get("/public", |req: Request| async move {
+        let trace = req.extensions().get::<Trace>().cloned().unwrap_or_default();
+        format!("public {}", trace.0)
+    });
+    api.post("/small", |mut req: Request| async move { req.body().await })
+        .body_limit(16);
+    let clip = media.dir.join("clip.bin");
+    api.get("/clip", move |_req: Request| {
+        let clip = clip.clone();
+        async move { FileResponse::new(clip) }
+    });
+    let missing = media.dir.join("missing.bin");
+    api.get("/missing-file", move |_req: Request| {
+        let missing = missing.clone();
+        async move { FileResponse::new(missing) }
+    });
+    api.get("/mw-panics", |_req: Request| async { "unreachable" });
+    api.scope("/api", |s| {
+        s.middleware(
+            Cors::new()
+                .allow_origins(["https://app.example"])
+                .allow_headers(["authorization"]),
+        );
+        s.middleware(auth);
+        s.middleware(tracer("api"));
+        s.get("/notes", |req: Request| async move {
+            let user = &req.extensions().get::<User>().unwrap().0;
+            let trace = &req.extensions().get::<Trace>().unwrap().0;
+            format!("notes of {user} {trace}")
+        });
+        s.get("/", |_req: Request| async { "api root" });
+        s.scope("/admin", |s| {
+            s.middleware(tracer("admin"));
+            s.get("/stats", |_req: Request| async { "stats" });
+        });
+    });
+    api
+}
+
+fn server(driver: Driver, media: &Media) -> ringbolt::ServerHandle {
+    let mut api = app(media);
+    api.middleware(|req: Request, next: Next| async move {
+        if req.path() == "/mw-panics" {
+            panic!("middleware failed on purpose");
+        }
+        next.run(req).await
+    });
+    let config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: 1,
+        driver,
+        allow_dirs: vec![media.dir.clone()],
+        ..Config::default()
+    };
+    ringbolt::ServerBuilder::config(config)
+        .spawn(api)
+        .expect("server starts")
+}
+
+fn get(addr: SocketAddr, path: &str, extra: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes(),
+    )
+}
+
+const TOKEN: &str = "Authorization: Bearer ann\r\n";
+
+on_both_drivers! {
+    fn order_is_app_then_scopes_outermost_first(driver: Driver) {
+        let m = media();
+        let s = server(driver, &m);
+        let a = s.local_addr();
+        let r = get(a, "/public", "");
+        assert_eq!((r.status, r.text()), (200, "public app1>app2>"));
+        assert_eq!(r.header("x-trace"), Some("<app2<app1"));
+        let r = get(a, "/api/notes", TOKEN);
+        assert_eq!((r.status, r.text()), (200, "notes of ann app1>app2>api>"));
+        assert_eq!(r.header("x-trace"), Some("<api<app2<app1"));
+        let r = get(a, "/api/admin/stats", TOKEN);
+        assert_eq!((r.status, r.text()), (200, "stats"));
+        assert_eq!(r.header("x-trace"), Some("<admin<api<app2<app1"));
+        // The scope's root: `"/"` in the scope is the prefix itself.
+        let r = get(a, "/api", TOKEN);
+        assert_eq!((r.status, r.text()), (200, "api root"));
+    }
+
+    fn a_scope_short_circuits_every_request_below_it(driver: Driver) {
+        let m = media();
+        let s = server(driver, &m);
+        let a = s.local_addr();
+        // Routed, unrouted, wrong method: auth answers first, and the app's middleware
+        // still sees its answer.
+        for (method, path) in [("GET", "/api/notes"), ("GET", "/api/nothing"), ("POST", "/api/notes"), ("GET", "/api/admin/stats")] {
+            let r = roundtrip(a, format!("{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 401, "{method} {path}");
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+            assert_eq!(r.header("x-trace"), Some("<app2<app1"), "{method} {path}");
+            assert_eq!(r.header("x-seen-status"), Some("401"));
+        }
+        // `/apis` is not below `/api`.
+        let r = get(a, "/apis", "");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.header("x-trace"), Some("<app2<app1"));
+    }
+
+    fn middleware_sees_what_the_server_answers(driver: Driver) {
+        let m = media();
+        let s = server(driver, &m);
+        let a = s.local_addr();
+        let mut c = Client::connect(a);
+        // 404, 405 (with Allow), the automatic OPTIONS, a 501, in one keep-alive connection.
+        c.send(b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("x-seen-status")), (404, Some("404")));
+        assert_eq!(r.header("x-trace"), Some("<app2<app1"));
+        c.send(b"DELETE /public HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("x-seen-status")), (405, Some("405")));
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+        c.send(b"OPTIONS /public HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("x-seen-status")), (204, Some("204")));
+        c.send(b"PURGE /public HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("x-seen-status")), (501, Some("501")));
+        c.send(b"GET /api/nothing HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ann\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("x-trace")), (404, Some("<api<app2<app1")));
+        // 413 before the body is read: seen, and the connection closes after it.
+        c.send(b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("x-seen-status")), (413, Some("413")));
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.closed());
+        // Within the limit the handler runs.
+        let r = roundtrip(a, b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+        assert_eq!((r.status, r.text()), (200, "hello"));
+    }
+
+    fn middleware_sees_file_answers_as_they_go_out(driver: Driver) {
+        let m = media();
+        let s = server(driver, &m);
+        let a = s.local_addr();
+        let r = get(a, "/clip", "");
+        assert_eq!((r.status, r.header("x-seen-status")), (200, Some("200")));
+        assert_eq!(r.body.len(), 100_000);
+        let r = get(a, "/clip", "Range: bytes=10-19\r\n");
+        assert_eq!((r.status, r.header("x-seen-status")), (206, Some("206")));
+        assert_eq!(r.body, vec![7u8; 10]);
+        let r = get(a, "/clip", "Range: bytes=200000-\r\n");
+        assert_eq!((r.status, r.header("x-seen-status")), (416, Some("416")));
+        assert_eq!(r.header("content-range"), Some("bytes */100000"));
+        let etag = get(a, "/clip", "").header("etag").unwrap().to_owned();
+        let r = get(a, "/clip", &format!("If-None-Match: {etag}\r\n"));
+        assert_eq!((r.status, r.header("x-seen-status")), (304, Some("304")));
+        let r = get(a, "/missing-file", "");
+        assert_eq!((r.status, r.header("x-seen-status")), (404, Some("404")));
+    }
+
+    fn a_panicking_middleware_is_a_500_and_the_connection_carries_on(driver: Driver) {
+        let m = media();
+        let s = server(driver, &m);
+        let mut c = Client::connect(s.local_addr());
+        c.send(b"GET /mw-panics HTTP/1.1\r\nHost: t\r\n\r\nGET /public HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.response();
+        assert_eq!(r.status, 500);
+        // Outer middleware still saw the 500.
+        assert_eq!(r.header("x-seen-status"), Some("500"));
+        assert_eq!(c.response().status, 200);
+    }
+
+    fn cors_answers_preflights_and_marks_responses(driver: Driver) {
+        let m = media();
+        let s = server(driver, &m);
+        let a = s.local_addr();
+        let preflight = |origin: &str, method: &str, headers: &str| {
+            roundtrip(a, format!(
+                "OPTIONS /api/notes HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\n\
+                 Access-Control-Request-Method: {method}\r\n\
+                 Access-Control-Request-Headers: {headers}\r\n\r\n").as_bytes())
+        };
+        // A browser's preflight: answered before auth (it carries no credentials).
+        let r = preflight("https://app.example", "GET", "authorization, content-type");
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+        assert_eq!(r.header("access-control-allow-methods"), Some("GET, HEAD, POST, PUT, PATCH, DELETE"));
+        let allowed = r.header("access-control-allow-headers").unwrap().to_owned();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+        assert_eq!(r.header("access-control-max-age"), Some("600"));
+        assert_eq!(r.header("vary"), Some("Origin"));
+        assert_eq!(r.header("x-trace"), Some("<app2<app1"));
+        // Refused: another origin, a method or a header not allowed.
+        for (origin, method, headers, why) in [
+            ("https://evil.example", "GET", "authorization", "Disallowed CORS origin"),
+            ("https://app.example", "TRACE", "authorization", "Disallowed CORS method"),
+            ("https://app.example", "GET", "x-secret", "Disallowed CORS headers"),
+        ] {
+            let r = preflight(origin, method, headers);
+            assert_eq!(r.status, 400, "{origin} {method} {headers}");
+            assert!(r.text().contains(why), "{}", r.text());
+            assert_eq!(r.header("access-control-allow-origin"), None);
+        }
+        // The actual request, and the answers the server makes below the scope.
+        let origin = "Origin: https://app.example\r\n";
+        let r = get(a, "/api/notes", &format!("{origin}{TOKEN}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+        assert_eq!(r.header("vary"), Some("Origin"));
+        let r = get(a, "/api/nothing", &format!("{origin}{TOKEN}"));
+        assert_eq!((r.status, r.header("access-control-allow-origin")), (404, Some("https://app.example")));
+        let r = get(a, "/api/notes", origin);
+        assert_eq!((r.status, r.header("access-control-allow-origin")), (401, Some("https://app.example")));
+        let r = get(a, "/api/notes", &format!("Origin: https://evil.example\r\n{TOKEN}"));
+        assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
+        assert_eq!(r.header("vary"), Some("Origin"));
+        // Outside the scope: no CORS at all.
+        let r = get(a, "/public", origin);
+        assert_eq!((r.header("access-control-allow-origin"), r.header("vary")), (None, None));
+    }
+}
+
+#[test]
+fn cors_with_credentials_names_the_origin() {
+    let mut api = Api::new();
+    api.middleware(
+        Cors::new()
+            .allow_any_origin()
+            .allow_credentials(true)
+            .allow_methods([Method::GET])
+            .expose_headers(["x-total"])
+            .max_age(None),
+    );
+    api.get("/x", |_req: Request| async { "x" });
+    api.get("/clip", |_req: Request| async {
+        FileResponse::new("/nonexistent/clip.bin")
+    });
+    let s = start_api(Driver::Uring, api);
+    let a = s.local_addr();
+    let r = get(a, "/x", "Origin: https://any.example\r\n");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://any.example")
+    );
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(r.header("access-control-expose-headers"), Some("x-total"));
+    assert_eq!(r.header("vary"), Some("Origin"));
+    // A file the allow-list refuses: the error still carries the CORS headers.
+    let r = get(a, "/clip", "Origin: https://any.example\r\n");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://any.example")
+    );
+    let r = roundtrip(
+        a,
+        b"OPTIONS /x HTTP/1.1\r\nHost: t\r\nOrigin: https://o.example\r\nAccess-Control-Request-Method: GET\r\n\r\n",
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
+    assert_eq!(r.header("access-control-max-age"), None);
+}
+
+#[test]
+fn without_credentials_any_origin_is_a_star_and_varies_not() {
+    let mut api = Api::new();
+    api.middleware(Cors::new().allow_any_origin());
+    api.get("/x", |_req: Request| async { "x" });
+    let s = start_api(Driver::Epoll, api);
+    let r = get(s.local_addr(), "/x", "Origin: https://any.example\r\n");
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("vary"), None);
+}
+
+fn problem_api() -> Api {
+    let mut api = Api::new();
+    api.error_body(|status: StatusCode, detail: serde_json::Value| {
+        let body = serde_json::json!({ "status": status.as_u16(), "problem": detail });
+        Response::with_body(
+            status,
+            HeaderValue::from_static("application/problem+json"),
+            body.to_string(),
+        )
+        .header("x-shaped", "1")
+    });
+    api.get("/x", |_req: Request| async { "x" });
+    api.post("/small", |mut req: Request| async move { req.body().await })
+        .body_limit(4);
+    api.get("/teapot", |_req: Request| async {
+        Err::<&str, _>(ringbolt::Error::new(
+            StatusCode::IM_A_TEAPOT,
+            "short and stout",
+        ))
+    });
+    api.get("/n/{n}", |req: Request| async move {
+        let n: u32 = req.param("n")?;
+        Ok::<_, ringbolt::Error>(n.to_string())
+    });
+    api.get("/ok-detail", |_req: Request| async {
+        ringbolt::Json(serde_json::json!({ "detail": "all fine" }))
+    });
+    api
+}
+
+on_both_drivers! {
+    fn error_bodies_take_the_apps_shape(driver: Driver) {
+        let s = start_api(driver, problem_api());
+        let a = s.local_addr();
+        let check = |r: &Resp, status: u16| {
+            assert_eq!(r.status, status);
+            assert_eq!(r.header("content-type"), Some("application/problem+json"));
+            assert_eq!(r.header("x-shaped"), Some("1"));
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(v["status"], status);
+            v
+        };
+        let v = check(&get(a, "/nowhere", ""), 404);
+        assert_eq!(v["problem"], "Not Found");
+        let r = roundtrip(a, b"DELETE /x HTTP/1.1\r\nHost: t\r\n\r\n");
+        check(&r, 405);
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+        let v = check(&get(a, "/teapot", ""), 418);
+        assert_eq!(v["problem"], "short and stout");
+        let v = check(&get(a, "/n/abc", ""), 422);
+        assert_eq!(v["problem"][0]["loc"][0], "path");
+        // Refused before routing or before the body: no middleware sees these, the shape
+        // still applies.
+        let r = roundtrip(a, b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n");
+        check(&r, 413);
+        let r = roundtrip(a, b"GET /x HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n");
+        check(&r, 400);
+        assert_eq!(r.header("connection"), Some("close"));
+        // Not an error: left alone.
+        let r = get(a, "/ok-detail", "");
+        assert_eq!((r.status, r.header("x-shaped")), (200, None));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+}
