@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use ringbolt::{AccessFormat, AccessLog, Api, Driver, FileCache, FileSending, Server};
+use ringbolt::{
+    AccessFormat, AccessLog, Api, Driver, FileCache, FileSending, Next, Request, Server,
+};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -35,6 +37,9 @@ struct Args {
     /// Admin listener address (turns the metrics on).
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// Adds one middleware that only passes each request on (what a layer costs).
+    #[arg(long)]
+    noop_middleware: bool,
 }
 
 fn main() -> std::io::Result<()> {
@@ -46,6 +51,9 @@ fn main() -> std::io::Result<()> {
     let mut api = Api::new();
     ringbolt::demo::bench_routes(&mut api);
     ringbolt::demo::bench_stream_routes(&mut api);
+    if args.noop_middleware {
+        api.middleware(|req: Request, next: Next| next.run(req));
+    }
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
         ringbolt::demo::files_mount(&mut api, dir);

@@ -11,6 +11,7 @@
 #   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
 #   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
 #                                    # metrics (admin listener) on, to measure what they cost
+#   MIDDLEWARE=1 scripts/bench.sh    # adds "rb-noop-mw": one middleware that only passes requests on
 #   BASELINE=DIR/bench_app scripts/bench.sh   # adds "rb-base": another build of bench_app (an
 #                                    # earlier commit), to measure a change in the same run
 #
@@ -167,6 +168,13 @@ if [[ ${OBSERVE:-0} == 1 ]]; then
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" \
     --access-log "$work/access.log" --admin "127.0.0.1:$((port + 1))" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-observed"); rb_ports+=("$port")
+  wait_port "$port"
+fi
+if [[ ${MIDDLEWARE:-0} == 1 ]]; then
+  port=$((RB_PORT + 2 * i + 4))
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+    --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --noop-middleware >"$work/ringbolt-mw.log" 2>&1 &
+  pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-noop-mw"); rb_ports+=("$port")
   wait_port "$port"
 fi
 if [[ -n ${BASELINE:-} ]]; then

@@ -740,8 +740,12 @@ on_both_drivers! {
         // Each client thread reads its 100 downloads one after another, so a connection may
         // wait (its socket buffer full) for as long as the ones before it take: that is the
         // point, not a stall. The write timeout is out of the way, so the test does not depend
-        // on how fast this machine (or a sanitizer build) moves 1 GiB.
-        let s = server_with(driver, &fx, true, |c| c.timeouts.write = Duration::from_secs(3600));
+        // on how fast this machine (or a sanitizer build) moves 1 GiB; so is the minimum send
+        // rate (a connection waiting its turn sends nothing for a while).
+        let s = server_with(driver, &fx, true, |c| {
+            c.timeouts.write = Duration::from_secs(3600);
+            c.min_send_rate = None;
+        });
         let want = std::fs::read(fx.root.join("big.bin")).unwrap();
         let addr = s.local_addr();
         let threads: Vec<_> = (0..10)

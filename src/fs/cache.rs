@@ -48,6 +48,7 @@ use http::HeaderValue;
 use rustc_hash::FxHashMap;
 
 use super::{AllowList, FsError, OpenedFile, meta};
+use crate::compress::Coding;
 
 /// Files up to this many bytes keep their contents in the cache.
 pub(crate) const SMALL: u64 = 64 * 1024;
@@ -62,6 +63,9 @@ pub(crate) struct Entry {
     /// The whole file, for files up to [`SMALL`] bytes, while the cache has room for it: read
     /// when the entry was made or last revalidated, so never older than the TTL.
     bytes: RefCell<Option<Bytes>>,
+    /// Compressed forms of `bytes`, made on first request for each coding and dropped with
+    /// them (`None`: the coding would not make it smaller). Each is smaller than `bytes`.
+    encoded: RefCell<Vec<(Coding, Option<Bytes>)>>,
     /// The CRC-32 of a small file's bytes.
     digest: Option<u32>,
     /// The strong entity tag, and as a header value.
@@ -91,6 +95,7 @@ impl Entry {
         Entry {
             opened,
             bytes: RefCell::new(None),
+            encoded: RefCell::new(Vec::new()),
             digest,
             etag,
             etag_value,
@@ -101,6 +106,31 @@ impl Entry {
     /// A small file's bytes, read within the TTL, when the cache keeps them.
     pub(crate) fn contents(&self) -> Option<Bytes> {
         self.bytes.borrow().clone()
+    }
+
+    /// `contents` in `coding`, made with `encode` once per coding while the cache keeps the
+    /// contents (each request, when it does not); `None` when the coding does not make them
+    /// smaller.
+    pub(crate) fn encoded(
+        &self,
+        coding: Coding,
+        contents: &Bytes,
+        encode: impl FnOnce(&[u8]) -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        let kept = self
+            .bytes
+            .borrow()
+            .as_ref()
+            .is_some_and(|b| b.as_ptr() == contents.as_ptr() && b.len() == contents.len());
+        if !kept {
+            return encode(contents);
+        }
+        if let Some((_, z)) = self.encoded.borrow().iter().find(|(c, _)| *c == coding) {
+            return z.clone();
+        }
+        let z = encode(contents);
+        self.encoded.borrow_mut().push((coding, z.clone()));
+        z
     }
 }
 
@@ -203,6 +233,7 @@ struct FileSlot {
 /// Drops what a file slot keeps of its contents.
 fn release(slot: &mut FileSlot, total: &mut u64) {
     slot.entry.bytes.borrow_mut().take();
+    slot.entry.encoded.borrow_mut().clear();
     *total -= slot.held;
     slot.held = 0;
 }

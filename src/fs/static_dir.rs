@@ -42,7 +42,9 @@ pub struct StaticDir {
 }
 
 impl StaticDir {
-    /// Serves `dir`, which must also be given to the server's allow-list.
+    /// Serves `dir`. Mounted with [`Api::mount`](crate::Api::mount), the directory joins the
+    /// server's allow-list by itself; used from a handler of your own ([`StaticDir::serve`]),
+    /// it must be given to the allow-list too.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         StaticDir {
             dir: dir.into(),
@@ -123,7 +125,15 @@ impl StaticDir {
         if !self.listing {
             return Response::detail(StatusCode::NOT_FOUND, "Not Found");
         }
-        listing(&dir, &segments)
+        // Titled by the URL path (the mount point included), not by the directory.
+        let base = req.path().strip_suffix(raw).unwrap_or("/");
+        let title = format!("{}/{}", base.trim_end_matches('/'), segments.join("/"));
+        listing(&dir, &title, !segments.is_empty())
+    }
+
+    /// The directory served.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     fn root_index(&self, req: &Request) -> Option<usize> {
@@ -161,8 +171,9 @@ fn decode_segments(raw: &str) -> Result<Vec<String>, StatusCode> {
     Ok(out)
 }
 
-/// An HTML listing of an open directory: names escaped, links percent-encoded.
-fn listing(dir: &std::fs::File, segments: &[String]) -> Response {
+/// An HTML listing of an open directory, titled `title` (a link to the parent unless it is
+/// the top): names escaped, links percent-encoded.
+fn listing(dir: &std::fs::File, title: &str, below_top: bool) -> Response {
     use std::os::fd::AsRawFd;
     let entries = match std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) {
         Ok(e) => e,
@@ -179,11 +190,11 @@ fn listing(dir: &std::fs::File, segments: &[String]) -> Response {
         })
         .collect();
     names.sort();
-    let title = escape_html(&format!("/{}", segments.join("/")));
+    let title = escape_html(title);
     let mut html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n"
     );
-    if !segments.is_empty() {
+    if below_top {
         html.push_str("<li><a href=\"../\">../</a></li>\n");
     }
     for (name, is_dir) in names {

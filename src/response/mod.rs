@@ -75,6 +75,9 @@ pub struct Response {
     /// Why the response must not be sent (a header that would split or corrupt the head):
     /// the server logs it and answers 500 instead.
     invalid: Option<Box<str>>,
+    /// Whether compression was already decided for this body (a file's bytes, encoded or
+    /// not from the file cache): the server's own compression step leaves it alone.
+    pub(crate) encoding_decided: bool,
 }
 
 impl Default for Response {
@@ -92,6 +95,7 @@ impl Response {
             headers: HeaderMap::new(),
             body: Body::Empty,
             invalid: None,
+            encoding_decided: false,
         }
     }
 
@@ -107,6 +111,7 @@ impl Response {
             headers: HeaderMap::new(),
             body: Body::Bytes(body.into()),
             invalid: None,
+            encoding_decided: false,
         }
     }
 
@@ -243,6 +248,7 @@ impl Response {
     /// Replaces the body.
     pub fn set_body(&mut self, body: Body) {
         self.body = body;
+        self.encoding_decided = false;
     }
 
     /// Splits the response into its parts, for the server to encode.

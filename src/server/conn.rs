@@ -319,18 +319,19 @@ pub(crate) async fn serve(
             };
             let version = head.version;
             let expect_continue = head.expect_continue;
-            // Kept for file responses, which look at Range and conditional headers.
-            let head_copy = head_bytes.clone();
-            let method = head.method.clone();
-            // Looked up in the parsed head while it is at hand, only when the app compresses.
-            let accept_encoding = api
-                .compression
-                .and_then(|_| head.header(&head_bytes, "accept-encoding"))
-                .map(|v| head_bytes.slice_ref(v));
+            let kept = Kept {
+                head: head_bytes.clone(),
+                method: head.method.clone(),
+                // Looked up in the parsed head while it is at hand, only when the app compresses.
+                accept_encoding: api
+                    .compression
+                    .and_then(|_| head.header(&head_bytes, "accept-encoding"))
+                    .map(|v| head_bytes.slice_ref(v)),
+            };
             let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
 
             // 4. The middleware and the handler, with panics contained.
-            let answer = answer(target, chain, request, too_large, &head_copy, &method, ctx);
+            let answer = answer(target, chain, request, too_large, &kept, ctx);
             let resp = match held.as_mut() {
                 None => answer.await,
                 Some(io) => {
@@ -385,7 +386,7 @@ pub(crate) async fn serve(
             let mut resp = resp;
             let encoder = match (&api.compression, no_compress) {
                 (Some(setting), false) => {
-                    compress_response(&mut resp, setting, accept_encoding.as_deref())
+                    compress_response(&mut resp, setting, kept.accept_encoding.as_deref())
                 }
                 _ => None,
             };
@@ -438,7 +439,12 @@ pub(crate) async fn serve(
                 break 'req next_step(keep_alive);
             }
             let resp = if matches!(resp.body(), Body::File(_)) {
-                match ready_file(resp, &head_copy, &method, ctx) {
+                let compress = api
+                    .compression
+                    .as_ref()
+                    .filter(|_| !no_compress)
+                    .map(|c| (c, kept.accept_encoding.as_deref()));
+                match ready_file(resp, &kept.head, &kept.method, ctx, compress) {
                     // A file response made by middleware, refused only now.
                     files::Prepared::Done(resp) => api.shape_error(resp),
                     files::Prepared::Stream(resp, stream) => {
@@ -569,6 +575,15 @@ fn route(
     }
 }
 
+/// What the answer needs of the request once the handler has taken it: file bodies look
+/// at the method, at Range and the conditional headers, and at `Accept-Encoding`.
+#[derive(Clone)]
+struct Kept {
+    head: Bytes,
+    method: Method,
+    accept_encoding: Option<Bytes>,
+}
+
 /// The response to a routed request: the middleware chain around the target, with panics
 /// contained. Without middleware, the handler is called directly (no box, no closure).
 async fn answer(
@@ -576,25 +591,20 @@ async fn answer(
     chain: &'static [Arc<dyn Middleware>],
     request: Request,
     too_large: bool,
-    head_bytes: &Bytes,
-    method: &Method,
+    kept: &Kept,
     ctx: &Rc<WorkerCtx>,
 ) -> Response {
     if chain.is_empty() {
         return match target {
-            Target::Endpoint(e, _) => {
-                handler_answer(e, request, too_large, head_bytes, method, ctx).await
-            }
+            Target::Endpoint(e, _) => handler_answer(e, request, too_large, kept, ctx).await,
             Target::Fixed(resp) => resp,
         };
     }
     let end: End = match target {
         Target::Endpoint(e, _) => {
-            let (head_bytes, method, ctx) = (head_bytes.clone(), method.clone(), Rc::clone(ctx));
+            let (kept, ctx) = (kept.clone(), Rc::clone(ctx));
             Box::new(move |req| {
-                Box::pin(async move {
-                    handler_answer(e, req, too_large, &head_bytes, &method, &ctx).await
-                })
+                Box::pin(async move { handler_answer(e, req, too_large, &kept, &ctx).await })
             })
         }
         Target::Fixed(resp) => Box::new(move |_req| Box::pin(std::future::ready(resp))),
@@ -606,13 +616,12 @@ async fn answer(
 /// The handler's answer as the route makes it: 413 for a body over the limit (the handler
 /// never runs), else the handler's response with the route's options applied and a file
 /// body resolved for the request, so that middleware sees the status and headers that go
-/// out (a 304, a 206, a 416, a 404 for a missing file).
+/// out (a 304, a 206, a 416, a 404 for a missing file, a compressed small file).
 async fn handler_answer(
     endpoint: &'static Endpoint,
     request: Request,
     too_large: bool,
-    head_bytes: &[u8],
-    method: &Method,
+    kept: &Kept,
     ctx: &WorkerCtx,
 ) -> Response {
     if too_large {
@@ -623,7 +632,13 @@ async fn handler_answer(
     if !matches!(resp.body(), Body::File(_)) {
         return resp;
     }
-    match ready_file(resp, head_bytes, method, ctx) {
+    let compress = ctx
+        .api
+        .compression
+        .as_ref()
+        .filter(|_| !endpoint.no_compress)
+        .map(|c| (c, kept.accept_encoding.as_deref()));
+    match ready_file(resp, &kept.head, &kept.method, ctx, compress) {
         files::Prepared::Done(resp) => resp,
         files::Prepared::Stream(mut resp, stream) => {
             resp.set_body(Body::File(FileBody::resolved(stream)));
@@ -686,6 +701,9 @@ fn compress_response(
     setting: &Compression,
     accept: Option<&[u8]>,
 ) -> Option<compress::Encoder> {
+    if resp.encoding_decided {
+        return None;
+    }
     let len = match resp.body() {
         Body::Bytes(b) => Some(b.len()),
         Body::Stream(_) => None,
@@ -764,6 +782,7 @@ fn ready_file(
     head_bytes: &[u8],
     method: &Method,
     ctx: &WorkerCtx,
+    compress: Option<(&Compression, Option<&[u8]>)>,
 ) -> files::Prepared {
     let Body::File(spec) = std::mem::take(resp.body_mut()) else {
         return files::Prepared::Done(resp);
@@ -773,7 +792,11 @@ fn ready_file(
     }
     if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
-        let req = files::FileRequest { method, head: None };
+        let req = files::FileRequest {
+            method,
+            head: None,
+            compress,
+        };
         return files::prepare(resp, spec, &req, ctx.allow);
     }
     let Ok(Status::Complete(head)) = parse_head(head_bytes, &ctx.config.limits) else {
@@ -785,6 +808,7 @@ fn ready_file(
     let req = files::FileRequest {
         method,
         head: Some((&head, head_bytes)),
+        compress,
     };
     files::prepare(resp, spec, &req, ctx.allow)
 }

@@ -11,7 +11,7 @@ use http::header::{
 };
 use http::{HeaderValue, Method, StatusCode};
 
-use crate::compress::{self, Coding};
+use crate::compress::{self, Coding, Compression, Plan};
 use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
@@ -32,6 +32,9 @@ pub(crate) struct FileRequest<'a> {
     /// The parsed request head and the bytes it indexes; `None` when no field of it matters
     /// (the connection leaves the head unparsed when no line starts with `If-` or `Range:`).
     pub(crate) head: Option<(&'a Head, &'a [u8])>,
+    /// The app's compression (when the route compresses) and the request's
+    /// `Accept-Encoding`: small files are sent compressed as other bodies are.
+    pub(crate) compress: Option<(&'a Compression, Option<&'a [u8]>)>,
 }
 
 impl<'a> FileRequest<'a> {
@@ -182,6 +185,7 @@ pub(crate) fn prepare(
             outcome = range::parse_range(value, len, MAX_RANGES);
         }
     }
+    let full = matches!(outcome, RangeOutcome::Full);
     let mut pieces = Vec::new();
     let total = match outcome {
         RangeOutcome::Full => {
@@ -237,6 +241,29 @@ pub(crate) fn prepare(
             "Internal Server Error",
         ));
     }
+    // Small files (and `File`s) go out with the head, as bytes; so does HEAD for them, so
+    // that it announces what GET sends, compression included.
+    if spec.memory_cap.is_some() || total <= SMALL_FILE || len <= cache::SMALL {
+        let bytes = match read_pieces(&entry, &pieces, total) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
+                return Prepared::Done(Response::detail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ));
+            }
+        };
+        let bytes = match req.compress {
+            Some((setting, accept)) if full && encoded.is_none() => {
+                compressed(&mut resp, &entry, bytes, setting, accept)
+            }
+            _ => bytes,
+        };
+        resp.set_body(Body::Bytes(bytes));
+        resp.encoding_decided = true;
+        return Prepared::Done(resp);
+    }
     if *req.method == Method::HEAD {
         // Same headers, no body, no read: the length is announced as it would be sent.
         resp.set_body(Body::Empty);
@@ -249,21 +276,6 @@ pub(crate) fn prepare(
             },
         );
     }
-    if spec.memory_cap.is_some() || total <= SMALL_FILE || len <= cache::SMALL {
-        return match read_pieces(&entry, &pieces, total) {
-            Ok(bytes) => {
-                resp.set_body(Body::Bytes(bytes));
-                Prepared::Done(resp)
-            }
-            Err(e) => {
-                tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
-                Prepared::Done(Response::detail(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                ))
-            }
-        };
-    }
     resp.set_body(Body::Empty);
     Prepared::Stream(
         resp,
@@ -273,6 +285,45 @@ pub(crate) fn prepare(
             len: total,
         },
     )
+}
+
+/// A small file's bytes as the app's compression and the request's `Accept-Encoding`
+/// decide, its headers marked; the encoded forms come from the file cache, made once per
+/// file and coding while it keeps the file.
+fn compressed(
+    resp: &mut Response,
+    entry: &cache::Entry,
+    bytes: Bytes,
+    setting: &Compression,
+    accept: Option<&[u8]>,
+) -> Bytes {
+    let plan = compress::plan(
+        setting,
+        resp.status_code(),
+        resp.content_type(),
+        resp.headers(),
+        Some(bytes.len()),
+        accept,
+    );
+    match plan {
+        Plan::Skip => bytes,
+        Plan::VaryOnly => {
+            compress::add_vary(resp.headers_mut());
+            bytes
+        }
+        Plan::Encode(coding) => {
+            match entry.encoded(coding, &bytes, |b| compress::encode(setting, coding, b)) {
+                Some(z) => {
+                    compress::mark_encoded(resp.headers_mut(), coding);
+                    z
+                }
+                None => {
+                    compress::add_vary(resp.headers_mut());
+                    bytes
+                }
+            }
+        }
+    }
 }
 
 /// The first precompressed sibling of the file that the request's `Accept-Encoding` takes,

@@ -434,8 +434,11 @@ impl ServerBuilder {
         // every in-flight request reads them without reference counting, and handlers may
         // keep `&'static` references to them (`Request::allow_list`, rendered templates).
         let mut allow = AllowList::new();
-        for dir in &config.allow_dirs {
-            allow.add(dir)?;
+        for dir in config.allow_dirs.iter().chain(&api.mounted_dirs) {
+            let canonical = std::fs::canonicalize(dir).ok();
+            if canonical.is_none() || !allow.roots().any(|r| Some(r) == canonical.as_deref()) {
+                allow.add(dir)?;
+            }
         }
         let (api, allow) = retain(api, allow);
         let logger = config

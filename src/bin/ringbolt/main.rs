@@ -53,21 +53,12 @@ fn main() -> ExitCode {
     let (api, root, what) = match command {
         Some(Command::Serve { dir, index, list }) => {
             let mut api = ringbolt::Api::new();
-            let handler = std::sync::Arc::new(
+            api.mount(
+                "/",
                 ringbolt::fs::StaticDir::new(dir.clone())
                     .index(Some(&index))
                     .listing(list),
             );
-            let h = std::sync::Arc::clone(&handler);
-            api.get("/", move |req: ringbolt::Request| {
-                let r = h.serve(&req, "");
-                async move { r }
-            });
-            api.get("/{*path}", move |req: ringbolt::Request| {
-                let raw = req.param_raw("path").unwrap_or_default().to_owned();
-                let r = handler.serve(&req, &raw);
-                async move { r }
-            });
             let what = format!("{}", dir.display());
             (api, dir, what)
         }
