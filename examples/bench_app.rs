@@ -40,6 +40,9 @@ struct Args {
     /// Adds one middleware that only passes each request on (what a layer costs).
     #[arg(long)]
     noop_middleware: bool,
+    /// Compresses responses (the default gzip/br/zstd settings).
+    #[arg(long)]
+    compress: bool,
 }
 
 fn main() -> std::io::Result<()> {
@@ -51,6 +54,9 @@ fn main() -> std::io::Result<()> {
     let mut api = Api::new();
     ringbolt::demo::bench_routes(&mut api);
     ringbolt::demo::bench_stream_routes(&mut api);
+    if args.compress {
+        api.compression(Some(ringbolt::Compression::default()));
+    }
     if args.noop_middleware {
         api.middleware(|req: Request, next: Next| next.run(req));
     }

@@ -27,7 +27,9 @@
 //!
 //! Bounded three ways ([`FileCache`](crate::FileCache)): paths (`entries`), open files
 //! (`descriptors`) and bytes of contents (`bytes`); each evicts its least recently used
-//! when full (for bytes: the contents only, the file stays open). A file no path names any
+//! when full (for bytes: the contents only, the file stays open). Compressed forms of the
+//! contents (one per coding, made on first request, each smaller than the contents) live and
+//! go with them, so they take at most three times the `bytes` bound. A file no path names any
 //! more is closed. Only files up to [`SMALL`](crate::fs::cache::SMALL) bytes keep their
 //! contents. Paths and files unused for [`INACTIVE`] are dropped by [`sweep`], which the
 //! worker calls once a second. Errors are not cached. Relative paths are not cached (they
@@ -668,6 +670,32 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn encoded_forms_are_made_once_while_the_contents_are_kept() {
+        let (dir, allow) = tree();
+        configure(&allow, &bounds(8, 8, 1 << 20, Duration::from_secs(60)));
+        let entry = open(&allow, &dir.path().join("a.txt")).unwrap();
+        let contents = entry.contents().unwrap();
+        let calls = std::cell::Cell::new(0);
+        let encode = |b: &[u8]| {
+            calls.set(calls.get() + 1);
+            Some(Bytes::from(b.repeat(2)))
+        };
+        let first = entry.encoded(Coding::Gzip, &contents, encode);
+        let again = entry.encoded(Coding::Gzip, &contents, encode);
+        assert_eq!((first.as_deref(), calls.get()), (Some(&b"oneone"[..]), 1));
+        assert_eq!(again, first);
+        // Another coding is its own; "not smaller" is remembered too.
+        assert_eq!(entry.encoded(Coding::Brotli, &contents, |_| None), None);
+        assert_eq!(entry.encoded(Coding::Brotli, &contents, encode), None);
+        assert_eq!(calls.get(), 1);
+        // Bytes that are not the kept contents are encoded each time, never kept.
+        let other = Bytes::from_static(b"one");
+        entry.encoded(Coding::Gzip, &other, encode);
+        entry.encoded(Coding::Gzip, &other, encode);
+        assert_eq!(calls.get(), 3);
     }
 
     #[test]
