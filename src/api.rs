@@ -529,7 +529,8 @@ impl Api {
     /// let mut api = Api::new();
     /// api.get("/", |_req: Request| async { "home" });
     /// api.fallback(|req: Request| async move {
-    ///     Html::new(format!("<h1>Nothing at {}</h1>", ringbolt::escape::Escaped(req.path())))
+    ///     let known = req.path().starts_with("/docs");
+    ///     Html::new(if known { "<h1>No such page in the docs</h1>" } else { "<h1>Not here</h1>" })
     ///         .status(404)
     /// });
     /// ```
