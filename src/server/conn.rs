@@ -15,6 +15,7 @@ use bytes::{Buf, Bytes};
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 use monoio::buf::IoBufMut;
+use tracing::Instrument;
 
 use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::files;
@@ -262,14 +263,18 @@ pub(crate) async fn serve(
                 }
                 target => target,
             };
-            let (limit, no_compress) = match &target {
+            let (limit, no_compress, route_id) = match &target {
                 Target::Endpoint(e, _) => {
                     if let Some(entry) = &mut entry {
                         entry.route = Some(e.id);
                     }
-                    (e.body_limit.unwrap_or(config.body_limit), e.no_compress)
+                    (
+                        e.body_limit.unwrap_or(config.body_limit),
+                        e.no_compress,
+                        Some(e.id),
+                    )
                 }
-                Target::Fixed(_) => (config.body_limit, false),
+                Target::Fixed(_) => (config.body_limit, false, None),
             };
 
             // 3. The body: in hand, or left on the socket for the handler to read.
@@ -330,8 +335,12 @@ pub(crate) async fn serve(
             };
             let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
 
-            // 4. The middleware and the handler, with panics contained.
-            let answer = answer(target, chain, request, too_large, &kept, ctx);
+            // 4. The middleware and the handler, with panics contained, inside the request's
+            // span (a disabled one when no subscriber wants it: nothing is recorded).
+            let span = request_span(api, &kept.method, route_id);
+            let started = (!span.is_disabled()).then(std::time::Instant::now);
+            let answer =
+                answer(target, chain, request, too_large, &kept, ctx).instrument(span.clone());
             let resp = match held.as_mut() {
                 None => answer.await,
                 Some(io) => {
@@ -350,6 +359,10 @@ pub(crate) async fn serve(
             };
 
             let resp = api.shape_error(resp);
+            if let Some(started) = started {
+                span.record("status", resp.status_code().as_u16());
+                span.record("latency_us", started.elapsed().as_micros() as u64);
+            }
 
             // 5. Take the socket back; settle an unread body.
             let mut keep_alive = keep_alive;
@@ -512,6 +525,26 @@ pub(crate) async fn serve(
             Next::Drop => return,
         }
     }
+}
+
+/// The span a request's middleware and handler run in: `ringbolt::request` at DEBUG, with
+/// the method and the route (its pattern, never the path the client sent); `status` and
+/// `latency_us` (until the response is ready to write) are recorded when it is answered.
+/// Disabled, and nothing is built, unless a subscriber wants it.
+fn request_span(api: &Api, method: &Method, route: Option<usize>) -> tracing::Span {
+    let span = tracing::debug_span!(
+        target: "ringbolt::request",
+        "request",
+        method = %method,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_us = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let route = route.map_or("-", |id| api.labels[id].as_str());
+        span.record("route", route);
+    }
+    span
 }
 
 /// What answers a parsed request.
