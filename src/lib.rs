@@ -128,8 +128,8 @@ pub use handler::{Handler, HandlerFuture};
 pub use middleware::{Cors, Middleware, Next};
 pub use request::Request;
 pub use response::{
-    Body, Cookie, Event, File, FileResponse, Html, IntoChunk, IntoResponse, Json, PlainText,
-    Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
+    Body, Cookie, Event, File, FileResponse, Html, IntoChunk, IntoResponse, IntoStatus, Json,
+    PlainText, Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
     AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, SendRate, Server,

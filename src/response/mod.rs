@@ -2,7 +2,12 @@
 //! fields and a [`Body`]; the typed builders ([`Json`], [`PlainText`], [`Html`]) and
 //! [`IntoResponse`] turn handler values into one. Nothing here touches a socket: the server
 //! encodes and writes what it gets.
+//!
+//! `Response`'s builder methods (`status`, `header`, `set_cookie`, `delete_cookie`, and the
+//! `status_code` and `headers` accessors) come from one macro, for every response type to
+//! share; `status` takes a [`StatusCode`] or a `u16` ([`IntoStatus`]).
 
+mod builder;
 mod file;
 mod json;
 mod model;
@@ -15,6 +20,8 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+pub use builder::IntoStatus;
+pub(crate) use builder::{Head, builder_methods};
 pub use cookie::{Cookie, SameSite};
 pub use file::{DEFAULT_MEMORY_CAP, File, FileBody, FileResponse};
 pub use json::Json;
@@ -64,17 +71,20 @@ impl Body {
     }
 }
 
-/// A complete response: status, media type, header fields and body.
+/// A complete response: status, media type, header fields and body. The typed response
+/// types build one; `Response` itself is for full control (any body, any media type).
+///
+/// ```
+/// use ringbolt::{Response, StatusCode};
+/// let r = Response::new(StatusCode::NO_CONTENT).header("Allow", "GET, POST, PUT, DELETE");
+/// assert_eq!(r.status_code(), 204);
+/// assert_eq!(r.headers()["allow"], "GET, POST, PUT, DELETE");
+/// ```
 #[derive(Debug)]
-#[must_use = "a response does nothing unless it is returned from a handler"]
+#[must_use = "a response does nothing unless a handler returns it"]
 pub struct Response {
-    status: StatusCode,
-    content_type: Option<HeaderValue>,
-    headers: HeaderMap,
+    head: Head,
     body: Body,
-    /// Why the response must not be sent (a header that would split or corrupt the head):
-    /// the server logs it and answers 500 instead.
-    invalid: Option<Box<str>>,
     /// Whether compression was already decided for this body (a file's bytes, encoded or
     /// not from the file cache): the server's own compression step leaves it alone.
     pub(crate) encoding_decided: bool,
@@ -86,17 +96,12 @@ impl Default for Response {
     }
 }
 
+builder_methods!(Response, content_type);
+
 impl Response {
     /// An empty response with this status.
     pub fn new(status: StatusCode) -> Self {
-        Response {
-            status,
-            content_type: None,
-            headers: HeaderMap::new(),
-            body: Body::Empty,
-            invalid: None,
-            encoding_decided: false,
-        }
+        Response::from_head(Head::new(status), Body::Empty)
     }
 
     /// A response with this status, media type and body.
@@ -105,14 +110,7 @@ impl Response {
         content_type: HeaderValue,
         body: impl Into<Bytes>,
     ) -> Self {
-        Response {
-            status,
-            content_type: Some(content_type),
-            headers: HeaderMap::new(),
-            body: Body::Bytes(body.into()),
-            invalid: None,
-            encoding_decided: false,
-        }
+        Response::from_head(Head::typed(status, content_type), Body::Bytes(body.into()))
     }
 
     /// A JSON error body `{"detail": detail}` with this status.
@@ -121,117 +119,54 @@ impl Response {
         Response::with_body(status, APPLICATION_JSON, body)
     }
 
-    /// The status code.
-    pub fn status_code(&self) -> StatusCode {
-        self.status
+    /// What a response type built, with its body.
+    pub(crate) fn from_head(head: Head, body: Body) -> Self {
+        Response {
+            head,
+            body,
+            encoding_decided: false,
+        }
     }
 
     /// Sets the status code.
     pub fn set_status(&mut self, status: StatusCode) {
-        self.status = status;
-    }
-
-    /// With this status code. A code outside 100..=999 makes the response a 500 (logged).
-    pub fn status(mut self, status: u16) -> Self {
-        match StatusCode::from_u16(status) {
-            Ok(s) => self.status = s,
-            Err(_) => self.reject(format!("invalid status code {status}")),
-        }
-        self
-    }
-
-    /// With this header field added (`Content-Type` sets the media type). A name or value
-    /// that is not a valid field (CR, LF, NUL, a space in the name, ...) is never sent: the
-    /// response becomes a 500 and the reason is logged.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) => self.insert_header(n, v),
-            (Err(_), _) => self.reject(format!("invalid header name {name:?}")),
-            (_, Err(_)) => self.reject(format!("invalid value for header {name}: {value:?}")),
-        }
-        self
+        self.head.status = status;
     }
 
     /// With this media type (`Content-Type`), validated like [`Response::header`].
-    pub fn media_type(self, media_type: &str) -> Self {
-        self.header("content-type", media_type)
-    }
-
-    /// With a `Set-Cookie` field for `cookie` (several cookies give several fields).
-    ///
-    /// ```
-    /// use ringbolt::{Cookie, Json, SameSite};
-    /// let r = Json::new(serde_json::json!({"message": "Logged in"})).set_cookie(
-    ///     Cookie::build(("session", "abc123")).path("/").http_only(true).same_site(SameSite::Lax),
-    /// );
-    /// assert_eq!(r.headers()["set-cookie"], "session=abc123; HttpOnly; SameSite=Lax; Path=/");
-    /// ```
-    pub fn set_cookie(self, cookie: impl Into<Cookie<'static>>) -> Self {
-        let cookie = cookie.into();
-        let value = cookie.encoded().to_string();
-        self.header("set-cookie", &value)
-    }
-
-    /// With a `Set-Cookie` field that removes cookie `name` (`name=; Path=/; Max-Age=0`).
-    pub fn delete_cookie(self, name: &str) -> Self {
-        let cookie = Cookie::build((name.to_owned(), ""))
-            .path("/")
-            .max_age(cookie::time::Duration::ZERO);
-        self.set_cookie(cookie)
-    }
-
-    /// Marks the response as unsendable, keeping the first reason.
-    fn reject(&mut self, reason: String) {
-        if self.invalid.is_none() {
-            self.invalid = Some(reason.into_boxed_str());
-        }
+    pub fn media_type(mut self, media_type: &str) -> Self {
+        self.head.put_header("content-type", media_type);
+        self
     }
 
     /// Why this response cannot be sent, if it cannot.
     pub(crate) fn take_invalid(&mut self) -> Option<Box<str>> {
-        self.invalid.take()
-    }
-
-    /// The media type (Content-Type), if any.
-    pub fn content_type(&self) -> Option<&HeaderValue> {
-        self.content_type.as_ref()
+        self.head.invalid.take()
     }
 
     /// Sets or clears the media type.
     pub fn set_content_type(&mut self, value: Option<HeaderValue>) {
-        self.content_type = value;
-    }
-
-    /// The header fields other than Content-Type.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.head.content_type = value;
     }
 
     /// Mutable access to the header fields other than Content-Type.
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
+        &mut self.head.headers
     }
 
     /// Adds a header field; a Content-Type sets the media type instead.
     pub fn insert_header(&mut self, name: HeaderName, value: HeaderValue) {
-        if name == CONTENT_TYPE {
-            self.content_type = Some(value);
-        } else {
-            self.headers.append(name, value);
-        }
+        self.head.insert(name, value);
     }
 
     /// Makes a Content-Type put into the header map (through [`Response::headers_mut`])
     /// the media type, replacing the one the body type gave: it was set later and on
     /// purpose, and a response carries one Content-Type.
     pub(crate) fn settle_content_type(&mut self) {
-        if !self.headers.is_empty()
-            && let Some(value) = self.headers.remove(CONTENT_TYPE)
+        if !self.head.headers.is_empty()
+            && let Some(value) = self.head.headers.remove(CONTENT_TYPE)
         {
-            self.content_type = Some(value);
+            self.head.content_type = Some(value);
         }
     }
 
@@ -253,7 +188,13 @@ impl Response {
 
     /// Splits the response into its parts, for the server to encode.
     pub(crate) fn into_parts(self) -> (StatusCode, Option<HeaderValue>, HeaderMap, Body) {
-        (self.status, self.content_type, self.headers, self.body)
+        let Head {
+            status,
+            content_type,
+            headers,
+            invalid: _,
+        } = self.head;
+        (status, content_type, headers, self.body)
     }
 }
 
@@ -330,7 +271,7 @@ impl IntoResponse for serde_json::Value {
 impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
     fn into_response(self) -> Response {
         let mut r = self.1.into_response();
-        r.status = self.0;
+        r.set_status(self.0);
         r
     }
 }

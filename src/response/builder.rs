@@ -1,0 +1,188 @@
+//! What every response type shares: the [`Head`] it is building (status, media type,
+//! header fields), [`IntoStatus`] for the status a builder takes, and the macro that gives
+//! each type the same builder methods (`status`, `header`, `set_cookie`, `delete_cookie`,
+//! `status_code`, `headers`). No bodies and no I/O here.
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use super::Cookie;
+
+/// A status code, or a number meant as one: what `.status(…)` takes on every response type.
+///
+/// `StatusCode::CREATED` and `201` say the same thing. A number outside 100..=999 is no
+/// status code: the response it is given to is never sent, the server answers
+/// `500 {"detail":"Internal Server Error"}` and logs why, as it does for a header that is not
+/// a valid field. (Not a panic: a code may be computed at run time, an upstream's say; and
+/// not a `Result`, which would break the chain of builder calls.)
+///
+/// ```
+/// use ringbolt::{Json, StatusCode};
+/// let a = Json::new(serde_json::json!({"id": 1})).status(StatusCode::CREATED);
+/// let b = Json::new(serde_json::json!({"id": 1})).status(201);
+/// assert_eq!(a.status_code(), b.status_code());
+/// ```
+pub trait IntoStatus {
+    /// The status code.
+    ///
+    /// # Errors
+    /// The number itself, when it is outside 100..=999.
+    fn into_status(self) -> Result<StatusCode, u16>;
+}
+
+impl IntoStatus for StatusCode {
+    fn into_status(self) -> Result<StatusCode, u16> {
+        Ok(self)
+    }
+}
+
+impl IntoStatus for u16 {
+    fn into_status(self) -> Result<StatusCode, u16> {
+        StatusCode::from_u16(self).map_err(|_| self)
+    }
+}
+
+/// A response without its body: status, media type and the other header fields, and why it
+/// must not be sent, if it must not (a header that would split or corrupt the head, a
+/// number that is no status code): the server logs that and answers 500 instead.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) invalid: Option<Box<str>>,
+}
+
+impl Head {
+    /// This status, no media type, no fields.
+    pub(crate) fn new(status: StatusCode) -> Self {
+        Head {
+            status,
+            content_type: None,
+            headers: HeaderMap::new(),
+            invalid: None,
+        }
+    }
+
+    /// This status and media type.
+    pub(crate) fn typed(status: StatusCode, content_type: HeaderValue) -> Self {
+        Head {
+            content_type: Some(content_type),
+            ..Head::new(status)
+        }
+    }
+
+    pub(crate) fn put_status(&mut self, status: impl IntoStatus) {
+        match status.into_status() {
+            Ok(s) => self.status = s,
+            Err(n) => self.reject(format!("invalid status code {n}")),
+        }
+    }
+
+    /// Adds a field given as text (`Content-Type` sets the media type); one that is not a
+    /// valid field makes the response unsendable.
+    pub(crate) fn put_header(&mut self, name: &str, value: &str) {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => self.insert(n, v),
+            (Err(_), _) => self.reject(format!("invalid header name {name:?}")),
+            (_, Err(_)) => self.reject(format!("invalid value for header {name}: {value:?}")),
+        }
+    }
+
+    /// Adds a field; a Content-Type sets the media type instead.
+    pub(crate) fn insert(&mut self, name: HeaderName, value: HeaderValue) {
+        if name == CONTENT_TYPE {
+            self.content_type = Some(value);
+        } else {
+            self.headers.append(name, value);
+        }
+    }
+
+    pub(crate) fn put_cookie(&mut self, cookie: Cookie<'static>) {
+        let value = cookie.encoded().to_string();
+        self.put_header("set-cookie", &value);
+    }
+
+    /// A `Set-Cookie` that removes cookie `name` (`name=; Path=/; Max-Age=0`).
+    pub(crate) fn put_removal(&mut self, name: &str) {
+        let cookie = Cookie::build((name.to_owned(), ""))
+            .path("/")
+            .max_age(cookie::time::Duration::ZERO);
+        self.put_cookie(cookie.into());
+    }
+
+    /// Marks the response as unsendable, keeping the first reason.
+    pub(crate) fn reject(&mut self, reason: String) {
+        if self.invalid.is_none() {
+            self.invalid = Some(reason.into_boxed_str());
+        }
+    }
+}
+
+/// The builder methods of a response type with a `head: Head` field: the same set, with the
+/// same documentation, on every type. `content_type` adds the media type accessor (left out
+/// where the name is taken by a setter).
+macro_rules! builder_methods {
+    ($ty:ty, content_type) => {
+        $crate::response::builder_methods!($ty);
+
+        impl $ty {
+            /// The media type (`Content-Type`) set so far, if any.
+            pub fn content_type(&self) -> Option<&$crate::HeaderValue> {
+                self.head.content_type.as_ref()
+            }
+        }
+    };
+    ($ty:ty) => {
+        impl $ty {
+            /// With this status code: a [`StatusCode`](crate::StatusCode) or a `u16` (see
+            /// [`IntoStatus`](crate::response::IntoStatus)). A number outside 100..=999 is
+            /// never sent: the server answers 500 and logs why.
+            pub fn status(mut self, status: impl $crate::response::IntoStatus) -> Self {
+                self.head.put_status(status);
+                self
+            }
+
+            /// With this header field added (several of one name give several fields;
+            /// `Content-Type` sets the media type). A name or value that is not a valid field
+            /// (CR, LF, NUL, a space in the name, ...) is never sent: the server answers 500
+            /// and logs why.
+            pub fn header(mut self, name: &str, value: &str) -> Self {
+                self.head.put_header(name, value);
+                self
+            }
+
+            /// With a `Set-Cookie` field for `cookie` (several cookies give several fields),
+            /// validated like [`header`](Self::header).
+            pub fn set_cookie(mut self, cookie: impl Into<$crate::Cookie<'static>>) -> Self {
+                self.head.put_cookie(cookie.into());
+                self
+            }
+
+            /// With a `Set-Cookie` field that removes cookie `name`
+            /// (`name=; Path=/; Max-Age=0`).
+            pub fn delete_cookie(mut self, name: &str) -> Self {
+                self.head.put_removal(name);
+                self
+            }
+
+            /// The status code set so far (200 unless changed; a route's
+            /// [`status_code`](crate::Route::status_code) replaces a 200 when it is sent).
+            pub fn status_code(&self) -> $crate::StatusCode {
+                self.head.status
+            }
+
+            /// The header fields added so far, other than `Content-Type`. The server adds its
+            /// own when it sends the response (`Content-Length`, `Date`, and a file's
+            /// validators, for instance).
+            pub fn headers(&self) -> &::http::HeaderMap {
+                &self.head.headers
+            }
+        }
+    };
+}
+
+pub(crate) use builder_methods;
