@@ -2,10 +2,10 @@
 //!
 //! `cargo run --example cookies`, then `curl -i -X POST localhost:8000/login`.
 
-use ringbolt::{Api, Cookie, Json, Request, Response, SameSite, Server};
+use ringbolt::{Api, Cookie, Json, JsonResponse, Request, SameSite, Server};
 use serde_json::json;
 
-async fn login(_req: Request) -> Response {
+async fn login(_req: Request) -> JsonResponse {
     Json::new(json!({"message": "Logged in"}))
         .set_cookie(
             Cookie::build(("session", "abc123"))
@@ -18,11 +18,11 @@ async fn login(_req: Request) -> Response {
         .set_cookie(Cookie::build(("theme", "dark")).path("/"))
 }
 
-async fn logout(_req: Request) -> Response {
+async fn logout(_req: Request) -> JsonResponse {
     Json::new(json!({"message": "Logged out"})).delete_cookie("session")
 }
 
-async fn whoami(req: Request) -> Response {
+async fn whoami(req: Request) -> JsonResponse {
     let session = req.cookie("session").unwrap_or("none").to_owned();
     Json::new(json!({ "session": session }))
 }

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --example json`, then `curl -i localhost:8000/data`.
 
-use ringbolt::{Api, Json, Request, Response, Server};
+use ringbolt::{Api, Json, JsonResponse, Request, Server, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -25,10 +25,10 @@ async fn get_items(_req: Request) -> serde_json::Value {
     json!([{"id": 1}, {"id": 2}])
 }
 
-/// Status code and headers on top.
-async fn create_user(_req: Request) -> Response {
+/// Status code and headers on top (`.status(201)` works too).
+async fn create_user(_req: Request) -> JsonResponse {
     Json::new(json!({"id": 1, "username": "john"}))
-        .status(201)
+        .status(StatusCode::CREATED)
         .header("X-Created-By", "ringbolt")
 }
 

@@ -2,22 +2,23 @@
 //!
 //! `cargo run --example redirects`, then `curl -i localhost:8000/old-page`.
 
-use ringbolt::{Api, Redirect, Request, Response, Server};
+use ringbolt::{Api, Redirect, Request, Server, StatusCode};
 
-async fn old_page(_req: Request) -> Response {
+async fn old_page(_req: Request) -> Redirect {
     Redirect::to("/new-page")
 }
 
-async fn external(_req: Request) -> Response {
-    Redirect::to("https://example.com").status(302)
+async fn external(_req: Request) -> Redirect {
+    Redirect::to("https://example.com").status(StatusCode::FOUND)
 }
 
-async fn moved(_req: Request) -> Response {
+/// A `u16` works as well as a `StatusCode`.
+async fn moved(_req: Request) -> Redirect {
     Redirect::to("/new-page").status(301)
 }
 
-async fn after_post(_req: Request) -> Response {
-    Redirect::to("/done").status(303)
+async fn after_post(_req: Request) -> Redirect {
+    Redirect::to("/done").status(StatusCode::SEE_OTHER)
 }
 
 async fn new_page(_req: Request) -> &'static str {

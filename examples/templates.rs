@@ -2,7 +2,8 @@
 //!
 //! `cargo run --example templates`, then `curl -i localhost:8000/page`.
 
-use ringbolt::{Api, Request, Server, Templates, render};
+use ringbolt::templates::Render;
+use ringbolt::{Api, Request, Server, StatusCode, Templates, render};
 use serde_json::json;
 
 const PAGE: &str = include_str!("../templates/myapp/page.html");
@@ -11,7 +12,7 @@ const LIST: &str = r#"{% extends "base.html" %}{% block content %}
 <ul>{% for item in items %}<li>{{ forloop.counter }}. {{ item|upper }}</li>{% empty %}<li>{{ none|default:"nothing" }}</li>{% endfor %}</ul>
 {% endblock %}"#;
 
-async fn show_page(req: Request) -> impl ringbolt::IntoResponse {
+async fn show_page(req: Request) -> Render {
     render(
         &req,
         "myapp/page.html",
@@ -19,16 +20,17 @@ async fn show_page(req: Request) -> impl ringbolt::IntoResponse {
     )
 }
 
-async fn list(req: Request) -> impl ringbolt::IntoResponse {
+async fn list(req: Request) -> Render {
     render(
         &req,
         "list.html",
         json!({"items": ["<b>escaped</b>", "two"]}),
     )
-    .status(200)
+    .status(StatusCode::OK)
+    .header("Cache-Control", "max-age=60")
 }
 
-async fn plain(req: Request) -> impl ringbolt::IntoResponse {
+async fn plain(req: Request) -> Render {
     render(&req, "list.html", json!({"items": []})).content_type("text/plain; charset=utf-8")
 }
 

@@ -2,15 +2,15 @@
 //!
 //! `cargo run --example text_html`, then `curl -i localhost:8000/page`.
 
-use ringbolt::{Api, Html, PlainText, Request, Response, Server};
+use ringbolt::{Api, Html, PlainText, Request, Server, StatusCode};
 
-async fn hello(_req: Request) -> Response {
+async fn hello(_req: Request) -> PlainText {
     PlainText::new("Hello, World!")
 }
 
-async fn status(_req: Request) -> Response {
+async fn status(_req: Request) -> PlainText {
     PlainText::new("OK")
-        .status(200)
+        .status(StatusCode::OK)
         .header("X-Status", "healthy")
 }
 
@@ -19,11 +19,11 @@ async fn text(_req: Request) -> &'static str {
     "Hello"
 }
 
-async fn page(_req: Request) -> Response {
+async fn page(_req: Request) -> Html {
     Html::new("<h1>Welcome</h1><p>This is HTML content.</p>")
 }
 
-async fn template(_req: Request) -> Response {
+async fn template(_req: Request) -> Html {
     Html::new(
         "<!DOCTYPE html>
 <html>

@@ -554,7 +554,7 @@ impl Api {
     /// written.
     ///
     /// ```
-    /// use ringbolt::{Api, Json, StatusCode};
+    /// use ringbolt::{Api, IntoResponse, Json, StatusCode};
     ///
     /// let mut api = Api::new();
     /// api.error_body(|status: StatusCode, detail: serde_json::Value| {
@@ -567,6 +567,7 @@ impl Api {
     ///     }))
     ///     .status(status.as_u16())
     ///     .media_type("application/problem+json")
+    ///     .into_response()
     /// });
     /// ```
     pub fn error_body(

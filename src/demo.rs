@@ -10,9 +10,10 @@ use http::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::templates::Render;
 use crate::{
-    Api, Compression, Cookie, Error, File, FileResponse, Html, Json, PlainText, Redirect, Request,
-    Response, SameSite, StatusCode, StreamingResponse, Templates, render,
+    Api, Compression, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText,
+    Redirect, Request, Response, SameSite, StatusCode, StreamingResponse, Templates, render,
 };
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
@@ -105,29 +106,29 @@ async fn get_items(_req: Request) -> serde_json::Value {
     json!([{"id": 1}, {"id": 2}])
 }
 
-async fn create_user(_req: Request) -> Response {
+async fn create_user(_req: Request) -> JsonResponse {
     Json::new(json!({"id": 1, "username": "john"}))
-        .status(201)
+        .status(StatusCode::CREATED)
         .header("X-Created-By", "django-bolt")
 }
 
 // ---------------------------------------------------------------- text and HTML
 
-async fn hello(_req: Request) -> Response {
+async fn hello(_req: Request) -> PlainText {
     PlainText::new("Hello, World!")
 }
 
-async fn status(_req: Request) -> Response {
+async fn status(_req: Request) -> PlainText {
     PlainText::new("OK")
-        .status(200)
+        .status(StatusCode::OK)
         .header("X-Status", "healthy")
 }
 
-async fn page(_req: Request) -> Response {
+async fn page(_req: Request) -> Html {
     Html::new("<h1>Welcome</h1><p>This is HTML content.</p>")
 }
 
-async fn template(_req: Request) -> Response {
+async fn template(_req: Request) -> Html {
     let html = "
     <!DOCTYPE html>
     <html>
@@ -138,7 +139,7 @@ async fn template(_req: Request) -> Response {
     Html::new(html)
 }
 
-async fn show_page(req: Request) -> impl crate::IntoResponse {
+async fn show_page(req: Request) -> Render {
     render(
         &req,
         "myapp/page.html",
@@ -148,12 +149,12 @@ async fn show_page(req: Request) -> impl crate::IntoResponse {
 
 // ---------------------------------------------------------------- redirects
 
-async fn old_page(_req: Request) -> Response {
+async fn old_page(_req: Request) -> Redirect {
     Redirect::to("/new-page")
 }
 
-async fn external(_req: Request) -> Response {
-    Redirect::to("https://example.com").status(302)
+async fn external(_req: Request) -> Redirect {
+    Redirect::to("https://example.com").status(StatusCode::FOUND)
 }
 
 // ---------------------------------------------------------------- Response, cookies
@@ -162,18 +163,18 @@ async fn options_items(_req: Request) -> Response {
     Response::new(StatusCode::NO_CONTENT).header("Allow", "GET, POST, PUT, DELETE")
 }
 
-async fn login(_req: Request) -> Response {
+async fn login(_req: Request) -> JsonResponse {
     Json::new(json!({"message": "Logged in"})).header(
         "Set-Cookie",
         "session=abc123; Path=/; HttpOnly; SameSite=Lax",
     )
 }
 
-async fn logout(_req: Request) -> Response {
+async fn logout(_req: Request) -> JsonResponse {
     Json::new(json!({"message": "Logged out"})).delete_cookie("session")
 }
 
-async fn cookies(_req: Request) -> Response {
+async fn cookies(_req: Request) -> JsonResponse {
     Json::new(json!({"message": "Cookies set"}))
         .set_cookie(
             Cookie::build(("session", "abc123"))

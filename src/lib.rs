@@ -19,14 +19,24 @@
 //!
 //! # Responses
 //!
+//! Every response type has the same builder methods: `.status(…)` (a [`StatusCode`] or a
+//! `u16`, see [`IntoStatus`]), `.header(name, value)`, `.media_type(…)`, `.set_cookie(…)`,
+//! `.delete_cookie(name)`, and `.status_code()` / `.headers()` to read what was set (see
+//! [`response`] for the whole set). Each is `#[must_use]` and [`IntoResponse`], so a handler
+//! returns it as it is.
+//!
 //! JSON: a `Json<T>` of any `Serialize` value (encoded with sonic-rs), a `serde_json::Value`,
-//! or `Json::new(v)` with a status and headers.
+//! or `Json::new(v)`, a [`JsonResponse`] with a status and headers.
 //! ```
-//! use ringbolt::{Json, Response};
-//! let r: Response = Json::new(serde_json::json!({"id": 1, "username": "john"}))
-//!     .status(201)
-//!     .header("X-Created-By", "ringbolt");
+//! use ringbolt::{Json, JsonResponse, StatusCode};
+//! fn created() -> JsonResponse {
+//!     Json::new(serde_json::json!({"id": 1, "username": "john"}))
+//!         .status(StatusCode::CREATED)
+//!         .header("X-Created-By", "ringbolt")
+//! }
+//! let r = created();
 //! assert_eq!(r.status_code(), 201);
+//! assert_eq!(r.headers()["x-created-by"], "ringbolt");
 //! assert_eq!(r.content_type().unwrap(), "application/json");
 //! ```
 //!
@@ -35,7 +45,7 @@
 //! ```
 //! use ringbolt::{Html, IntoResponse, PlainText};
 //! assert_eq!("Hello".into_response().content_type().unwrap(), "text/plain; charset=utf-8");
-//! let r = PlainText::new("OK").header("X-Status", "healthy");
+//! let r = PlainText::new("OK").status(200).header("X-Status", "healthy");
 //! assert_eq!(r.headers()["x-status"], "healthy");
 //! assert_eq!(Html::new("<h1>Hi</h1>").content_type().unwrap(), "text/html; charset=utf-8");
 //! ```
@@ -49,10 +59,23 @@
 //!
 //! Redirects: 307 unless told otherwise.
 //! ```
-//! use ringbolt::Redirect;
-//! let r = Redirect::to("https://example.com").status(302);
+//! use ringbolt::{Redirect, StatusCode};
+//! let r = Redirect::to("https://example.com").status(StatusCode::FOUND);
 //! assert_eq!(r.status_code(), 302);
 //! assert_eq!(r.headers()["location"], "https://example.com");
+//! ```
+//!
+//! Files and streams: [`FileResponse`] and [`File`] (opened through the allow-list when
+//! sent), [`StreamingResponse`] and [`Sse`]; the same builder methods.
+//! ```
+//! use futures_util::stream;
+//! use ringbolt::{FileResponse, StatusCode, StreamingResponse};
+//! let page = FileResponse::new("/srv/www/404.html").status(StatusCode::NOT_FOUND);
+//! let feed = StreamingResponse::new(stream::iter(["a\n", "b\n"]))
+//!     .media_type("text/plain")
+//!     .header("X-Accel-Buffering", "no");
+//! assert_eq!(page.status_code(), 404);
+//! assert_eq!(feed.headers()["x-accel-buffering"], "no");
 //! ```
 //!
 //! Headers and full control: [`Response`]. A header that would split the head is never sent.
@@ -62,9 +85,13 @@
 //! assert_eq!(r.headers()["allow"], "GET, POST, PUT, DELETE");
 //! ```
 //!
-//! Cookies: [`Response::set_cookie`] and [`Response::delete_cookie`].
+//! Cookies: `.set_cookie(…)` with a [`Cookie`] and `.delete_cookie(name)`, on any response.
 //! ```
-//! use ringbolt::{Cookie, Json};
+//! use ringbolt::{Cookie, Json, SameSite};
+//! let r = Json::new(serde_json::json!({"message": "Logged in"})).set_cookie(
+//!     Cookie::build(("session", "abc123")).path("/").http_only(true).same_site(SameSite::Lax),
+//! );
+//! assert_eq!(r.headers()["set-cookie"], "session=abc123; HttpOnly; SameSite=Lax; Path=/");
 //! let r = Json::new(serde_json::json!({"message": "Logged out"})).delete_cookie("session");
 //! assert_eq!(r.headers()["set-cookie"], "session=; Path=/; Max-Age=0");
 //! ```
@@ -129,7 +156,7 @@ pub use middleware::{Cors, Middleware, Next};
 pub use request::Request;
 pub use response::{
     Body, Cookie, Event, File, FileResponse, Html, IntoChunk, IntoResponse, IntoStatus, Json,
-    PlainText, Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
+    JsonResponse, PlainText, Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
     AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, SendRate, Server,

@@ -63,13 +63,13 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::SystemTime;
 
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Environment, ErrorKind, Output, State};
 use serde::Serialize;
 
 use crate::request::Request;
-use crate::response::{IntoResponse, Response, TEXT_HTML_UTF8};
+use crate::response::{Body, Head, IntoResponse, Response, TEXT_HTML_UTF8};
 
 /// The `detail` of every template failure's 500 response.
 const TEMPLATE_ERROR: &str = "Template error";
@@ -492,15 +492,21 @@ impl std::error::Error for TemplateError {
 }
 
 /// A template render, as returned by [`render`]: a response once the handler returns it.
-/// The template is rendered then, with the options set by the builder methods.
-#[must_use = "a response does nothing unless it is returned from a handler"]
+/// The template is rendered then, with the options set by the builder methods; a failure
+/// there (or an invalid status or header set here) is `500 {"detail":"Template error"}`,
+/// with the reason in the log.
+///
+/// Besides its own [`content_type`](Render::content_type) and [`using`](Render::using), it
+/// has the builder methods of every response type:
+/// `render(&req, "page.html", ctx).status(StatusCode::CREATED).header("X-Page", "1")`.
+#[derive(Clone)]
+#[must_use = "a response does nothing unless a handler returns it"]
 pub struct Render {
     registry: &'static Registry,
     name: String,
     context: Value,
     engine: Option<String>,
-    status: u16,
-    content_type: Option<String>,
+    head: Head,
 }
 
 /// Renders template `name` with `context`, anything `Serialize` (a `serde_json::json!`
@@ -514,8 +520,7 @@ pub fn render(req: &Request, name: &str, context: impl Serialize) -> Render {
         name: name.to_owned(),
         context: Value::from_serialize(context),
         engine: None,
-        status: 200,
-        content_type: None,
+        head: Head::new(StatusCode::OK),
     }
 }
 
@@ -524,22 +529,18 @@ impl fmt::Debug for Render {
         f.debug_struct("Render")
             .field("name", &self.name)
             .field("engine", &self.engine)
-            .field("status", &self.status)
-            .field("content_type", &self.content_type)
+            .field("head", &self.head)
             .finish_non_exhaustive()
     }
 }
 
-impl Render {
-    /// The Content-Type (default `text/html; charset=utf-8`). An invalid value is a 500.
-    pub fn content_type(mut self, content_type: &str) -> Self {
-        self.content_type = Some(content_type.to_owned());
-        self
-    }
+crate::response::builder_methods!(Render);
 
-    /// The status code (default 200). A code outside 100..=999 is a 500.
-    pub fn status(mut self, status: u16) -> Self {
-        self.status = status;
+impl Render {
+    /// The Content-Type (default `text/html; charset=utf-8`), named as Django's `render`
+    /// names it: the same as [`media_type`](Render::media_type). An invalid value is a 500.
+    pub fn content_type(mut self, content_type: &str) -> Self {
+        self.head.put_header("content-type", content_type);
         self
     }
 
@@ -563,23 +564,19 @@ impl Render {
 }
 
 impl IntoResponse for Render {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let Some(engine) = self.registry.get(self.engine.as_deref()) else {
             return self.fail("template engine not configured", &"no such engine");
         };
-        let status = match StatusCode::from_u16(self.status) {
-            Ok(s) => s,
-            Err(e) => return self.fail("invalid status code for template response", &e),
-        };
-        let content_type = match &self.content_type {
-            None => TEXT_HTML_UTF8,
-            Some(ct) => match HeaderValue::from_str(ct) {
-                Ok(v) => v,
-                Err(e) => return self.fail("invalid Content-Type for template response", &e),
-            },
-        };
+        if let Some(reason) = self.head.invalid.take() {
+            return self.fail("invalid template response", &reason);
+        }
         match engine.render_value(&self.name, &self.context) {
-            Ok(body) => Response::with_body(status, content_type, body),
+            Ok(body) => {
+                let mut head = self.head;
+                head.content_type.get_or_insert(TEXT_HTML_UTF8);
+                Response::from_head(head, Body::Bytes(body.into()))
+            }
             Err(e) => self.fail("template render failed", &ErrorChain(&e)),
         }
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use ringbolt::{Api, Config, Driver, File, FileResponse, IntoResponse, Request, ServerHandle};
+use ringbolt::{Api, Config, Driver, File, FileResponse, Request, ServerHandle};
 
 const SECRET: &str = "TOP-SECRET-7f3a";
 
@@ -91,7 +91,7 @@ fn server_with(
     let r = root.clone();
     api.get("/page404", move |_req: Request| {
         let path = r.join("hello.txt");
-        async move { FileResponse::new(path).into_response().status(404) }
+        async move { FileResponse::new(path).status(404) }
     });
     let mut config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),

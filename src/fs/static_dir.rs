@@ -97,7 +97,9 @@ impl StaticDir {
                     }
                     location.push('/');
                     let location = format!("/{}", location.trim_start_matches('/'));
-                    Redirect::to(&location).status(301)
+                    Redirect::to(&location)
+                        .status(StatusCode::MOVED_PERMANENTLY)
+                        .into_response()
                 }
                 Err(e) => Response::detail(e.status(), e.detail()),
             };
@@ -207,7 +209,7 @@ fn listing(dir: &std::fs::File, title: &str, below_top: bool) -> Response {
         );
     }
     html.push_str("</ul></body></html>\n");
-    Html::new(html)
+    Html::new(html).into_response()
 }
 
 fn escape_html(s: &str) -> String {

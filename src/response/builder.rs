@@ -1,7 +1,7 @@
 //! What every response type shares: the [`Head`] it is building (status, media type,
 //! header fields), [`IntoStatus`] for the status a builder takes, and the macro that gives
-//! each type the same builder methods (`status`, `header`, `set_cookie`, `delete_cookie`,
-//! `status_code`, `headers`). No bodies and no I/O here.
+//! each type the same builder methods (`status`, `header`, `media_type`, `set_cookie`,
+//! `delete_cookie`, `status_code`, `headers`). No bodies and no I/O here.
 
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -152,6 +152,14 @@ macro_rules! builder_methods {
             /// and logs why.
             pub fn header(mut self, name: &str, value: &str) -> Self {
                 self.head.put_header(name, value);
+                self
+            }
+
+            /// With this media type: the same as `.header("Content-Type", media_type)`,
+            /// replacing the type's own (a file's is guessed from its extension when none is
+            /// set).
+            pub fn media_type(mut self, media_type: &str) -> Self {
+                self.head.put_header("content-type", media_type);
                 self
             }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use http::StatusCode;
 
-use super::{Body, IntoResponse, Response};
+use super::{Body, Head, IntoResponse, Response};
 use crate::fs::stream::FileStream;
 
 /// Default cap on what [`File`] reads into memory.
@@ -61,13 +61,7 @@ macro_rules! file_builder {
             /// The name the client saves the file as: `Content-Disposition: attachment;
             /// filename="…"` (quoted and escaped; non-ASCII names also as `filename*`).
             pub fn filename(mut self, name: &str) -> Self {
-                self.0.filename = Some(name.to_owned());
-                self
-            }
-
-            /// The media type (default: guessed from the extension).
-            pub fn media_type(mut self, media_type: &str) -> Self {
-                self.0.media_type = Some(media_type.to_owned());
+                self.file.filename = Some(name.to_owned());
                 self
             }
 
@@ -75,22 +69,28 @@ macro_rules! file_builder {
             /// `Content-Encoding` when one exists and the client accepts its coding; the
             /// response then varies by `Accept-Encoding`.
             pub fn precompressed(mut self) -> Self {
-                self.0.precompressed = true;
+                self.file.precompressed = true;
                 self
             }
 
             /// `Content-Disposition: inline` instead of `attachment` when a filename is set.
             pub fn inline(mut self) -> Self {
-                self.0.inline = true;
+                self.file.inline = true;
                 self
             }
         }
 
+        super::builder_methods!($ty);
+
         impl IntoResponse for $ty {
             fn into_response(self) -> Response {
-                let mut r = Response::new(StatusCode::OK);
-                r.set_body(Body::File(self.0));
-                r
+                let (mut head, mut file) = (self.head, self.file);
+                // The server sets the file's media type on the answers that carry it (not
+                // on a 304, say), so a type given here travels with the file.
+                if let Some(ct) = head.content_type.take() {
+                    file.media_type = Some(String::from_utf8_lossy(ct.as_bytes()).into_owned());
+                }
+                Response::from_head(head, Body::File(file))
             }
         }
     };
@@ -100,25 +100,39 @@ macro_rules! file_builder {
 /// `Last-Modified`, `ETag`, `Accept-Ranges`, and answers to conditional and range requests.
 /// The path must lie inside a directory of the server's allow-list, or the answer is 403.
 ///
+/// A status other than 2xx (a 404 page, say) sends the file whole, whatever the request's
+/// conditions and ranges; only a 200 answers ranges.
+///
 /// ```
-/// use ringbolt::FileResponse;
+/// use ringbolt::{FileResponse, StatusCode};
 /// let video = FileResponse::new("/srv/media/video.mp4").filename("video.mp4").media_type("video/mp4");
+/// let missing = FileResponse::new("/srv/www/404.html").status(StatusCode::NOT_FOUND);
 /// ```
 #[derive(Debug, Clone)]
-#[must_use = "a response does nothing unless it is returned from a handler"]
-pub struct FileResponse(FileBody);
+#[must_use = "a response does nothing unless a handler returns it"]
+pub struct FileResponse {
+    head: Head,
+    file: FileBody,
+}
 
 impl FileResponse {
     /// The file at `path` (absolute, or relative to the working directory).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileResponse(FileBody::new(path.into(), None))
+        FileResponse::with(FileBody::new(path.into(), None))
     }
 
     /// The file at `rel` beneath allow-list root number `root` (`path` is for the log).
     pub(crate) fn located(path: PathBuf, root: usize, rel: String) -> Self {
-        let mut body = FileBody::new(path, None);
-        body.located = Some((root, rel));
-        FileResponse(body)
+        let mut file = FileBody::new(path, None);
+        file.located = Some((root, rel));
+        FileResponse::with(file)
+    }
+
+    fn with(file: FileBody) -> Self {
+        FileResponse {
+            head: Head::new(StatusCode::OK),
+            file,
+        }
     }
 }
 
@@ -128,18 +142,24 @@ file_builder!(FileResponse);
 /// ranges as [`FileResponse`]. Files larger than the cap (default 10 MiB) are refused with a
 /// 500 and a log line: use [`FileResponse`] for those.
 #[derive(Debug, Clone)]
-#[must_use = "a response does nothing unless it is returned from a handler"]
-pub struct File(FileBody);
+#[must_use = "a response does nothing unless a handler returns it"]
+pub struct File {
+    head: Head,
+    file: FileBody,
+}
 
 impl File {
     /// The file at `path`, read into memory when the response is sent.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        File(FileBody::new(path.into(), Some(DEFAULT_MEMORY_CAP)))
+        File {
+            head: Head::new(StatusCode::OK),
+            file: FileBody::new(path.into(), Some(DEFAULT_MEMORY_CAP)),
+        }
     }
 
     /// The largest file this response reads into memory.
     pub fn memory_cap(mut self, bytes: u64) -> Self {
-        self.0.memory_cap = Some(bytes);
+        self.file.memory_cap = Some(bytes);
         self
     }
 }

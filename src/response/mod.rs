@@ -1,11 +1,51 @@
 //! Responses: what a handler returns. A [`Response`] is a status, a media type, header
-//! fields and a [`Body`]; the typed builders ([`Json`], [`PlainText`], [`Html`]) and
-//! [`IntoResponse`] turn handler values into one. Nothing here touches a socket: the server
-//! encodes and writes what it gets.
+//! fields and a [`Body`]; the response types ([`JsonResponse`] from [`Json::new`],
+//! [`PlainText`], [`Html`], [`Redirect`], [`File`], [`FileResponse`], [`StreamingResponse`],
+//! [`Sse`], and [`render`](crate::render)'s [`Render`](crate::templates::Render)) build one,
+//! and [`IntoResponse`] turns any of them, or a plain value, into one. Nothing here touches a
+//! socket: the server encodes and writes what it gets.
 //!
-//! `Response`'s builder methods (`status`, `header`, `set_cookie`, `delete_cookie`, and the
-//! `status_code` and `headers` accessors) come from one macro, for every response type to
-//! share; `status` takes a [`StatusCode`] or a `u16` ([`IntoStatus`]).
+//! # Builders
+//!
+//! Every response type, `Response` included, has the same builder methods, each returning
+//! the type itself, so a chain ends in something a handler returns as it is:
+//!
+//! - `status(code)`: a [`StatusCode`] or a `u16` ([`IntoStatus`]);
+//! - `header(name, value)`: one more field (`Content-Type` sets the media type);
+//! - `media_type(value)`: the `Content-Type`;
+//! - `set_cookie(cookie)` and `delete_cookie(name)`: `Set-Cookie` fields;
+//! - `status_code()` and `headers()`: what has been set so far, for tests and middleware.
+//!
+//! A header that is not a valid field, or a number that is no status code, never reaches
+//! the wire: the server answers `500 {"detail":"Internal Server Error"}` and logs why (a
+//! template render answers its own `{"detail":"Template error"}`). Each type is
+//! `#[must_use]`: a response built and dropped is a warning.
+//!
+//! ```
+//! use futures_util::stream;
+//! use ringbolt::{File, FileResponse, Html, IntoResponse, Json, PlainText, Redirect, Response};
+//! use ringbolt::{Sse, StatusCode, StreamingResponse};
+//!
+//! let json = Json::new(serde_json::json!({"id": 1})).status(StatusCode::CREATED).header("X-Id", "1");
+//! assert_eq!(json.status_code(), 201);
+//! assert_eq!(json.headers()["x-id"], "1");
+//!
+//! let created = StatusCode::CREATED;
+//! let all: [Response; 8] = [
+//!     json.into_response(),
+//!     PlainText::new("made").status(201).header("X-Id", "1").into_response(),
+//!     Html::new("<p>made</p>").status(created).header("X-Id", "1").into_response(),
+//!     Redirect::to("/made").status(created).header("X-Id", "1").into_response(),
+//!     File::new("/srv/media/a.pdf").status(created).header("X-Id", "1").into_response(),
+//!     FileResponse::new("/srv/media/a.pdf").status(created).header("X-Id", "1").into_response(),
+//!     StreamingResponse::new(stream::iter(["a", "b"])).status(created).header("X-Id", "1").into_response(),
+//!     Sse::new(stream::iter(["data: a\n\n"])).status(created).header("X-Id", "1").into_response(),
+//! ];
+//! for r in all {
+//!     assert_eq!(r.status_code(), StatusCode::CREATED);
+//!     assert_eq!(r.headers()["x-id"], "1");
+//! }
+//! ```
 
 mod builder;
 mod file;
@@ -24,7 +64,7 @@ pub use builder::IntoStatus;
 pub(crate) use builder::{Head, builder_methods};
 pub use cookie::{Cookie, SameSite};
 pub use file::{DEFAULT_MEMORY_CAP, File, FileBody, FileResponse};
-pub use json::Json;
+pub use json::{Json, JsonResponse};
 pub(crate) use model::{Validator, failure as model_failure, validator as model_validator};
 pub use redirect::Redirect;
 pub use sse::{DEFAULT_KEEP_ALIVE, Event, Sse};
@@ -131,12 +171,6 @@ impl Response {
     /// Sets the status code.
     pub fn set_status(&mut self, status: StatusCode) {
         self.head.status = status;
-    }
-
-    /// With this media type (`Content-Type`), validated like [`Response::header`].
-    pub fn media_type(mut self, media_type: &str) -> Self {
-        self.head.put_header("content-type", media_type);
-        self
     }
 
     /// Why this response cannot be sent, if it cannot.

@@ -15,7 +15,7 @@ use futures_util::Stream;
 use http::HeaderValue;
 
 use super::stream::{ChunkData, IntoChunk, StreamBody};
-use super::{Body, IntoResponse, Response};
+use super::{Body, Head, IntoResponse, Response};
 
 /// How long an [`Sse`] stream may stay silent before a keep-alive comment (`:\n\n`) is sent.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -32,7 +32,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// cannot hold CR or LF (and `id` no NUL): such an event fails to encode, which ends its
 /// stream as failed (logged; the connection is aborted) rather than sending a corrupt event.
 #[derive(Debug, Clone, Default)]
-#[must_use]
+#[must_use = "an event does nothing unless a stream yields it"]
 pub struct Event {
     text: String,
     error: Option<String>,
@@ -145,6 +145,7 @@ impl IntoChunk for Event {
 
 /// A Server-Sent Events response: `text/event-stream`, the SSE cache headers, and a
 /// keep-alive comment after [`DEFAULT_KEEP_ALIVE`] of silence (see [`Sse::keep_alive`]).
+/// A header set here replaces the default of that name: your own `Cache-Control`, say.
 ///
 /// ```
 /// use std::time::Duration;
@@ -155,10 +156,10 @@ impl IntoChunk for Event {
 /// let r = Sse::new(events).keep_alive(Some(Duration::from_secs(5)));
 /// ```
 #[derive(Debug)]
-#[must_use = "a response does nothing unless it is returned from a handler"]
+#[must_use = "a response does nothing unless a handler returns it"]
 pub struct Sse {
+    head: Head,
     body: StreamBody,
-    response: Response,
 }
 
 impl Sse {
@@ -185,9 +186,11 @@ impl Sse {
 
     fn with(mut body: StreamBody) -> Self {
         body.keep_alive = Some(DEFAULT_KEEP_ALIVE);
-        let mut response = Response::new(http::StatusCode::OK);
-        response.set_content_type(Some(HeaderValue::from_static("text/event-stream")));
-        Sse { body, response }
+        let head = Head::typed(
+            http::StatusCode::OK,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        Sse { head, body }
     }
 
     /// The longest silence before a keep-alive comment (`:\n\n`); `None`: never.
@@ -195,26 +198,13 @@ impl Sse {
         self.body.keep_alive = every.filter(|d| !d.is_zero());
         self
     }
-
-    /// Adds a header field (as [`Response::header`]); e.g. your own `Cache-Control`, which
-    /// then replaces the default one.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.response = self.response.header(name, value);
-        self
-    }
-
-    /// Sets the status code (as [`Response::status`]).
-    pub fn status(mut self, status: u16) -> Self {
-        self.response = self.response.status(status);
-        self
-    }
 }
+
+super::builder_methods!(Sse, content_type);
 
 impl IntoResponse for Sse {
     fn into_response(self) -> Response {
-        let mut r = self.response;
-        r.set_body(Body::Stream(self.body));
-        r
+        Response::from_head(self.head, Body::Stream(self.body))
     }
 }
 

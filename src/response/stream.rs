@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::StatusCode;
 
-use super::{Body, Response};
+use super::{Body, Head, IntoResponse, Response};
 
 /// One produced piece of a body, or the error that ends the stream.
 pub(crate) type Chunk = Result<ChunkData, String>;
@@ -166,7 +166,7 @@ impl StreamBody {
 /// A response whose body is produced while it is sent.
 ///
 /// ```
-/// use ringbolt::StreamingResponse;
+/// use ringbolt::{StatusCode, StreamingResponse};
 /// use futures_util::stream;
 ///
 /// // From a synchronous iterator (runs on the blocking pool, so it may block):
@@ -174,42 +174,54 @@ impl StreamBody {
 ///     .media_type("text/plain");
 /// // From an async stream (runs on the worker):
 /// let r = StreamingResponse::new(stream::iter(["data: a\n\n", "data: b\n\n"]))
-///     .media_type("text/event-stream");
+///     .media_type("text/event-stream")
+///     .status(StatusCode::CREATED)
+///     .header("X-Accel-Buffering", "no");
+/// assert_eq!(r.status_code(), 201);
 /// ```
 #[derive(Debug)]
-pub struct StreamingResponse;
+#[must_use = "a response does nothing unless a handler returns it"]
+pub struct StreamingResponse {
+    head: Head,
+    body: StreamBody,
+}
 
 impl StreamingResponse {
-    /// A 200 response streaming the items of `stream`; set the media type with
-    /// [`Response::media_type`].
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new<S, T>(stream: S) -> Response
+    /// A 200 response streaming the items of `stream`, with no media type until
+    /// [`media_type`](Self::media_type) sets one.
+    pub fn new<S, T>(stream: S) -> Self
     where
         S: Stream<Item = T> + 'static,
         T: IntoChunk + 'static,
     {
-        Response::with_stream(StreamBody::new(stream))
+        StreamingResponse::with(StreamBody::new(stream))
     }
 
     /// A 200 response streaming the items of a synchronous iterator, run on the server's
     /// blocking pool (shared by the workers, bounded) and fed to the connection through a
     /// bounded channel: a slow client stops the iterator instead of buffering its output.
     #[allow(clippy::should_implement_trait)]
-    pub fn from_iter<I, T>(iter: I) -> Response
+    pub fn from_iter<I, T>(iter: I) -> Self
     where
         I: IntoIterator<Item = T>,
         I::IntoIter: Send + 'static,
         T: IntoChunk + 'static,
     {
-        Response::with_stream(StreamBody::from_iter(iter))
+        StreamingResponse::with(StreamBody::from_iter(iter))
+    }
+
+    fn with(body: StreamBody) -> Self {
+        StreamingResponse {
+            head: Head::new(StatusCode::OK),
+            body,
+        }
     }
 }
 
-impl Response {
-    /// A 200 response with a streamed body and no media type yet.
-    pub(crate) fn with_stream(body: StreamBody) -> Response {
-        let mut r = Response::new(StatusCode::OK);
-        r.set_body(Body::Stream(body));
-        r
+super::builder_methods!(StreamingResponse, content_type);
+
+impl IntoResponse for StreamingResponse {
+    fn into_response(self) -> Response {
+        Response::from_head(self.head, Body::Stream(self.body))
     }
 }
