@@ -194,3 +194,194 @@ macro_rules! builder_methods {
 }
 
 pub(crate) use builder_methods;
+
+#[cfg(test)]
+mod tests {
+    use futures_util::stream;
+
+    use super::*;
+    use crate::response::{
+        Body, File, FileResponse, Html, IntoResponse, Json, PlainText, Redirect, Response, Sse,
+        StreamingResponse,
+    };
+
+    /// `$build` applied to one value of each response type (bound to `$b`), each then made a
+    /// `Response`, with the type's name.
+    macro_rules! each_type {
+        ($b:ident => $build:expr) => {
+            [
+                ("Response", {
+                    let $b = Response::new(StatusCode::OK);
+                    $build.into_response()
+                }),
+                ("Json::new", {
+                    let $b = Json::new(serde_json::json!({"id": 1}));
+                    $build.into_response()
+                }),
+                ("PlainText", {
+                    let $b = PlainText::new("text");
+                    $build.into_response()
+                }),
+                ("Html", {
+                    let $b = Html::new("<p>html</p>");
+                    $build.into_response()
+                }),
+                ("Redirect", {
+                    let $b = Redirect::to("/next");
+                    $build.into_response()
+                }),
+                ("File", {
+                    let $b = File::new("/srv/a.pdf");
+                    $build.into_response()
+                }),
+                ("FileResponse", {
+                    let $b = FileResponse::new("/srv/a.pdf");
+                    $build.into_response()
+                }),
+                ("StreamingResponse", {
+                    let $b = StreamingResponse::new(stream::iter(["a"]));
+                    $build.into_response()
+                }),
+                ("Sse", {
+                    let $b = Sse::new(stream::iter(["data: a\n\n"]));
+                    $build.into_response()
+                }),
+            ]
+        };
+    }
+
+    fn cookies(r: &Response) -> Vec<&str> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_type_takes_status_headers_and_cookies() {
+        let all = each_type!(b => b
+            .status(StatusCode::CREATED)
+            .header("X-A", "1")
+            .header("X-A", "2")
+            .set_cookie(Cookie::new("session", "abc"))
+            .delete_cookie("old"));
+        for (name, mut r) in all {
+            assert_eq!(r.take_invalid(), None, "{name}");
+            assert_eq!(r.status_code(), StatusCode::CREATED, "{name}");
+            let xa: Vec<_> = r.headers().get_all("x-a").iter().collect();
+            assert_eq!(xa, ["1", "2"], "{name}");
+            assert_eq!(
+                cookies(&r),
+                ["session=abc", "old=; Path=/; Max-Age=0"],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_number_is_the_same_status_as_its_status_code() {
+        for (name, r) in each_type!(b => b.status(404)) {
+            assert_eq!(r.status_code(), StatusCode::NOT_FOUND, "{name}");
+        }
+        assert_eq!(999u16.into_status().unwrap().as_u16(), 999);
+        assert_eq!(100u16.into_status(), Ok(StatusCode::CONTINUE));
+    }
+
+    #[test]
+    fn a_number_that_is_no_status_code_makes_the_response_unsendable() {
+        for n in [0, 99, 1000, u16::MAX] {
+            assert_eq!(n.into_status(), Err(n));
+            for (name, mut r) in each_type!(b => b.status(n).status(StatusCode::CREATED)) {
+                let reason = r.take_invalid();
+                let expected = format!("invalid status code {n}");
+                assert_eq!(reason.as_deref(), Some(expected.as_str()), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_invalid_field_makes_the_response_unsendable() {
+        for (name, value) in [("X-A", "a\r\nX-Evil: 1"), ("X-A", "a\0b"), ("X A", "b")] {
+            for (ty, mut r) in each_type!(b => b.header(name, value)) {
+                assert!(r.take_invalid().is_some(), "{ty}: {name:?}: {value:?}");
+                assert!(r.headers().get("x-evil").is_none(), "{ty}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_content_type_header_sets_the_media_type() {
+        let all = each_type!(b => b.header("Content-Type", "application/vnd.a+json"));
+        for (name, mut r) in all {
+            assert_eq!(r.take_invalid(), None, "{name}");
+            assert!(r.headers().get("content-type").is_none(), "{name}");
+            match r.body() {
+                // The server sets a file's type on the answers that carry one.
+                Body::File(f) => {
+                    assert_eq!(r.content_type(), None, "{name}");
+                    assert_eq!(f.media_type.as_deref(), Some("application/vnd.a+json"));
+                }
+                _ => assert_eq!(
+                    r.content_type().unwrap(),
+                    "application/vnd.a+json",
+                    "{name}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn media_type_is_the_content_type_header() {
+        for (name, mut r) in each_type!(b => b.media_type("application/vnd.a+json")) {
+            assert_eq!(r.take_invalid(), None, "{name}");
+            let media_type = match r.body() {
+                Body::File(f) => f.media_type.as_deref().map(str::as_bytes),
+                _ => r.content_type().map(HeaderValue::as_bytes),
+            };
+            assert_eq!(media_type, Some(&b"application/vnd.a+json"[..]), "{name}");
+        }
+        for (name, mut r) in each_type!(b => b.media_type("text/plain\r\nX-Evil: 1")) {
+            assert!(r.take_invalid().is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_file_media_type_is_a_content_type_header() {
+        let by_name = FileResponse::new("/srv/v.mp4").media_type("video/mp4");
+        let by_header = FileResponse::new("/srv/v.mp4").header("content-type", "video/mp4");
+        for r in [by_name.into_response(), by_header.into_response()] {
+            let Body::File(f) = r.body() else {
+                panic!("a file body")
+            };
+            assert_eq!(f.media_type.as_deref(), Some("video/mp4"));
+        }
+        let mut bad = File::new("/srv/v.mp4")
+            .media_type("video/mp4\r\nX-Evil: 1")
+            .into_response();
+        assert!(bad.take_invalid().is_some());
+    }
+
+    #[test]
+    fn json_builders_on_the_value_match_json_new() {
+        let v = serde_json::json!({"id": 1, "username": "john"});
+        let a = Json(v.clone()).status(201).header("X-A", "1");
+        let b = Json::new(v).status(StatusCode::CREATED).header("X-A", "1");
+        assert_eq!(a.body(), br#"{"id":1,"username":"john"}"#);
+        assert_eq!(a.body(), b.body());
+        assert_eq!(a.status_code(), b.status_code());
+        assert_eq!(a.headers(), b.headers());
+        assert_eq!(a.content_type(), b.content_type());
+    }
+
+    #[test]
+    fn json_that_fails_to_encode_stays_unsendable_whatever_the_status() {
+        let mut keys_not_strings = std::collections::BTreeMap::new();
+        keys_not_strings.insert((1, 2), "pair");
+        let mut r = Json::new(keys_not_strings)
+            .status(StatusCode::CREATED)
+            .into_response();
+        let reason = r.take_invalid().expect("refused");
+        assert!(reason.starts_with("JSON serialization failed"), "{reason}");
+    }
+}
