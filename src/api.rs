@@ -13,9 +13,7 @@ use crate::fs::StaticDir;
 use crate::handler::Handler;
 use crate::middleware::{Chain, Middleware};
 use crate::request::Request;
-use crate::response::Redirect;
-use crate::response::Response;
-use crate::response::Validator;
+use crate::response::{IntoResponse, Redirect, Response, Validator};
 use crate::router::Router;
 use crate::state::States;
 use crate::templates::{Registry, Templates};
@@ -149,13 +147,17 @@ impl Route<'_> {
         self
     }
 
-    /// The status code of a successful response when the handler does not set one.
+    /// The status code of a successful response when the handler does not set one: a
+    /// [`StatusCode`] or a `u16`.
     ///
     /// # Panics
-    /// If `status` is not in 100..=999.
-    pub fn status_code(self, status: u16) -> Self {
-        self.endpoint.status =
-            Some(StatusCode::from_u16(status).expect("status code in 100..=999"));
+    /// If `status` is a number outside 100..=999 (routes are fixed at startup, so this is a
+    /// programming error).
+    pub fn status_code(self, status: impl crate::response::IntoStatus) -> Self {
+        let status = status
+            .into_status()
+            .unwrap_or_else(|n| panic!("status code {n} is not in 100..=999"));
+        self.endpoint.status = Some(status);
         self
     }
 
@@ -554,7 +556,7 @@ impl Api {
     /// written.
     ///
     /// ```
-    /// use ringbolt::{Api, IntoResponse, Json, StatusCode};
+    /// use ringbolt::{Api, Json, StatusCode};
     ///
     /// let mut api = Api::new();
     /// api.error_body(|status: StatusCode, detail: serde_json::Value| {
@@ -565,16 +567,17 @@ impl Api {
     ///         "title": status.canonical_reason(),
     ///         "detail": detail,
     ///     }))
-    ///     .status(status.as_u16())
+    ///     .status(status)
     ///     .media_type("application/problem+json")
-    ///     .into_response()
     /// });
     /// ```
-    pub fn error_body(
+    pub fn error_body<R: IntoResponse>(
         &mut self,
-        shape: impl Fn(StatusCode, serde_json::Value) -> Response + Send + Sync + 'static,
+        shape: impl Fn(StatusCode, serde_json::Value) -> R + Send + Sync + 'static,
     ) -> &mut Self {
-        self.error_body = Some(ErrorBody(Box::new(shape)));
+        self.error_body = Some(ErrorBody(Box::new(move |status, detail| {
+            shape(status, detail).into_response()
+        })));
         self
     }
 
