@@ -138,6 +138,7 @@ mod server;
 mod state;
 mod task;
 pub mod templates;
+pub mod test;
 
 /// The fuzzing build's in-memory connection harness (`--cfg fuzzing` only).
 #[cfg(fuzzing)]
