@@ -43,7 +43,10 @@ impl Drop for Dir {
 }
 
 fn media(driver: Driver) -> Dir {
-    let dir = std::env::temp_dir().join(format!("ringbolt-tc-{}-{driver:?}", std::process::id()));
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("ringbolt-tc-{}-{driver:?}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let text: String = (0..3000).map(|i| format!("line {i}\n")).collect();
     std::fs::write(dir.join("notes.txt"), text).unwrap();
