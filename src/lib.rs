@@ -140,6 +140,11 @@ mod task;
 pub mod templates;
 pub mod test;
 
+/// A first hour with ringbolt: routes, input, state, middleware, files, streams, blocking
+/// work and tests, step by step (`docs/GUIDE.md`; every snippet is compiled as a doctest).
+#[doc = include_str!("../docs/GUIDE.md")]
+pub mod guide {}
+
 /// The fuzzing build's in-memory connection harness (`--cfg fuzzing` only).
 #[cfg(fuzzing)]
 #[doc(hidden)]
