@@ -17,7 +17,7 @@
 //!   slow stream's item is never held back. Their encoders are built for many long-lived
 //!   streams rather than for one body: allocated with the first bytes, small windows and
 //!   levels, and gzip (the coding streams prefer at equal q) keeps nothing between batches
-//!   but the stream's last [`STREAM_HISTORY`] bytes (see [`Encoder`]). Streams are gzip or
+//!   but the stream's last [`STREAM_HISTORY`] bytes. Streams are gzip or
 //!   br, never zstd (its context is too large to keep for every open stream).
 
 use std::cell::RefCell;

@@ -124,15 +124,18 @@
 
 mod api;
 pub mod compress;
+#[doc(hidden)]
 pub mod demo;
 mod error;
 pub mod escape;
 pub mod fs;
 mod handler;
+#[doc(hidden)]
 pub mod http;
 pub mod middleware;
 mod request;
 pub mod response;
+#[doc(hidden)]
 pub mod router;
 mod server;
 mod state;
@@ -171,7 +174,10 @@ pub use server::{
 pub use task::{spawn_blocking, time};
 pub use templates::{Templates, render};
 
+pub use crate::http::Limits;
 /// Re-exported: the `cookie` crate, for [`Cookie`] builders and their time types.
 pub use ::cookie;
 /// Re-exported: status codes, header names and values, methods.
-pub use ::http::{Extensions, HeaderName, HeaderValue, Method, StatusCode};
+pub use ::http::{Extensions, HeaderName, HeaderValue, Method, StatusCode, Version};
+/// Re-exported: the byte buffers bodies are made of.
+pub use bytes::Bytes;

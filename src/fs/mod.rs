@@ -5,6 +5,7 @@ pub mod allow;
 pub(crate) mod cache;
 
 pub mod meta;
+#[doc(hidden)]
 pub mod range;
 pub mod static_dir;
 pub(crate) mod stream;
