@@ -12,6 +12,7 @@
 #   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
 #                                    # metrics (admin listener) on, to measure what they cost
 #   MIDDLEWARE=1 scripts/bench.sh    # adds "rb-noop-mw": one middleware that only passes requests on
+#   SKIP_BUILD=1 scripts/bench.sh    # runs the bench_app already built
 #   BASELINE=DIR/bench_app scripts/bench.sh   # adds "rb-base": another build of bench_app (an
 #                                    # earlier commit), to measure a change in the same run
 #
@@ -42,7 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --example bench_app >&2
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example bench_app >&2
 
 # The 3.5 KiB JSON document bench_app encodes per request at /bigjson, for nginx to return.
 big='{"items":['

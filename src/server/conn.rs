@@ -249,8 +249,8 @@ pub(crate) async fn serve(
             };
             let target = match target {
                 // No middleware to see it: the server's own answer goes out at once.
-                Target::Fixed(resp) if chain.is_empty() => {
-                    let resp = api.shape_error(resp);
+                Target::Fixed(fixed) if chain.is_empty() => {
+                    let resp = api.shape_error(fixed.response());
                     note(&mut entry, resp.status_code(), body_len(&resp, head_only));
                     let finish = finish_without_handler(io, wbuf, &head, resp, keep_alive, config);
                     match Box::pin(finish).await {
@@ -339,22 +339,26 @@ pub(crate) async fn serve(
             // span (a disabled one when no subscriber wants it: nothing is recorded).
             let span = request_span(api, &kept.method, route_id);
             let started = (!span.is_disabled()).then(std::time::Instant::now);
-            let answer =
-                answer(target, chain, request, too_large, &kept, ctx).instrument(span.clone());
-            let resp = match held.as_mut() {
-                None => answer.await,
-                Some(io) => {
-                    let mut fut = pin!(answer);
-                    match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-                        Poll::Ready(resp) => resp,
-                        Poll::Pending => {
-                            // The handler waits: let earlier pipelined answers go meanwhile.
-                            if io.flush(wbuf, stall).await.is_err() {
-                                return;
-                            }
-                            fut.await
-                        }
-                    }
+            // Pinned where they are made: the futures are large, and a move costs a copy.
+            // Without middleware the handler is called directly, as it always was.
+            let resp = match target {
+                Target::Endpoint(e, _) if chain.is_empty() => {
+                    let fut = pin!(guarded(|| e.handler.call(request)));
+                    let Some(resp) =
+                        drive(fut.instrument(span.clone()), held.as_mut(), wbuf, stall).await
+                    else {
+                        return;
+                    };
+                    route_answer(e, resp, &kept, ctx)
+                }
+                target => {
+                    let fut = pin!(chained(target, chain, request, too_large, &kept, ctx));
+                    let Some(resp) =
+                        drive(fut.instrument(span.clone()), held.as_mut(), wbuf, stall).await
+                    else {
+                        return;
+                    };
+                    resp
                 }
             };
 
@@ -548,18 +552,49 @@ fn request_span(api: &Api, method: &Method, route: Option<usize>) -> tracing::Sp
 }
 
 /// What answers a parsed request.
-// Lives on the connection's stack for one request and is moved once: boxing the large
-// variant would only add an allocation to every 404.
-#[allow(clippy::large_enum_variant)]
 enum Target {
     /// A handler; `true` for the app's fallback (which answers paths no route has).
     Endpoint(&'static Endpoint, bool),
     /// The server's own answer: 404, 405, the automatic OPTIONS 204, 501.
-    Fixed(Response),
+    Fixed(Fixed),
 }
 
 /// Path parameters as ranges into the head bytes.
 type Params = Vec<(&'static str, std::ops::Range<usize>)>;
+
+/// The answers the server gives itself, kept small (a response is built only when it is
+/// sent: routing stays free of allocation and the target is cheap to move).
+#[derive(Clone, Copy)]
+enum Fixed {
+    NotFound,
+    MethodNotAllowed(&'static HeaderValue),
+    /// The automatic answer to OPTIONS, with the path's `Allow` (or every method, for `*`).
+    Options(&'static HeaderValue),
+    NotImplemented,
+}
+
+impl Fixed {
+    fn response(self) -> Response {
+        match self {
+            Fixed::NotFound => Response::detail(StatusCode::NOT_FOUND, "Not Found"),
+            Fixed::MethodNotAllowed(allow) => {
+                let mut resp =
+                    Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                resp.insert_header(ALLOW, allow.clone());
+                resp
+            }
+            Fixed::Options(allow) => {
+                let mut resp = Response::new(StatusCode::NO_CONTENT);
+                resp.insert_header(ALLOW, allow.clone());
+                resp
+            }
+            // The request is framed like any other: the connection carries on.
+            Fixed::NotImplemented => {
+                Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented")
+            }
+        }
+    }
+}
 
 /// Routes a request: its handler and path parameters, or the answer no handler gives.
 fn route(
@@ -568,14 +603,12 @@ fn route(
     head_bytes: &[u8],
     path: Option<&str>,
 ) -> (Target, Params) {
-    let fixed = |resp| (Target::Fixed(resp), Vec::new());
+    let fixed = |f| (Target::Fixed(f), Vec::new());
     let Some(path) = path else {
-        return fixed(Response::detail(StatusCode::NOT_FOUND, "Not Found"));
+        return fixed(Fixed::NotFound);
     };
     if head.method == Method::OPTIONS && &head_bytes[head.target.clone()] == b"*" {
-        let mut resp = Response::new(StatusCode::NO_CONTENT);
-        resp.insert_header(ALLOW, api.router.allow_all().clone());
-        return fixed(resp);
+        return fixed(Fixed::Options(api.router.allow_all()));
     }
     match api.router.lookup(&head.method, path) {
         Lookup::Found(endpoint, params) => {
@@ -586,25 +619,13 @@ fn route(
                 .collect();
             (Target::Endpoint(endpoint, false), params)
         }
-        Lookup::MethodNotAllowed(allow) => {
-            let mut resp = Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-            resp.insert_header(ALLOW, allow.clone());
-            fixed(resp)
-        }
-        Lookup::Options(allow) => {
-            let mut resp = Response::new(StatusCode::NO_CONTENT);
-            resp.insert_header(ALLOW, allow.clone());
-            fixed(resp)
-        }
+        Lookup::MethodNotAllowed(allow) => fixed(Fixed::MethodNotAllowed(allow)),
+        Lookup::Options(allow) => fixed(Fixed::Options(allow)),
         Lookup::NotFound => match &api.fallback {
             Some(endpoint) => (Target::Endpoint(endpoint, true), Vec::new()),
-            None => fixed(Response::detail(StatusCode::NOT_FOUND, "Not Found")),
+            None => fixed(Fixed::NotFound),
         },
-        // The request is framed like any other: the connection carries on.
-        Lookup::NotImplemented => fixed(Response::detail(
-            StatusCode::NOT_IMPLEMENTED,
-            "Not Implemented",
-        )),
+        Lookup::NotImplemented => fixed(Fixed::NotImplemented),
     }
 }
 
@@ -617,9 +638,32 @@ struct Kept {
     accept_encoding: Option<Bytes>,
 }
 
-/// The response to a routed request: the middleware chain around the target, with panics
-/// contained. Without middleware, the handler is called directly (no box, no closure).
-async fn answer(
+/// Runs a handler's (or a chain's) future to its response. When the request's body was in
+/// hand (`held`), the answers of earlier pipelined requests are flushed while the future
+/// waits; `None` when that flush fails (the connection is gone).
+async fn drive<F: Future<Output = Response>>(
+    fut: F,
+    held: Option<&mut Io>,
+    wbuf: &mut Vec<u8>,
+    stall: Duration,
+) -> Option<Response> {
+    let Some(io) = held else {
+        return Some(fut.await);
+    };
+    let mut fut = pin!(fut);
+    match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        Poll::Ready(resp) => Some(resp),
+        Poll::Pending => {
+            // The handler waits: let earlier pipelined answers go meanwhile.
+            io.flush(wbuf, stall).await.ok()?;
+            Some(fut.await)
+        }
+    }
+}
+
+/// The response to a request with middleware: the chain around the target, with panics
+/// contained.
+async fn chained(
     target: Target,
     chain: &'static [Arc<dyn Middleware>],
     request: Request,
@@ -627,12 +671,6 @@ async fn answer(
     kept: &Kept,
     ctx: &Rc<WorkerCtx>,
 ) -> Response {
-    if chain.is_empty() {
-        return match target {
-            Target::Endpoint(e, _) => handler_answer(e, request, too_large, kept, ctx).await,
-            Target::Fixed(resp) => resp,
-        };
-    }
     let end: End = match target {
         Target::Endpoint(e, _) => {
             let (kept, ctx) = (kept.clone(), Rc::clone(ctx));
@@ -640,16 +678,16 @@ async fn answer(
                 Box::pin(async move { handler_answer(e, req, too_large, &kept, &ctx).await })
             })
         }
-        Target::Fixed(resp) => Box::new(move |_req| Box::pin(std::future::ready(resp))),
+        Target::Fixed(fixed) => {
+            Box::new(move |_req| Box::pin(std::future::ready(fixed.response())))
+        }
     };
     // What middleware returns is checked as a handler's answer is.
     checked(middleware::Next::new(chain, end).run(request).await)
 }
 
-/// The handler's answer as the route makes it: 413 for a body over the limit (the handler
-/// never runs), else the handler's response with the route's options applied and a file
-/// body resolved for the request, so that middleware sees the status and headers that go
-/// out (a 304, a 206, a 416, a 404 for a missing file, a compressed small file).
+/// The end of a middleware chain: 413 for a body over the limit (the handler never runs),
+/// else the handler's response as [`route_answer`] makes it.
 async fn handler_answer(
     endpoint: &'static Endpoint,
     request: Request,
@@ -661,6 +699,13 @@ async fn handler_answer(
         return Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
     }
     let resp = guarded(|| endpoint.handler.call(request)).await;
+    route_answer(endpoint, resp, kept, ctx)
+}
+
+/// A handler's response with the route's options applied and a file body resolved for the
+/// request, so that middleware sees the status and headers that go out (a 304, a 206, a
+/// 416, a 404 for a missing file, a compressed small file).
+fn route_answer(endpoint: &Endpoint, resp: Response, kept: &Kept, ctx: &WorkerCtx) -> Response {
     let resp = finish_response(resp, endpoint);
     if !matches!(resp.body(), Body::File(_)) {
         return resp;
