@@ -161,7 +161,7 @@ pub use api::{Api, Route, Scope};
 pub use compress::Compression;
 pub use error::{Error, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
-pub use middleware::{Cors, Middleware, Next};
+pub use middleware::{Cors, Middleware, Next, Run};
 pub use request::Request;
 pub use response::{
     Body, Cookie, Event, File, FileResponse, Html, IntoChunk, IntoResponse, IntoStatus, Json,

@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures_util::FutureExt;
 use http::StatusCode;
@@ -95,7 +96,11 @@ impl Next {
 
     /// Runs the rest of the chain on `req` and returns its response. A panic in it becomes
     /// a 500 here (and a log line), which this middleware sees like any other response.
-    pub async fn run(self, req: Request) -> Response {
+    ///
+    /// The next middleware (or the handler) is called at once, and its future is what the
+    /// returned [`Run`] polls: the request moves into it now, so a chain's futures do not
+    /// each carry a copy of it.
+    pub fn run(self, req: Request) -> Run {
         guarded(move || match self.chain.split_first() {
             Some((first, rest)) => Arc::as_ref(first).call(
                 req,
@@ -106,26 +111,55 @@ impl Next {
             ),
             None => (self.end)(req),
         })
-        .await
     }
 }
 
-/// Runs a handler or the rest of a middleware chain; a panic (while starting or while
-/// running) becomes a 500.
-pub(crate) async fn guarded(start: impl FnOnce() -> HandlerFuture) -> Response {
-    let internal = || Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-    let fut = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
-        Ok(fut) => fut,
-        Err(_) => {
-            tracing::error!("handler panicked");
-            return internal();
+/// The response of the rest of a chain (or of a handler), as [`Next::run`] returns it; a
+/// panic while it runs is a 500.
+#[must_use = "a future does nothing unless awaited"]
+pub struct Run {
+    /// `None`: starting it panicked.
+    fut: Option<futures_util::future::CatchUnwind<AssertUnwindSafe<HandlerFuture>>>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").finish_non_exhaustive()
+    }
+}
+
+impl Future for Run {
+    type Output = Response;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
+        let Some(fut) = &mut self.get_mut().fut else {
+            return Poll::Ready(internal());
+        };
+        match std::pin::Pin::new(fut).poll(cx) {
+            Poll::Ready(Ok(resp)) => Poll::Ready(resp),
+            Poll::Ready(Err(_)) => {
+                tracing::error!("handler panicked");
+                Poll::Ready(internal())
+            }
+            Poll::Pending => Poll::Pending,
         }
-    };
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(resp) => resp,
+    }
+}
+
+fn internal() -> Response {
+    Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+/// Starts a handler or the rest of a middleware chain now; a panic (while starting or while
+/// running) becomes a 500.
+pub(crate) fn guarded(start: impl FnOnce() -> HandlerFuture) -> Run {
+    match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(fut) => Run {
+            fut: Some(AssertUnwindSafe(fut).catch_unwind()),
+        },
         Err(_) => {
             tracing::error!("handler panicked");
-            internal()
+            Run { fut: None }
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct FileBody {
     /// Set once the server has resolved the file for the request (the allow-list, the
     /// conditional headers and the ranges weighed; the response's status and headers say
     /// what will be sent): what remains is to send it.
-    pub(crate) ready: Option<FileStream>,
+    pub(crate) ready: Option<Box<FileStream>>,
 }
 
 impl FileBody {
@@ -49,7 +49,7 @@ impl FileBody {
     /// A body already resolved for its request, to be sent as it is.
     pub(crate) fn resolved(stream: FileStream) -> Self {
         FileBody {
-            ready: Some(stream),
+            ready: Some(Box::new(stream)),
             ..FileBody::new(PathBuf::new(), None)
         }
     }

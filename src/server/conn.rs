@@ -28,6 +28,7 @@ use crate::api::{Api, Endpoint};
 use crate::compress::{self, Compression, Plan};
 use crate::escape::Escaped;
 use crate::fs::stream::{FileStream, Piece};
+use crate::handler::HandlerFuture;
 use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
@@ -662,44 +663,44 @@ async fn drive<F: Future<Output = Response>>(
 }
 
 /// The response to a request with middleware: the chain around the target, with panics
-/// contained.
-async fn chained(
+/// contained. The chain is started now; the future holds only what is left to wait for.
+fn chained(
     target: Target,
     chain: &'static [Arc<dyn Middleware>],
     request: Request,
     too_large: bool,
     kept: &Kept,
     ctx: &Rc<WorkerCtx>,
-) -> Response {
+) -> impl Future<Output = Response> + use<> {
     let end: End = match target {
         Target::Endpoint(e, _) => {
             let (kept, ctx) = (kept.clone(), Rc::clone(ctx));
-            Box::new(move |req| {
-                Box::pin(async move { handler_answer(e, req, too_large, &kept, &ctx).await })
-            })
+            Box::new(move |req| handler_answer(e, req, too_large, kept, ctx))
         }
         Target::Fixed(fixed) => {
             Box::new(move |_req| Box::pin(std::future::ready(fixed.response())))
         }
     };
+    let run = middleware::Next::new(chain, end).run(request);
     // What middleware returns is checked as a handler's answer is.
-    checked(middleware::Next::new(chain, end).run(request).await)
+    async move { checked(run.await) }
 }
 
 /// The end of a middleware chain: 413 for a body over the limit (the handler never runs),
-/// else the handler's response as [`route_answer`] makes it.
-async fn handler_answer(
+/// else the handler (started now) and its response as [`route_answer`] makes it.
+fn handler_answer(
     endpoint: &'static Endpoint,
     request: Request,
     too_large: bool,
-    kept: &Kept,
-    ctx: &WorkerCtx,
-) -> Response {
+    kept: Kept,
+    ctx: Rc<WorkerCtx>,
+) -> HandlerFuture {
     if too_large {
-        return Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        let resp = Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        return Box::pin(std::future::ready(resp));
     }
-    let resp = guarded(|| endpoint.handler.call(request)).await;
-    route_answer(endpoint, resp, kept, ctx)
+    let run = guarded(|| endpoint.handler.call(request));
+    Box::pin(async move { route_answer(endpoint, run.await, &kept, &ctx) })
 }
 
 /// A handler's response with the route's options applied and a file body resolved for the
@@ -866,7 +867,7 @@ fn ready_file(
         return files::Prepared::Done(resp);
     };
     if let Some(stream) = spec.ready {
-        return files::Prepared::Stream(resp, stream);
+        return files::Prepared::Stream(resp, *stream);
     }
     if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
