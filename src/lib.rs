@@ -159,7 +159,7 @@ pub mod fuzzing {
 
 pub use api::{Api, Route, Scope};
 pub use compress::Compression;
-pub use error::{Error, ValidationIssue};
+pub use error::{Error, Loc, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
 pub use middleware::{Cors, Middleware, Next};
 pub use request::Request;
