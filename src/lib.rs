@@ -132,6 +132,7 @@ pub mod fs;
 mod handler;
 #[doc(hidden)]
 pub mod http;
+pub mod input;
 pub mod middleware;
 mod request;
 pub mod response;
@@ -161,6 +162,7 @@ pub use api::{Api, Route, Scope};
 pub use compress::Compression;
 pub use error::{Error, Loc, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
+pub use input::{Field, Multipart};
 pub use middleware::{Cors, Middleware, Next};
 pub use request::Request;
 pub use response::{
