@@ -461,7 +461,8 @@ impl Field<'_> {
     /// Writes the rest of the part's data to a new file `name` in `dir`, and returns how
     /// many bytes it wrote. The file is created with `O_EXCL` (never replacing anything)
     /// and written off the worker, on the blocking pool, while the next data is read; a
-    /// failed upload removes what it wrote.
+    /// failed upload removes what it wrote. After a refused name or an existing file the
+    /// part is still unread: the handler may go on with the next one.
     ///
     /// # Errors
     /// 422 naming the field when `name` is not [one plain component](UploadDir::is_plain_name)
@@ -469,7 +470,6 @@ impl Field<'_> {
     /// line) when the file cannot be created or written; otherwise as [`chunk`](Field::chunk).
     pub async fn save_to(&mut self, dir: &UploadDir, name: &str) -> Result<u64, Error> {
         if !UploadDir::is_plain_name(name) {
-            self.form.state = FormState::Failed;
             return Err(Error::unprocessable(vec![
                 ValidationIssue::new(self.loc(), "file name must be one plain path component")
                     .input(name),
@@ -499,7 +499,6 @@ impl Field<'_> {
             // Closing may flush (on some filesystems): off the worker too.
             crate::spawn_blocking(move || drop(file)).await?;
         } else {
-            self.form.state = FormState::Failed;
             let (dir, name) = (dir.clone(), name.to_owned());
             let removed = crate::spawn_blocking(move || {
                 drop(file);
