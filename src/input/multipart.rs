@@ -11,9 +11,9 @@
 //!
 //! Bounds: pieces go to the parser at most [`FEED_MAX`] at a time. `multer` keeps in its
 //! buffer whatever precedes the next boundary while it looks for a part's head (a
-//! preamble, the part headers), and scans that buffer again for every piece: looking for
-//! one head may use at most [`HEAD_BUDGET`] bytes of input (then 400), which bounds both the
-//! memory and the rescanning. Part data is handed on as it is found and never accumulates.
+//! preamble, the part headers), and scans that buffer again for every piece: the search for
+//! one head is fed no more once it has had [`HEAD_BUDGET`] bytes (then 400), so it holds at
+//! most that and one piece, which bounds both the memory and the rescanning. Part data is handed on as it is found and never accumulates.
 //! Each part is at most [`Multipart::max_field_size`] bytes (413), a form has at most
 //! [`Multipart::max_fields`] parts (413), and the route's body limit bounds the whole body
 //! (413), as for any body.
@@ -34,8 +34,8 @@ use crate::request::RequestBody;
 /// The most bytes handed to the parser at once.
 const FEED_MAX: usize = 64 * 1024;
 
-/// The most input read while looking for one part's head (the boundary, the part headers,
-/// and before the first part any preamble).
+/// The input after which the search for one part's head (the boundary, the part headers,
+/// and before the first part any preamble) is fed no more.
 const HEAD_BUDGET: usize = 16 * 1024;
 
 /// The most parts a form has unless told otherwise.
@@ -160,7 +160,10 @@ impl Pump {
 ///     while let Some(mut field) = form.next_field().await? {
 ///         match field.file_name().map(str::to_owned) {
 ///             Some(name) => saved.push(field.save_to(uploads, &name).await?),
-///             None => println!("{:?} = {}", field.name(), field.text().await?),
+///             None => {
+///                 let name = field.name().unwrap_or_default().to_owned();
+///                 println!("{name} = {}", field.text().await?);
+///             }
 ///         }
 ///     }
 ///     Ok(format!("{saved:?}"))
