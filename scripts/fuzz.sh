@@ -31,7 +31,9 @@ case "$target" in
     printf '\x00\x00\x00\x00GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /users/7 HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-pipelined"
     printf '\x21\x07\x00\x00POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /stream HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-chunked"
     printf '\x18\x03\x10\x40GET /files/big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=0-9,100-\r\n\r\nGET /sse HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-window"
-    printf '\x05\x00\x00\x00POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n{"a": 1}\n' > "fuzz/corpus/$target/seed-expect"
+    printf '\x05\x00\x00\x00POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n{"a": 1}\n' > "fuzz/corpus/$target/seed-expect"
+    printf '\x20\x05\x00\x00POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 135\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name="f"; filename="f"\r\n\r\n-\r\n--XyZ--\r\n' > "fuzz/corpus/$target/seed-upload"
+    printf '\x20\x03\x00\x00POST /chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-chunks"
     printf '\x02\x09\x00\x00GET /files/small.txt HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\nIf-None-Match: *\r\n\r\nPOST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n' > "fuzz/corpus/$target/seed-reset"
     ;;
   chunked_body)

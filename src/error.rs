@@ -23,14 +23,104 @@ enum Detail {
 }
 
 /// One entry of a 422 body, in the FastAPI-compatible shape Django-Bolt uses:
-/// `{"type":"validation_error","loc":["path","user_id"],"msg":"…","input":"abc"}`.
+/// `{"type":"validation_error","loc":["body","user","email"],"msg":"…","input":…}`.
+///
+/// `loc` is the path to the failing value: where it came from (`"path"`, `"query"`, `"body"`),
+/// then the names (and, inside arrays, the indices) leading to it. `input` is the value as
+/// sent where it is known (a path or query parameter, a form field), `null` otherwise.
+///
+/// ```
+/// use ringbolt::{Error, Loc, ValidationIssue};
+/// let issue = ValidationIssue::new(
+///     vec![Loc::from("body"), Loc::from("items"), Loc::from(0), Loc::from("qty")],
+///     "invalid type: string \"x\", expected u32",
+/// );
+/// assert_eq!(issue.loc()[2], Loc::Index(0));
+/// let err = Error::unprocessable(vec![issue]);
+/// assert_eq!(err.status(), 422);
+/// ```
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ValidationIssue {
     #[serde(rename = "type")]
     kind: &'static str,
-    loc: [Cow<'static, str>; 2],
+    loc: Vec<Loc>,
     msg: String,
-    input: String,
+    input: Option<String>,
+}
+
+/// One step of a [`ValidationIssue`]'s location: a name (`"body"`, a field, a map key) or an
+/// index into an array. Serialized as a JSON string or number.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Loc {
+    /// A source, field name or map key.
+    Name(Cow<'static, str>),
+    /// An index into an array.
+    Index(usize),
+}
+
+impl From<&'static str> for Loc {
+    fn from(name: &'static str) -> Self {
+        Loc::Name(Cow::Borrowed(name))
+    }
+}
+
+impl From<String> for Loc {
+    fn from(name: String) -> Self {
+        Loc::Name(Cow::Owned(name))
+    }
+}
+
+impl From<Cow<'static, str>> for Loc {
+    fn from(name: Cow<'static, str>) -> Self {
+        Loc::Name(name)
+    }
+}
+
+impl From<usize> for Loc {
+    fn from(index: usize) -> Self {
+        Loc::Index(index)
+    }
+}
+
+impl ValidationIssue {
+    /// An issue of type `validation_error` at `loc`, with no `input`.
+    pub fn new(loc: Vec<Loc>, msg: impl Into<String>) -> Self {
+        ValidationIssue {
+            kind: "validation_error",
+            loc,
+            msg: msg.into(),
+            input: None,
+        }
+    }
+
+    /// Sets the `type` (`validation_error` unless set: `missing_field` for a value that is
+    /// absent, `json_invalid` for a body that is not JSON at all).
+    pub fn kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets the `input`: the value as the client sent it.
+    pub fn input(mut self, input: impl Into<String>) -> Self {
+        self.input = Some(input.into());
+        self
+    }
+
+    /// The path to the failing value.
+    pub fn loc(&self) -> &[Loc] {
+        &self.loc
+    }
+
+    /// The one-line message.
+    pub fn msg(&self) -> &str {
+        &self.msg
+    }
+
+    /// The `type` of the issue.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind
+    }
 }
 
 impl Error {
@@ -65,15 +155,41 @@ impl Error {
         msg: impl Into<String>,
         input: impl Into<String>,
     ) -> Self {
-        let issue = ValidationIssue {
-            kind: "validation_error",
-            loc: [Cow::Borrowed(source), name.into()],
-            msg: msg.into(),
-            input: input.into(),
-        };
+        let issue =
+            ValidationIssue::new(vec![Loc::from(source), Loc::from(name.into())], msg).input(input);
+        Error::unprocessable(vec![issue])
+    }
+
+    /// 422 Unprocessable Content listing `issues` (each with a path of any length).
+    pub fn unprocessable(issues: Vec<ValidationIssue>) -> Self {
         Error {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            detail: Detail::Validation(vec![issue]),
+            detail: Detail::Validation(issues),
+        }
+    }
+
+    /// 415 Unsupported Media Type: the body's Content-Type is not one the handler reads.
+    /// `expected` names what it reads, for the detail text.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Unsupported Media Type: expected {expected}"),
+        )
+    }
+
+    /// The issues of a 422 (empty for any other error).
+    pub fn issues(&self) -> &[ValidationIssue] {
+        match &self.detail {
+            Detail::Validation(v) => v,
+            Detail::Text(_) => &[],
+        }
+    }
+
+    /// The detail text (empty for a 422, whose detail is its list of issues).
+    pub fn detail(&self) -> &str {
+        match &self.detail {
+            Detail::Text(t) => t,
+            Detail::Validation(_) => "",
         }
     }
 

@@ -132,6 +132,7 @@ pub mod fs;
 mod handler;
 #[doc(hidden)]
 pub mod http;
+pub mod input;
 pub mod middleware;
 mod request;
 pub mod response;
@@ -159,8 +160,9 @@ pub mod fuzzing {
 
 pub use api::{Api, Route, Scope};
 pub use compress::Compression;
-pub use error::{Error, ValidationIssue};
+pub use error::{Error, Loc, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
+pub use input::{Field, Multipart};
 pub use middleware::{Cors, Middleware, Next, Run};
 pub use request::Request;
 pub use response::{

@@ -14,7 +14,8 @@ use crate::api::Api;
 use crate::error::Error;
 use crate::fs::AllowList;
 use crate::http::Head;
-use crate::server::body::PendingBody;
+use crate::input::{self, Multipart};
+use crate::server::body::{BodyReader, PendingBody};
 
 /// An HTTP request as a handler sees it.
 #[derive(Debug)]
@@ -31,10 +32,51 @@ pub struct Request {
 
 #[derive(Debug)]
 pub(crate) enum RequestBody {
+    /// No body (none announced, or `Content-Length: 0`).
     Empty,
+    /// The whole body, in hand.
     Ready(Bytes),
+    /// Still on the socket, not asked for yet.
     Pending(PendingBody),
+    /// Being read a piece at a time.
+    Streaming(Box<BodyReader>),
+    /// Read a piece at a time to its end.
+    Consumed,
+    /// Taken (by a failed read, or by a [`Multipart`]).
     Gone,
+}
+
+impl RequestBody {
+    /// The next piece of the body, `None` at its end (the whole body when it is in hand).
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            match self {
+                RequestBody::Empty | RequestBody::Consumed => return Ok(None),
+                RequestBody::Ready(b) => {
+                    let b = std::mem::take(b);
+                    *self = RequestBody::Consumed;
+                    return Ok((!b.is_empty()).then_some(b));
+                }
+                RequestBody::Pending(_) => {
+                    let RequestBody::Pending(p) = std::mem::replace(self, RequestBody::Gone) else {
+                        unreachable!("matched just above")
+                    };
+                    *self = RequestBody::Streaming(Box::new(p.into_reader()));
+                }
+                RequestBody::Streaming(r) => return r.chunk().await,
+                RequestBody::Gone => return Err(Error::bad_request("Request body unavailable")),
+            }
+        }
+    }
+
+    /// Whether the body is known to be empty before reading it.
+    fn is_empty(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Ready(b) => b.is_empty(),
+            _ => false,
+        }
+    }
 }
 
 impl Request {
@@ -224,7 +266,7 @@ impl Request {
     /// The whole query string deserialized into `T` (serde, `application/x-www-form-urlencoded`).
     ///
     /// # Errors
-    /// 422 naming the problem when the query does not fit `T`.
+    /// 422 naming the parameter: `loc` is `["query", "limit"]`, `input` the value as sent.
     pub fn query<T: DeserializeOwned>(&self) -> Result<T, Error> {
         let q = self
             .head
@@ -232,14 +274,7 @@ impl Request {
             .clone()
             .map(|r| &self.buf[r])
             .unwrap_or_default();
-        serde_urlencoded::from_bytes(q).map_err(|e| {
-            Error::validation(
-                "query",
-                "query",
-                e.to_string(),
-                String::from_utf8_lossy(q).into_owned(),
-            )
-        })
+        input::decode_urlencoded("query", q)
     }
 
     /// The request body, read on first call (answering `Expect: 100-continue` then).
@@ -262,18 +297,95 @@ impl Request {
                 self.body = RequestBody::Ready(b.clone());
                 Ok(b)
             }
-            RequestBody::Gone => Err(Error::bad_request("Request body unavailable")),
+            RequestBody::Streaming(_) | RequestBody::Consumed | RequestBody::Gone => {
+                Err(Error::bad_request("Request body unavailable"))
+            }
         }
+    }
+
+    /// The next piece of the body as it arrives, `None` at its end: for bodies too large to
+    /// hold, which the route lets in with [`Route::body_limit`](crate::Route::body_limit).
+    /// The first call answers `Expect: 100-continue`. Once read this way, the body is not
+    /// available to [`body`](Request::body).
+    ///
+    /// # Errors
+    /// As [`Request::body`]; 408 when no byte arrives for the body timeout (which bounds
+    /// each wait here, not the whole body).
+    pub async fn body_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        self.body.chunk().await
     }
 
     /// The body parsed as JSON into `T`.
     ///
+    /// The Content-Type must be `application/json` or `application/*+json` (parameters
+    /// such as `; charset=utf-8` allowed, any case); otherwise, or without one, the answer
+    /// is a 415 and the body is not read. See [`input`](crate::input) for why a missing
+    /// Content-Type is refused.
+    ///
     /// # Errors
-    /// As [`Request::body`], and 422 when the body is not valid JSON for `T`.
+    /// 415 as above; as [`Request::body`]; 422 when the body is empty (`loc: ["body"]`), is
+    /// not JSON (`json_invalid`, the position in `msg`) or does not fit `T` (`loc` is the
+    /// path to the failing field: `["body", "user", "email"]`).
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+        self.expect_media(input::is_json, input::JSON)?;
         let body = self.body().await?;
-        sonic_rs::from_slice(&body)
-            .map_err(|e| Error::validation("body", "body", format!("Invalid JSON: {e}"), ""))
+        if body.is_empty() {
+            return Err(Error::unprocessable(vec![
+                crate::ValidationIssue::new(vec!["body".into()], "request body required")
+                    .kind("missing_field"),
+            ]));
+        }
+        input::decode_json(&body)
+    }
+
+    /// The body parsed as an `application/x-www-form-urlencoded` form into `T`.
+    ///
+    /// # Errors
+    /// 415 when the Content-Type is another (or missing, for a body that is not empty); as
+    /// [`Request::body`]; 422 naming the field (`loc: ["body", "age"]`, `input` the value
+    /// as sent).
+    pub async fn form<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+        self.expect_media(input::is_form, input::FORM)?;
+        let body = self.body().await?;
+        input::decode_urlencoded("body", &body)
+    }
+
+    /// The body as a `multipart/form-data` upload, read part by part as it arrives (see
+    /// [`Multipart`]). Takes the body: [`body`](Request::body) fails afterwards.
+    ///
+    /// # Errors
+    /// 415 when the Content-Type is not `multipart/form-data`, 400 when it has no
+    /// `boundary`, or when the body was already read.
+    pub fn multipart(&mut self) -> Result<Multipart, Error> {
+        self.expect_media(input::is_multipart, input::MULTIPART)?;
+        let boundary = self
+            .header("content-type")
+            .and_then(|ct| multer::parse_boundary(ct).ok())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| Error::bad_request("Multipart boundary missing"))?;
+        let body = match std::mem::replace(&mut self.body, RequestBody::Gone) {
+            RequestBody::Streaming(_) | RequestBody::Consumed | RequestBody::Gone => {
+                return Err(Error::bad_request("Request body unavailable"));
+            }
+            body => body,
+        };
+        Ok(Multipart::new(body, boundary))
+    }
+
+    /// Checks the Content-Type before the body is read: 415 unless `accepts` it. A body
+    /// known to be empty may come without one. A refused body is not read (a large one
+    /// closes the connection after the answer rather than being skipped).
+    fn expect_media(&self, accepts: fn(&str) -> bool, expected: &str) -> Result<(), Error> {
+        match self.header("content-type") {
+            Some(ct) if accepts(ct) => Ok(()),
+            None if self.body.is_empty() => Ok(()),
+            _ => {
+                if let RequestBody::Pending(p) = &self.body {
+                    p.refuse();
+                }
+                Err(Error::unsupported_media_type(expected))
+            }
+        }
     }
 }
 

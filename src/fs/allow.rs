@@ -91,6 +91,8 @@ pub enum FsError {
     /// No root is configured (or none with the given index): nothing can be served. The
     /// server should log how to configure roots; the client sees 403.
     NoRoots,
+    /// A file of that name already exists where a new one was to be created (409).
+    Exists,
     /// Any other failure, e.g. out of file descriptors (500).
     Io(io::Error),
 }
@@ -99,12 +101,14 @@ impl FsError {
     /// The response status: 400 for [`BadPath`](FsError::BadPath), 403 for
     /// [`Outside`](FsError::Outside), [`Forbidden`](FsError::Forbidden) and
     /// [`NoRoots`](FsError::NoRoots), 404 for [`NotFound`](FsError::NotFound) and
-    /// [`NotRegular`](FsError::NotRegular), 500 for [`Io`](FsError::Io).
+    /// [`NotRegular`](FsError::NotRegular), 409 for [`Exists`](FsError::Exists), 500 for
+    /// [`Io`](FsError::Io).
     pub fn status(&self) -> StatusCode {
         match self {
             FsError::BadPath => StatusCode::BAD_REQUEST,
             FsError::Outside | FsError::Forbidden | FsError::NoRoots => StatusCode::FORBIDDEN,
             FsError::NotFound | FsError::NotRegular => StatusCode::NOT_FOUND,
+            FsError::Exists => StatusCode::CONFLICT,
             FsError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,16 +120,18 @@ impl FsError {
             StatusCode::BAD_REQUEST => "Bad Request",
             StatusCode::FORBIDDEN => "Forbidden",
             StatusCode::NOT_FOUND => "Not Found",
+            StatusCode::CONFLICT => "File exists",
             _ => "Internal Server Error",
         }
     }
 
     /// Sorts an OS error from an open into the variants above.
-    fn from_os(e: io::Error) -> FsError {
+    pub(crate) fn from_os(e: io::Error) -> FsError {
         match e.raw_os_error() {
             Some(libc::EXDEV | libc::ELOOP) => FsError::Outside,
             Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => FsError::NotFound,
             Some(libc::EACCES | libc::EPERM) => FsError::Forbidden,
+            Some(libc::EEXIST) => FsError::Exists,
             // Opening a socket file, or a device without a driver.
             Some(libc::ENXIO | libc::ENODEV) => FsError::NotRegular,
             _ => FsError::Io(e),
@@ -142,6 +148,7 @@ impl fmt::Display for FsError {
             FsError::NotFound => f.write_str("no such file"),
             FsError::NotRegular => f.write_str("not a regular file"),
             FsError::NoRoots => f.write_str("no allowed root is configured for file access"),
+            FsError::Exists => f.write_str("a file of that name exists"),
             // Errors reaching here come from raw errno values: they carry no path.
             FsError::Io(e) => write!(f, "opening a file failed: {e}"),
         }
@@ -462,6 +469,44 @@ fn openat(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> io::Result<Ow
     }
 }
 
+/// `openat(dir, name, flags | O_CREAT, mode)`, retried on `EINTR`: creates a file.
+pub(super) fn create_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    loop {
+        // SAFETY: `dir` is an open fd borrowed for the call and `name` is NUL-terminated;
+        // with `O_CREAT` the kernel reads the mode argument, which is passed.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags | libc::O_CREAT,
+                libc::c_uint::from(mode),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the call succeeded, so `fd` is a new descriptor that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// `unlinkat(dir, name, 0)`: removes the file `name` in `dir`.
+pub(super) fn unlink_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: `dir` is an open fd borrowed for the call and `name` is NUL-terminated.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The target of the symlink `name` in `dir`.
 fn readlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
@@ -684,6 +729,7 @@ mod tests {
             FsError::NotFound => "NotFound",
             FsError::NotRegular => "NotRegular",
             FsError::NoRoots => "NoRoots",
+            FsError::Exists => "Exists",
             FsError::Io(_) => "Io",
         }
     }
@@ -1207,6 +1253,7 @@ mod tests {
             (FsError::NotFound, 404, "Not Found"),
             (FsError::NotRegular, 404, "Not Found"),
             (FsError::NoRoots, 403, "Forbidden"),
+            (FsError::Exists, 409, "File exists"),
             (
                 FsError::Io(io::Error::from_raw_os_error(libc::EMFILE)),
                 500,

@@ -78,6 +78,15 @@ impl ChunkedDecoder {
         self.decoded
     }
 
+    /// Data bytes still to come in the chunk being decoded (0 between chunks): how much a
+    /// reader can ask for at once without reading past what is announced.
+    pub fn data_left(&self) -> u64 {
+        match self.state {
+            State::Data(left) => left,
+            _ => 0,
+        }
+    }
+
     /// Decodes as much of `input` as forms whole elements, appending body bytes to `out`
     /// (or dropping them when `out` is `None`).
     ///
@@ -314,6 +323,19 @@ mod tests {
         }
         let consumed_all = fed - pending.len();
         Ok((out, input[consumed_all..].to_vec()))
+    }
+
+    #[test]
+    fn data_left_counts_down_inside_a_chunk() {
+        let mut dec = ChunkedDecoder::new(1 << 20);
+        assert_eq!(dec.data_left(), 0);
+        let p = dec.decode(b"a\r\nhel", None).unwrap();
+        assert_eq!(p.consumed, 6);
+        assert_eq!(dec.data_left(), 7);
+        dec.decode(b"lo worl", None).unwrap();
+        assert_eq!(dec.data_left(), 0);
+        dec.decode(b"\r\n", None).unwrap();
+        assert_eq!(dec.data_left(), 0);
     }
 
     #[test]

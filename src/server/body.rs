@@ -1,6 +1,12 @@
 //! Request bodies read on demand. A body not already in the read buffer stays on the socket
 //! until the handler asks for it; the socket moves into a cell shared by the connection and
 //! the [`PendingBody`] so that the handler can read it and the connection gets it back.
+//!
+//! A body is read whole ([`PendingBody::read`]) or a piece at a time ([`BodyReader`], for
+//! uploads): pieces are handed out as they arrive, so a body of any size costs at most a
+//! read or two of memory. Either way the limit, the body timeout, `100 Continue` and the
+//! shared [`BodyState`] work the same, and the socket goes back to the connection when the
+//! body ends, fails, or its reader is dropped.
 
 use std::cell::Cell;
 use std::fmt;
@@ -91,6 +97,218 @@ impl PendingBody {
         });
         self.shared.io.set(Some(io));
         result.map_err(BodyError::into_error)
+    }
+}
+
+impl PendingBody {
+    /// A reader that hands the body out a piece at a time.
+    pub(crate) fn into_reader(self) -> BodyReader {
+        let framing = match self.kind {
+            BodyKind::Length(n) => Framing::Length(n),
+            BodyKind::Chunked => Framing::Chunked(ChunkedDecoder::new(self.limit)),
+            BodyKind::CloseDelimited => Framing::Length(0),
+        };
+        BodyReader {
+            stage: Stage::Start,
+            io: None,
+            framing,
+            pending: self,
+        }
+    }
+
+    /// The handler refuses the body without reading it (a wrong Content-Type). A body the
+    /// connection could skip cheaply stays unread, so the connection stays open; a larger or
+    /// chunked one is marked failed, so the answer goes out at once and the connection
+    /// closes instead of reading what nobody wants (up to the route's limit).
+    pub(crate) fn refuse(&self) {
+        let cheap = match self.kind {
+            BodyKind::Length(n) => n <= CHEAP_SKIP,
+            BodyKind::Chunked => false,
+            BodyKind::CloseDelimited => true,
+        };
+        if !cheap && self.shared.state.get() == BodyState::Unread {
+            self.shared.state.set(BodyState::Failed);
+        }
+    }
+}
+
+/// The largest unread body skipped to keep a connection open after the handler refused it.
+const CHEAP_SKIP: u64 = 64 * 1024;
+
+/// How much of the body a [`BodyReader`] has still to read.
+#[derive(Debug)]
+enum Framing {
+    /// This many bytes.
+    Length(u64),
+    /// Chunks, until the last one and its trailers.
+    Chunked(ChunkedDecoder),
+}
+
+/// Where a [`BodyReader`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing read yet; the socket is still in the shared cell.
+    Start,
+    /// Between two pieces: the reader holds the socket.
+    Between,
+    /// A read is under way. A reader found here by a later call or by `drop` was
+    /// cancelled mid-read: the bytes that read took with it are lost, so the body failed.
+    Reading,
+    /// The body ended; the socket is back in the cell.
+    Done,
+    /// Reading failed; the socket (if it survived) is back in the cell.
+    Failed,
+}
+
+/// A request body read a piece at a time: [`chunk`](BodyReader::chunk) returns the bytes
+/// that have arrived (up to [`MAX_READ_STEP`] at once), waiting for some when none have.
+///
+/// The route's limit applies as for a whole read. The body timeout bounds each wait for more
+/// bytes rather than the whole body, so an upload may take as long as it keeps arriving.
+/// The socket goes back to the connection when the body ends or fails, or when the reader
+/// is dropped; one dropped in the middle of the body marks it failed, and the connection
+/// closes after the response.
+pub(crate) struct BodyReader {
+    pending: PendingBody,
+    framing: Framing,
+    stage: Stage,
+    /// The connection's socket, from the first read until the body ends.
+    io: Option<Io>,
+}
+
+impl fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("framing", &self.framing)
+            .field("stage", &self.stage)
+            .finish()
+    }
+}
+
+/// What one read of a [`BodyReader`] produced.
+enum Piece {
+    /// Body bytes; more follow.
+    Data(Bytes),
+    /// The last body bytes (possibly none): the body is complete.
+    End(Bytes),
+}
+
+impl BodyReader {
+    /// The next piece of the body; `None` once it is complete.
+    ///
+    /// # Errors
+    /// 413 past the route's limit, 400 for broken framing or a client that closes early,
+    /// 408 when no byte arrives for the body timeout. After an error every call fails, and
+    /// the connection closes after the response.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        let first = match self.stage {
+            Stage::Done => return Ok(None),
+            Stage::Failed | Stage::Reading => {
+                self.settle(BodyState::Failed);
+                return Err(Error::bad_request("Request body unavailable"));
+            }
+            Stage::Between => false,
+            Stage::Start => true,
+        };
+        if first {
+            self.io = self.pending.shared.io.take();
+        }
+        let Some(io) = self.io.as_mut() else {
+            self.stage = Stage::Failed;
+            return Err(Error::bad_request("Request body unavailable"));
+        };
+        self.stage = Stage::Reading;
+        let p = &self.pending;
+        let result = async {
+            if first && p.expect_continue && io.rbuf.is_empty() {
+                io.write_all(CONTINUE, p.write_stall).await.0?;
+            }
+            let deadline = net::now() + p.timeout;
+            next_piece(io, &mut self.framing, deadline).await
+        }
+        .await;
+        match result {
+            Ok(Piece::Data(b)) => {
+                self.stage = Stage::Between;
+                Ok(Some(b))
+            }
+            Ok(Piece::End(b)) => {
+                self.settle(BodyState::Done);
+                Ok((!b.is_empty()).then_some(b))
+            }
+            Err(e) => {
+                self.settle(BodyState::Failed);
+                Err(e.into_error())
+            }
+        }
+    }
+
+    /// Ends the read: records how it ended and puts the socket back for the connection.
+    fn settle(&mut self, state: BodyState) {
+        self.stage = match state {
+            BodyState::Done => Stage::Done,
+            _ => Stage::Failed,
+        };
+        if let Some(io) = self.io.take() {
+            self.pending.shared.state.set(state);
+            self.pending.shared.io.set(Some(io));
+        }
+    }
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        // Mid-body (or mid-read): the rest of the body is not where the connection expects
+        // the next request, so it closes after the response.
+        if self.io.is_some() {
+            self.settle(BodyState::Failed);
+        }
+    }
+}
+
+/// Reads the next piece of a body framed by `framing` from `io` (what is buffered first).
+async fn next_piece(
+    io: &mut Io,
+    framing: &mut Framing,
+    deadline: Instant,
+) -> Result<Piece, BodyError> {
+    match framing {
+        Framing::Length(left) => {
+            if *left == 0 {
+                return Ok(Piece::End(Bytes::new()));
+            }
+            if io.rbuf.is_empty() {
+                let want = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_READ_STEP);
+                io.fill(deadline, want).await?;
+            }
+            let take = (io.rbuf.len() as u64).min(*left);
+            let bytes = io.rbuf.split_to(take as usize).freeze();
+            *left -= take;
+            Ok(if *left == 0 {
+                Piece::End(bytes)
+            } else {
+                Piece::Data(bytes)
+            })
+        }
+        Framing::Chunked(decoder) => loop {
+            let mut out = Vec::new();
+            let progress = decoder.decode(&io.rbuf, Some(&mut out))?;
+            io.rbuf.advance(progress.consumed);
+            if progress.done {
+                return Ok(Piece::End(out.into()));
+            }
+            if !out.is_empty() {
+                return Ok(Piece::Data(out.into()));
+            }
+            // Inside a chunk its announced rest may be asked for at once; between chunks
+            // only a size line or trailers can come, which the read buffer's cap bounds.
+            let want = usize::try_from(decoder.data_left())
+                .unwrap_or(usize::MAX)
+                .min(MAX_READ_STEP);
+            io.fill(deadline, want).await?;
+        },
     }
 }
 

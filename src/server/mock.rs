@@ -635,6 +635,28 @@ pub fn fuzz_app(dir: &std::path::Path) -> (Api, AllowList) {
     });
     api.post("/ignore", |_req: Request| async { "ignored" })
         .body_limit(64);
+    // Bodies read a piece at a time: raw, and as multipart parts.
+    api.post("/chunks", |mut req: Request| async move {
+        let mut n = 0;
+        while let Some(piece) = req.body_chunk().await? {
+            n += piece.len();
+        }
+        Ok::<_, Error>(format!("{n} bytes"))
+    });
+    api.post("/upload", |mut req: Request| async move {
+        let mut form = req.multipart()?.max_fields(8).max_field_size(4096);
+        let mut out = String::new();
+        while let Some(mut field) = form.next_field().await? {
+            let name = field.name().unwrap_or("-").to_owned();
+            let mut n = 0;
+            while let Some(piece) = field.chunk().await? {
+                n += piece.len();
+            }
+            out.push_str(&format!("{name}={n};"));
+        }
+        Ok::<_, Error>(out)
+    })
+    .body_limit(64 * 1024);
     api.get("/users/{id}", |req: Request| async move {
         let id: u32 = req.param("id")?;
         Ok::<_, Error>(Json(serde_json::json!({ "id": id })))
@@ -846,6 +868,75 @@ mod tests {
         let user = text.find("{\"id\":7}").unwrap();
         let waited = text.find("waited").unwrap();
         assert!(hello < user && user < waited, "{text}");
+    }
+
+    /// `input` in two segments split at `at`, the second arriving a little later.
+    fn split(input: &[u8], at: usize, end: End) -> Script {
+        let mut s = script(&input[..at], end);
+        s.segments
+            .push((Duration::from_millis(5), input[at..].to_vec()));
+        s
+    }
+
+    /// A multipart upload of a text part and a file part to `/upload`.
+    fn upload_request() -> Vec<u8> {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f.bin\"\r\n\
+                    Content-Type: application/octet-stream\r\n\r\n--XyZ-\r\n-not-a-boundary\r\n\
+                    --XyZ--\r\n";
+        format!(
+            "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n\
+             Content-Length: {}\r\n\r\n{body}GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn multipart_parts_are_the_same_at_every_split() {
+        let input = upload_request();
+        for at in 1..input.len() {
+            let o = serve(&split(&input, at, End::Eof));
+            assert!(o.ended, "split at {at}");
+            assert_eq!(check_responses(&o.output), Ok(2), "split at {at}");
+            let text = String::from_utf8_lossy(&o.output);
+            assert!(text.contains("\r\n\r\na=5;f=23;"), "split at {at}: {text}");
+            assert!(text.ends_with("Hello, World!"), "split at {at}: {text}");
+        }
+    }
+
+    #[test]
+    fn multipart_cut_short_anywhere_ends_with_an_answer_or_nothing() {
+        let input = upload_request();
+        let head_end = input.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        for at in head_end..input.len() - 30 {
+            for end in [End::Eof, End::Silent, End::Reset] {
+                let o = serve(&script(&input[..at], end));
+                assert!(o.ended, "cut at {at}");
+                let n = check_responses(&o.output).unwrap_or_else(|e| panic!("cut at {at}: {e}"));
+                assert!(n <= 1, "cut at {at}");
+                let text = String::from_utf8_lossy(&o.output);
+                assert!(
+                    n == 0
+                        || text.starts_with("HTTP/1.1 400 ")
+                        || text.starts_with("HTTP/1.1 408 "),
+                    "cut at {at}: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_body_read_in_pieces_is_the_same_at_every_split() {
+        let input = b"POST /chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+                      5\r\nhello\r\n1;a=b\r\n \r\n6\r\nworld!\r\n0\r\nX-T: 1\r\n\r\n\
+                      GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for at in 1..input.len() {
+            let o = serve(&split(input, at, End::Eof));
+            assert_eq!(check_responses(&o.output), Ok(2), "split at {at}");
+            let text = String::from_utf8_lossy(&o.output);
+            assert!(text.contains("12 bytes"), "split at {at}: {text}");
+        }
     }
 
     #[test]

@@ -122,7 +122,13 @@ impl Default for FileCache {
 pub struct Timeouts {
     /// From the first byte of a request head to its end. Past it: 408, close.
     pub head: Duration,
-    /// For the whole request body. Past it: 408, close.
+    /// For the whole request body when a handler reads it at once ([`Request::body`],
+    /// `json`, `form`); for each wait for more bytes when it reads the body in pieces
+    /// ([`Request::body_chunk`], `multipart`), so an upload may take as long as it keeps
+    /// arriving. Past it: 408, close.
+    ///
+    /// [`Request::body`]: crate::Request::body
+    /// [`Request::body_chunk`]: crate::Request::body_chunk
     pub body: Duration,
     /// Waiting for the next request on a keep-alive connection. Past it: close.
     pub idle: Duration,

@@ -1,0 +1,584 @@
+//! Multipart uploads (`multipart/form-data`, RFC 7578): parts are parsed by `multer` as the
+//! body arrives and handed to the handler a piece at a time, so no part is ever held whole
+//! unless the handler asks for it ([`Field::bytes`], bounded).
+//!
+//! `multer` polls a `Stream + Send` of body pieces. The body reader holds the connection's
+//! socket, which is not `Send`, so it cannot be that stream: the parser gets a [`Feed`]
+//! instead, a one-piece slot it takes from. Every call here polls the parser once; when it
+//! waits for input, the next piece is read from the socket (awaiting the socket, with its
+//! own waker) and put in the slot, and the parser is polled again. The parser never waits
+//! on anything else, so this loop is the whole of its I/O.
+//!
+//! Bounds: pieces go to the parser at most [`FEED_MAX`] at a time. `multer` keeps in its
+//! buffer whatever precedes the next boundary while it looks for a part's head (a
+//! preamble, the part headers), and scans that buffer again for every piece: the search for
+//! one head is fed no more once it has had [`HEAD_BUDGET`] bytes (then 400), so it holds at
+//! most that and one piece, which bounds both the memory and the rescanning. Part data is handed on as it is found and never accumulates.
+//! Each part is at most [`Multipart::max_field_size`] bytes (413), a form has at most
+//! [`Multipart::max_fields`] parts (413), and the route's body limit bounds the whole body
+//! (413), as for any body.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::StatusCode;
+
+use crate::error::{Error, Loc, ValidationIssue};
+use crate::escape::Escaped;
+use crate::fs::{FsError, UploadDir};
+use crate::request::RequestBody;
+
+/// The most bytes handed to the parser at once.
+const FEED_MAX: usize = 64 * 1024;
+
+/// The input after which the search for one part's head (the boundary, the part headers,
+/// and before the first part any preamble) is fed no more.
+const HEAD_BUDGET: usize = 16 * 1024;
+
+/// The most parts a form has unless told otherwise.
+const DEFAULT_MAX_FIELDS: usize = 1000;
+
+/// The most bytes [`Field::bytes`] and [`Field::text`] collect unless told otherwise.
+const DEFAULT_MAX_IN_MEMORY: usize = 1024 * 1024;
+
+/// How much [`Field::save_to`] hands to one disk write.
+const WRITE_BATCH: usize = 1024 * 1024;
+
+/// The slot between the body reader and the parser.
+#[derive(Debug)]
+enum Slot {
+    /// Nothing in it, and the parser has not asked.
+    Empty,
+    /// The parser asked for input and found none.
+    Wanted,
+    /// A piece waits for the parser.
+    Piece(Bytes),
+    /// The body has ended.
+    End,
+}
+
+/// What the parser reads from: the [`Slot`], shared with the [`Multipart`] that fills it.
+#[derive(Debug, Clone)]
+struct Feed(Arc<Mutex<Slot>>);
+
+impl Feed {
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // Nothing panics while holding the lock; a poisoned lock still holds a valid slot.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Stream for Feed {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut slot = self.slot();
+        match std::mem::replace(&mut *slot, Slot::Empty) {
+            Slot::Piece(b) => Poll::Ready(Some(Ok(b))),
+            Slot::End => {
+                *slot = Slot::End;
+                Poll::Ready(None)
+            }
+            // No waker is kept: whoever polls the parser fills the slot and polls again.
+            Slot::Empty | Slot::Wanted => {
+                *slot = Slot::Wanted;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The body side of a [`Multipart`]: the body, the piece being fed, the slot.
+struct Pump {
+    body: RequestBody,
+    /// What is left of the last piece read, not yet fed.
+    rest: Bytes,
+    feed: Feed,
+}
+
+impl Pump {
+    /// Polls `poll` (the parser) until it is ready, feeding it the body as it asks.
+    /// `budget` bounds the input it may use before it is ready (then 400).
+    async fn drive<T>(
+        &mut self,
+        mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+        budget: Option<usize>,
+    ) -> Result<T, Error> {
+        let mut fed = 0;
+        loop {
+            if let Poll::Ready(out) = std::future::poll_fn(|cx| Poll::Ready(poll(cx))).await {
+                return Ok(out);
+            }
+            match std::mem::replace(&mut *self.feed.slot(), Slot::Empty) {
+                Slot::Wanted => {}
+                Slot::End => {
+                    *self.feed.slot() = Slot::End;
+                    return Err(malformed());
+                }
+                Slot::Empty | Slot::Piece(_) => {
+                    tracing::error!("multipart parser waits, but not for input");
+                    return Err(Error::internal());
+                }
+            }
+            if budget.is_some_and(|b| fed >= b) {
+                return Err(Error::bad_request("Multipart part head too large"));
+            }
+            if self.rest.is_empty() {
+                match self.body.chunk().await? {
+                    Some(piece) => self.rest = piece,
+                    None => {
+                        *self.feed.slot() = Slot::End;
+                        continue;
+                    }
+                }
+            }
+            let piece = self.rest.split_to(self.rest.len().min(FEED_MAX));
+            fed += piece.len();
+            *self.feed.slot() = Slot::Piece(piece);
+        }
+    }
+}
+
+/// A `multipart/form-data` body, read part by part as it arrives: from
+/// [`Request::multipart`](crate::Request::multipart).
+///
+/// Each [`next_field`](Multipart::next_field) returns the next part (a [`Field`]), whose
+/// data is then read in pieces, collected (bounded) or saved to an [`UploadDir`]. What a
+/// handler leaves unread of a part is skipped by the next call; a form dropped before its
+/// end leaves the rest of the body unread, and the connection closes after the response.
+///
+/// ```no_run
+/// use ringbolt::{Error, Request, fs::UploadDir};
+///
+/// async fn upload(mut req: Request) -> Result<String, Error> {
+///     let uploads = req.state::<UploadDir>()?;
+///     let mut form = req.multipart()?.max_fields(10).max_field_size(100 << 20);
+///     let mut saved = Vec::new();
+///     while let Some(mut field) = form.next_field().await? {
+///         match field.file_name().map(str::to_owned) {
+///             Some(name) => saved.push(field.save_to(uploads, &name).await?),
+///             None => {
+///                 let name = field.name().unwrap_or_default().to_owned();
+///                 println!("{name} = {}", field.text().await?);
+///             }
+///         }
+///     }
+///     Ok(format!("{saved:?}"))
+/// }
+/// ```
+pub struct Multipart {
+    pump: Pump,
+    parser: multer::Multipart<'static>,
+    /// The part handed out last (possibly read to its end).
+    current: Option<multer::Field<'static>>,
+    /// Bytes of the current part read so far.
+    field_bytes: u64,
+    /// Parts handed out so far.
+    fields: usize,
+    max_fields: usize,
+    max_field_size: u64,
+    max_in_memory: usize,
+    state: FormState,
+}
+
+/// How far a [`Multipart`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormState {
+    /// More parts may follow.
+    Parts,
+    /// The closing boundary was read (and the body after it).
+    End,
+    /// A call failed; every later call fails too.
+    Failed,
+}
+
+impl std::fmt::Debug for Multipart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Multipart")
+            .field("fields", &self.fields)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Multipart {
+    /// A form over `body` with `boundary` (from the Content-Type).
+    pub(crate) fn new(body: RequestBody, boundary: String) -> Multipart {
+        let feed = Feed(Arc::new(Mutex::new(Slot::Empty)));
+        Multipart {
+            parser: multer::Multipart::new(feed.clone(), boundary),
+            pump: Pump {
+                body,
+                rest: Bytes::new(),
+                feed,
+            },
+            current: None,
+            field_bytes: 0,
+            fields: 0,
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_field_size: u64::MAX,
+            max_in_memory: DEFAULT_MAX_IN_MEMORY,
+            state: FormState::Parts,
+        }
+    }
+
+    /// At most `n` parts (default 1000); one more is a 413.
+    pub fn max_fields(mut self, n: usize) -> Self {
+        self.max_fields = n;
+        self
+    }
+
+    /// At most `bytes` of data in any one part (default: only the route's body limit
+    /// applies); one more is a 413, whether the handler reads the part or skips it.
+    pub fn max_field_size(mut self, bytes: u64) -> Self {
+        self.max_field_size = bytes;
+        self
+    }
+
+    /// At most `bytes` collected by [`Field::bytes`] and [`Field::text`] (default 1 MiB);
+    /// a longer part is a 413 there (read it with [`Field::chunk`] or
+    /// [`Field::save_to`] instead).
+    pub fn max_in_memory(mut self, bytes: usize) -> Self {
+        self.max_in_memory = bytes;
+        self
+    }
+
+    /// The next part, or `None` after the last one. The rest of the part before it is read
+    /// and dropped first.
+    ///
+    /// # Errors
+    /// 400 for a malformed body (no boundary where one must be, broken part headers, a
+    /// body that ends inside a part, a part head over 16 KiB), 413 past
+    /// [`max_fields`](Multipart::max_fields) or [`max_field_size`](Multipart::max_field_size)
+    /// or the route's body limit, 408 when the client stops sending. After an error every
+    /// call fails.
+    pub async fn next_field(&mut self) -> Result<Option<Field<'_>>, Error> {
+        match self.state {
+            FormState::Parts => {}
+            FormState::End => return Ok(None),
+            FormState::Failed => return Err(Error::bad_request("Multipart body unavailable")),
+        }
+        let next = self.advance().await;
+        if next.is_err() {
+            self.state = FormState::Failed;
+        }
+        Ok(next?.then_some(Field { form: self }))
+    }
+
+    /// Moves to the next part: `true` when there is one.
+    async fn advance(&mut self) -> Result<bool, Error> {
+        while self.current.is_some() {
+            if self.read_chunk().await?.is_none() {
+                break;
+            }
+        }
+        self.current = None;
+        let parser = &mut self.parser;
+        let next = self
+            .pump
+            .drive(|cx| parser.poll_next_field(cx), Some(HEAD_BUDGET))
+            .await?
+            .map_err(multer_error)?;
+        let Some(field) = next else {
+            self.state = FormState::End;
+            // What follows the closing boundary is read too, so the connection can go on.
+            while self.pump.body.chunk().await?.is_some() {}
+            return Ok(false);
+        };
+        self.fields += 1;
+        if self.fields > self.max_fields {
+            return Err(Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too many multipart fields",
+            ));
+        }
+        self.field_bytes = 0;
+        self.current = Some(field);
+        Ok(true)
+    }
+
+    /// The next piece of the current part's data.
+    async fn read_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        if self.state == FormState::Failed {
+            return Err(Error::bad_request("Multipart body unavailable"));
+        }
+        let Some(field) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        let next = self
+            .pump
+            .drive(|cx| Pin::new(&mut *field).poll_next(cx), None)
+            .await?;
+        let Some(piece) = next.transpose().map_err(multer_error)? else {
+            return Ok(None);
+        };
+        self.field_bytes += piece.len() as u64;
+        if self.field_bytes > self.max_field_size {
+            return Err(Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Multipart field too large",
+            ));
+        }
+        Ok(Some(piece))
+    }
+}
+
+/// A 400 for a body that is not valid multipart.
+fn malformed() -> Error {
+    Error::bad_request("Malformed multipart body")
+}
+
+/// The client's view of a parser error.
+fn multer_error(e: multer::Error) -> Error {
+    use multer::Error as M;
+    match e {
+        M::FieldSizeExceeded { .. } | M::StreamSizeExceeded { .. } => {
+            Error::new(StatusCode::PAYLOAD_TOO_LARGE, "Multipart field too large")
+        }
+        M::IncompleteFieldData { .. }
+        | M::IncompleteHeaders
+        | M::ReadHeaderFailed(_)
+        | M::DecodeHeaderName { .. }
+        | M::DecodeHeaderValue { .. }
+        | M::IncompleteStream => {
+            tracing::debug!(error = %Escaped(&e.to_string()), "malformed multipart body");
+            malformed()
+        }
+        other => {
+            tracing::error!(error = %Escaped(&other.to_string()), "multipart parser failed");
+            Error::internal()
+        }
+    }
+}
+
+/// One part of a [`Multipart`] body: its name, file name and media type from the part's
+/// headers, and its data, read in pieces as it arrives.
+pub struct Field<'m> {
+    form: &'m mut Multipart,
+}
+
+impl std::fmt::Debug for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Field")
+            .field("name", &self.name())
+            .field("file_name", &self.file_name())
+            .finish()
+    }
+}
+
+impl Field<'_> {
+    fn part(&self) -> Option<&multer::Field<'static>> {
+        self.form.current.as_ref()
+    }
+
+    /// The `name` of the part's Content-Disposition (the form field's name).
+    pub fn name(&self) -> Option<&str> {
+        self.part().and_then(|f| f.name())
+    }
+
+    /// The `filename` of the part's Content-Disposition, as the client sent it: anything at
+    /// all, `../../etc/passwd` included. Only [`UploadDir::is_plain_name`] names can be
+    /// saved.
+    pub fn file_name(&self) -> Option<&str> {
+        self.part().and_then(|f| f.file_name())
+    }
+
+    /// The part's Content-Type, as sent.
+    pub fn content_type(&self) -> Option<&str> {
+        self.part()
+            .and_then(|f| f.content_type())
+            .map(|m| m.as_ref())
+    }
+
+    /// The value of the part's header `name`, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.part()
+            .and_then(|f| f.headers().get(name))
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The part's position in the form, from 0.
+    pub fn index(&self) -> usize {
+        self.part().map_or(0, |f| f.index())
+    }
+
+    /// The next piece of the part's data; `None` at its end.
+    ///
+    /// # Errors
+    /// As [`Multipart::next_field`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        let piece = self.form.read_chunk().await;
+        if piece.is_err() {
+            self.form.state = FormState::Failed;
+        }
+        piece
+    }
+
+    /// The rest of the part's data, at most [`Multipart::max_in_memory`] bytes.
+    ///
+    /// # Errors
+    /// 413 past that bound; otherwise as [`chunk`](Field::chunk).
+    pub async fn bytes(&mut self) -> Result<Bytes, Error> {
+        let limit = self.form.max_in_memory;
+        let mut first = None;
+        let mut out = Vec::new();
+        while let Some(piece) = self.chunk().await? {
+            let have = first.as_ref().map_or(0, Bytes::len) + out.len();
+            if have + piece.len() > limit {
+                self.form.state = FormState::Failed;
+                return Err(Error::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Multipart field too large",
+                ));
+            }
+            // One piece is returned as it is; more are joined.
+            match first.take() {
+                None if out.is_empty() => first = Some(piece),
+                None => out.extend_from_slice(&piece),
+                Some(f) => {
+                    out.extend_from_slice(&f);
+                    out.extend_from_slice(&piece);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| out.into()))
+    }
+
+    /// The rest of the part's data as text, bounded like [`bytes`](Field::bytes).
+    ///
+    /// # Errors
+    /// 422 naming the field when it is not UTF-8; otherwise as [`bytes`](Field::bytes).
+    pub async fn text(&mut self) -> Result<String, Error> {
+        let bytes = self.bytes().await?;
+        String::from_utf8(bytes.into()).map_err(|_| {
+            Error::unprocessable(vec![ValidationIssue::new(
+                self.loc(),
+                "invalid UTF-8 in a text field",
+            )])
+        })
+    }
+
+    /// Writes the rest of the part's data to a new file `name` in `dir`, and returns how
+    /// many bytes it wrote. The file is created with `O_EXCL` (never replacing anything)
+    /// and written off the worker, on the blocking pool, while the next data is read; a
+    /// failed upload removes what it wrote. After a refused name or an existing file the
+    /// part is still unread: the handler may go on with the next one.
+    ///
+    /// # Errors
+    /// 422 naming the field when `name` is not [one plain component](UploadDir::is_plain_name)
+    /// (`../x`, `/etc/x`, `.env`, ...); 409 when a file of that name exists; 500 (and a log
+    /// line) when the file cannot be created or written; otherwise as [`chunk`](Field::chunk).
+    pub async fn save_to(&mut self, dir: &UploadDir, name: &str) -> Result<u64, Error> {
+        if !UploadDir::is_plain_name(name) {
+            return Err(Error::unprocessable(vec![
+                ValidationIssue::new(self.loc(), "file name must be one plain path component")
+                    .input(name),
+            ]));
+        }
+        let created = {
+            let (dir, name) = (dir.clone(), name.to_owned());
+            crate::spawn_blocking(move || dir.create(&name)).await?
+        };
+        let file = match created {
+            Ok(file) => Arc::new(file),
+            Err(FsError::Exists) => {
+                return Err(Error::new(StatusCode::CONFLICT, "File exists"));
+            }
+            Err(e) => {
+                tracing::error!(
+                    dir = %dir.path().display(),
+                    name = %Escaped(name),
+                    error = %e,
+                    "cannot create upload file"
+                );
+                return Err(Error::internal());
+            }
+        };
+        let written = self.write_to(&file, dir, name).await;
+        if written.is_ok() {
+            // Closing may flush (on some filesystems): off the worker too.
+            crate::spawn_blocking(move || drop(file)).await?;
+        } else {
+            let (dir, name) = (dir.clone(), name.to_owned());
+            let removed = crate::spawn_blocking(move || {
+                drop(file);
+                dir.remove(&name).map_err(|e| (dir, name, e))
+            })
+            .await;
+            if let Ok(Err((dir, name, e))) = removed {
+                tracing::error!(
+                    dir = %dir.path().display(),
+                    name = %Escaped(&name),
+                    error = %e,
+                    "cannot remove a partial upload"
+                );
+            }
+        }
+        written
+    }
+
+    /// Copies the rest of the part to `file`: each batch is written on the blocking pool
+    /// while the next one is read.
+    async fn write_to(
+        &mut self,
+        file: &Arc<std::fs::File>,
+        dir: &UploadDir,
+        name: &str,
+    ) -> Result<u64, Error> {
+        let mut total = 0;
+        let mut batch = self.batch().await?;
+        while !batch.is_empty() {
+            total += batch.iter().map(|b| b.len() as u64).sum::<u64>();
+            let file = Arc::clone(file);
+            let write = crate::spawn_blocking(move || write_batch(&file, &batch));
+            let (written, next) = futures_util::future::join(write, self.batch()).await;
+            if let Err(e) = written? {
+                tracing::error!(
+                    dir = %dir.path().display(),
+                    name = %Escaped(name),
+                    error = %e,
+                    "cannot write upload file"
+                );
+                return Err(Error::internal());
+            }
+            batch = next?;
+        }
+        Ok(total)
+    }
+
+    /// The next pieces of the part, about [`WRITE_BATCH`] bytes (fewer at its end; none
+    /// after it).
+    async fn batch(&mut self) -> Result<Vec<Bytes>, Error> {
+        let mut batch = Vec::new();
+        let mut len = 0;
+        while len < WRITE_BATCH {
+            let Some(piece) = self.chunk().await? else {
+                break;
+            };
+            len += piece.len();
+            batch.push(piece);
+        }
+        Ok(batch)
+    }
+
+    /// Where a problem with this part is reported: `["body", name]`.
+    fn loc(&self) -> Vec<Loc> {
+        let mut loc = vec![Loc::from("body")];
+        if let Some(name) = self.name() {
+            loc.push(Loc::from(name.to_owned()));
+        }
+        loc
+    }
+}
+
+/// Writes every piece of `batch` to `file`, in order. Blocks.
+fn write_batch(mut file: &std::fs::File, batch: &[Bytes]) -> std::io::Result<()> {
+    use std::io::Write;
+    for piece in batch {
+        file.write_all(piece)?;
+    }
+    Ok(())
+}
