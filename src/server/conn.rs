@@ -345,18 +345,14 @@ pub(crate) async fn serve(
             let resp = match target {
                 Target::Endpoint(e, _) if chain.is_empty() => {
                     let fut = pin!(guarded(|| e.handler.call(request)));
-                    let Some(resp) =
-                        drive(fut.instrument(span.clone()), held.as_mut(), wbuf, stall).await
-                    else {
+                    let Some(resp) = drive_in(&span, fut, held.as_mut(), wbuf, stall).await else {
                         return;
                     };
                     route_answer(e, resp, &kept, ctx)
                 }
                 target => {
                     let fut = pin!(chained(target, chain, request, too_large, &kept, ctx));
-                    let Some(resp) =
-                        drive(fut.instrument(span.clone()), held.as_mut(), wbuf, stall).await
-                    else {
+                    let Some(resp) = drive_in(&span, fut, held.as_mut(), wbuf, stall).await else {
                         return;
                     };
                     resp
@@ -637,6 +633,22 @@ struct Kept {
     head: Bytes,
     method: Method,
     accept_encoding: Option<Bytes>,
+}
+
+/// [`drive`], inside the request's span when a subscriber wants it (a disabled span is not
+/// even entered on each poll).
+async fn drive_in<F: Future<Output = Response>>(
+    span: &tracing::Span,
+    fut: std::pin::Pin<&mut F>,
+    held: Option<&mut Io>,
+    wbuf: &mut Vec<u8>,
+    stall: Duration,
+) -> Option<Response> {
+    if span.is_disabled() {
+        drive(fut, held, wbuf, stall).await
+    } else {
+        drive(fut.instrument(span.clone()), held, wbuf, stall).await
+    }
 }
 
 /// Runs a handler's (or a chain's) future to its response. When the request's body was in
