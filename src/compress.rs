@@ -273,14 +273,57 @@ pub(crate) fn plan(
 
 /// Adds `Accept-Encoding` to the response's `Vary`, unless it is there already (or `*`).
 pub(crate) fn add_vary(headers: &mut HeaderMap) {
+    add_vary_token(headers, "Accept-Encoding");
+}
+
+/// Adds `token` (a header name) to `Vary`, unless it is there already (or `*`).
+pub(crate) fn add_vary_token(headers: &mut HeaderMap, token: &'static str) {
     let present = headers.get_all(VARY).iter().any(|v| {
         v.as_bytes()
             .split(|&b| b == b',')
             .map(trim)
-            .any(|t| t == b"*" || t.eq_ignore_ascii_case(b"accept-encoding"))
+            .any(|t| t == b"*" || t.eq_ignore_ascii_case(token.as_bytes()))
     });
     if !present {
-        headers.append(VARY, HeaderValue::from_static("Accept-Encoding"));
+        headers.append(VARY, HeaderValue::from_static(token));
+    }
+}
+
+/// A whole body in memory as [`plan`] decides for its response: in the chosen coding (made
+/// by `encode`, which may take it from a cache) with the headers marked, or as it is, with
+/// `Vary` added when the answer depends on `Accept-Encoding`.
+pub(crate) fn encode_whole(
+    setting: &Compression,
+    status: StatusCode,
+    content_type: Option<&HeaderValue>,
+    headers: &mut HeaderMap,
+    body: Bytes,
+    accept: Option<&[u8]>,
+    encode: impl FnOnce(Coding, &Bytes) -> Option<Bytes>,
+) -> Bytes {
+    match plan(
+        setting,
+        status,
+        content_type,
+        headers,
+        Some(body.len()),
+        accept,
+    ) {
+        Plan::Skip => body,
+        Plan::VaryOnly => {
+            add_vary(headers);
+            body
+        }
+        Plan::Encode(coding) => match encode(coding, &body) {
+            Some(z) => {
+                mark_encoded(headers, coding);
+                z
+            }
+            None => {
+                add_vary(headers);
+                body
+            }
+        },
     }
 }
 

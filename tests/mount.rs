@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
 use ringbolt::fs::StaticDir;
-use ringbolt::{Api, Compression, Config, Driver, Next, Request};
+use ringbolt::{Api, Compression, Driver, Next, Request};
 
 struct Site {
     base: PathBuf,
@@ -68,15 +68,7 @@ fn server(driver: Driver, site: &Site) -> ringbolt::ServerHandle {
         s.mount("/v1", StaticDir::new(site.base.join("public")));
     });
     // No allow_dirs: the mounts bring their own.
-    let config = Config {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        workers: 1,
-        driver,
-        ..Config::default()
-    };
-    ringbolt::ServerBuilder::config(config)
-        .spawn(api)
-        .expect("server starts")
+    start_api(driver, api)
 }
 
 fn req(addr: SocketAddr, method: &str, path: &str, extra: &str) -> Resp {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
@@ -354,14 +354,5 @@ fn list_value<'a>(items: impl Iterator<Item = &'a str>) -> HeaderValue {
 
 /// Adds `Origin` to `Vary` unless it is there (or `Vary: *` is).
 fn add_vary_origin(headers: &mut HeaderMap) {
-    let present = headers.get_all(VARY).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .map(str::trim)
-                .any(|t| t == "*" || t.eq_ignore_ascii_case("origin"))
-        })
-    });
-    if !present {
-        headers.append(VARY, HeaderValue::from_static("Origin"));
-    }
+    crate::compress::add_vary_token(headers, "Origin");
 }

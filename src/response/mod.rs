@@ -188,6 +188,18 @@ impl Response {
         &mut self.head.headers
     }
 
+    /// The status and media type to read and the header fields to change at once (what
+    /// compression looks at and marks).
+    pub(crate) fn negotiation_parts(
+        &mut self,
+    ) -> (StatusCode, Option<&HeaderValue>, &mut HeaderMap) {
+        (
+            self.head.status,
+            self.head.content_type.as_ref(),
+            &mut self.head.headers,
+        )
+    }
+
     /// Adds a header field; a Content-Type sets the media type instead.
     pub fn insert_header(&mut self, name: HeaderName, value: HeaderValue) {
         self.head.insert(name, value);

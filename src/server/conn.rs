@@ -795,19 +795,33 @@ fn compress_response(
     if resp.encoding_decided {
         return None;
     }
-    let len = match resp.body() {
-        Body::Bytes(b) => Some(b.len()),
-        Body::Stream(_) => None,
+    match resp.body_mut() {
+        Body::Bytes(b) => {
+            let body = std::mem::take(b);
+            let (status, content_type, headers) = resp.negotiation_parts();
+            let body = compress::encode_whole(
+                setting,
+                status,
+                content_type,
+                headers,
+                body,
+                accept,
+                |c, b| compress::encode(setting, c, b),
+            );
+            *resp.body_mut() = Body::Bytes(body);
+            return None;
+        }
+        Body::Stream(_) => {}
         // Files are sent as they are on disk (precompressed siblings aside).
         Body::Empty | Body::File(_) => return None,
-    };
+    }
     let status = resp.status_code();
     match compress::plan(
         setting,
         status,
         resp.content_type(),
         resp.headers(),
-        len,
+        None,
         accept,
     ) {
         Plan::Skip => None,
@@ -815,28 +829,16 @@ fn compress_response(
             compress::add_vary(resp.headers_mut());
             None
         }
-        Plan::Encode(coding) => match resp.body() {
-            Body::Bytes(b) => {
-                match compress::encode(setting, coding, b) {
-                    Some(z) => {
-                        resp.set_body(Body::Bytes(z));
-                        compress::mark_encoded(resp.headers_mut(), coding);
-                    }
-                    None => compress::add_vary(resp.headers_mut()),
-                }
+        // Allocated with the stream's first bytes (never, for HEAD).
+        Plan::Encode(coding) => match compress::Encoder::new(setting, coding) {
+            Some(encoder) => {
+                compress::mark_encoded(resp.headers_mut(), coding);
+                Some(encoder)
+            }
+            None => {
+                compress::add_vary(resp.headers_mut());
                 None
             }
-            // Allocated with the stream's first bytes (never, for HEAD).
-            _ => match compress::Encoder::new(setting, coding) {
-                Some(encoder) => {
-                    compress::mark_encoded(resp.headers_mut(), coding);
-                    Some(encoder)
-                }
-                None => {
-                    compress::add_vary(resp.headers_mut());
-                    None
-                }
-            },
         },
     }
 }

@@ -11,7 +11,7 @@ use http::header::{
 };
 use http::{HeaderValue, Method, StatusCode};
 
-use crate::compress::{self, Coding, Compression, Plan};
+use crate::compress::{self, Coding, Compression};
 use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
@@ -297,33 +297,16 @@ fn compressed(
     setting: &Compression,
     accept: Option<&[u8]>,
 ) -> Bytes {
-    let plan = compress::plan(
+    let (status, content_type, headers) = resp.negotiation_parts();
+    compress::encode_whole(
         setting,
-        resp.status_code(),
-        resp.content_type(),
-        resp.headers(),
-        Some(bytes.len()),
+        status,
+        content_type,
+        headers,
+        bytes,
         accept,
-    );
-    match plan {
-        Plan::Skip => bytes,
-        Plan::VaryOnly => {
-            compress::add_vary(resp.headers_mut());
-            bytes
-        }
-        Plan::Encode(coding) => {
-            match entry.encoded(coding, &bytes, |b| compress::encode(setting, coding, b)) {
-                Some(z) => {
-                    compress::mark_encoded(resp.headers_mut(), coding);
-                    z
-                }
-                None => {
-                    compress::add_vary(resp.headers_mut());
-                    bytes
-                }
-            }
-        }
-    }
+        |c, b| entry.encoded(c, b, |b| compress::encode(setting, c, b)),
+    )
 }
 
 /// The first precompressed sibling of the file that the request's `Accept-Encoding` takes,
