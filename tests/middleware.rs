@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
 use ringbolt::{
-    Api, Config, Cors, Driver, FileResponse, HeaderValue, Method, Next, Request, Response,
-    StatusCode,
+    Api, Config, Cors, Driver, FileResponse, HeaderValue, IntoResponse, Method, Next, Request,
+    Response, StatusCode,
 };
 
 /// Appends `name` to the request's trace on the way in and to `x-trace` on the way out.
@@ -419,5 +419,56 @@ on_both_drivers! {
         let r = get(a, "/ok-detail", "");
         assert_eq!((r.status, r.header("x-shaped")), (200, None));
         assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+}
+
+/// Keeps the `Next` of a request to `/keep/a` instead of running it, and runs it for the
+/// connection's next request.
+fn keeping_api() -> Api {
+    thread_local! {
+        static KEPT: std::cell::RefCell<Option<Next>> = const { std::cell::RefCell::new(None) };
+    }
+    let mut api = Api::new();
+    api.middleware(|req: Request, next: Next| async move {
+        if req.path() == "/keep/a" {
+            KEPT.with(|k| *k.borrow_mut() = Some(next));
+            return "kept".into_response();
+        }
+        match KEPT.with(|k| k.borrow_mut().take()) {
+            Some(kept) => kept.run(req).await,
+            None => next.run(req).await,
+        }
+    });
+    api.get("/keep/a", |req: Request| async move {
+        format!("a {}", req.path())
+    });
+    api.get("/keep/b", |req: Request| async move {
+        format!("b {}", req.path())
+    });
+    api
+}
+
+on_both_drivers! {
+    fn a_kept_next_runs_what_it_was_made_for(driver: Driver) {
+        let config = Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
+            driver,
+            ..Config::default()
+        };
+        let s = ringbolt::ServerBuilder::config(config)
+            .spawn(keeping_api())
+            .expect("server starts");
+        let mut c = Client::connect(s.local_addr());
+        let mut get = |path: &str| {
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+            c.response().text().to_owned()
+        };
+        assert_eq!(get("/keep/a"), "kept");
+        // The kept `Next` still ends at `/keep/a`'s handler, whatever came since.
+        assert_eq!(get("/keep/b"), "a /keep/b");
+        assert_eq!(get("/keep/b"), "b /keep/b");
+        assert_eq!(get("/keep/a"), "kept");
+        assert_eq!(get("/keep/b"), "a /keep/b");
     }
 }

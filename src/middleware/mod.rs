@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -70,15 +71,24 @@ where
 /// A chain of middleware, fixed when the server starts.
 pub(crate) type Chain = Arc<[Arc<dyn Middleware>]>;
 
-/// What runs after the last middleware: the handler (with the route's options applied and a
-/// file body resolved), or the server's own answer.
-pub(crate) type End = Box<dyn FnOnce(Request) -> HandlerFuture>;
+/// What runs after the last middleware, as the server supplies it: the handler (or the
+/// server's own answer), and the step its response takes before the middleware sees it (the
+/// route's options applied, a file body resolved).
+///
+/// The server keeps one per connection and reuses it while nothing else holds it, so a chain
+/// costs no allocation beyond its middleware's futures.
+pub(crate) trait End {
+    /// Starts the answer to `req`.
+    fn start(&self, req: Request) -> HandlerFuture;
+    /// The answer's response, made ready for the middleware (also a 500 from a panic).
+    fn finish(&self, resp: Response) -> Response;
+}
 
 /// The rest of a request's chain, given to each [`Middleware`].
 #[must_use = "a request goes on only when `next.run(req)` is awaited"]
 pub struct Next {
     chain: &'static [Arc<dyn Middleware>],
-    end: End,
+    end: Rc<dyn End>,
 }
 
 impl std::fmt::Debug for Next {
@@ -90,7 +100,7 @@ impl std::fmt::Debug for Next {
 }
 
 impl Next {
-    pub(crate) fn new(chain: &'static [Arc<dyn Middleware>], end: End) -> Self {
+    pub(crate) fn new(chain: &'static [Arc<dyn Middleware>], end: Rc<dyn End>) -> Self {
         Next { chain, end }
     }
 
@@ -101,16 +111,17 @@ impl Next {
     /// returned [`Run`] polls: the request moves into it now, so a chain's futures do not
     /// each carry a copy of it.
     pub fn run(self, req: Request) -> Run {
-        guarded(move || match self.chain.split_first() {
-            Some((first, rest)) => Arc::as_ref(first).call(
-                req,
-                Next {
-                    chain: rest,
-                    end: self.end,
-                },
-            ),
-            None => (self.end)(req),
-        })
+        let Next { chain, end } = self;
+        match chain.split_first() {
+            Some((first, rest)) => {
+                guarded(move || Arc::as_ref(first).call(req, Next { chain: rest, end }))
+            }
+            None => {
+                let mut run = guarded(|| end.start(req));
+                run.end = Some(end);
+                run
+            }
+        }
     }
 }
 
@@ -120,6 +131,8 @@ impl Next {
 pub struct Run {
     /// `None`: starting it panicked.
     fut: Option<futures_util::future::CatchUnwind<AssertUnwindSafe<HandlerFuture>>>,
+    /// The chain's end, whose last step the response takes: set where the end was started.
+    end: Option<Rc<dyn End>>,
 }
 
 impl std::fmt::Debug for Run {
@@ -132,17 +145,22 @@ impl Future for Run {
     type Output = Response;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
-        let Some(fut) = &mut self.get_mut().fut else {
-            return Poll::Ready(internal());
+        let this = self.get_mut();
+        let resp = match &mut this.fut {
+            None => internal(),
+            Some(fut) => match std::pin::Pin::new(fut).poll(cx) {
+                Poll::Ready(Ok(resp)) => resp,
+                Poll::Ready(Err(_)) => {
+                    tracing::error!("handler panicked");
+                    internal()
+                }
+                Poll::Pending => return Poll::Pending,
+            },
         };
-        match std::pin::Pin::new(fut).poll(cx) {
-            Poll::Ready(Ok(resp)) => Poll::Ready(resp),
-            Poll::Ready(Err(_)) => {
-                tracing::error!("handler panicked");
-                Poll::Ready(internal())
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        Poll::Ready(match this.end.take() {
+            Some(end) => end.finish(resp),
+            None => resp,
+        })
     }
 }
 
@@ -156,10 +174,14 @@ pub(crate) fn guarded(start: impl FnOnce() -> HandlerFuture) -> Run {
     match std::panic::catch_unwind(AssertUnwindSafe(start)) {
         Ok(fut) => Run {
             fut: Some(AssertUnwindSafe(fut).catch_unwind()),
+            end: None,
         },
         Err(_) => {
             tracing::error!("handler panicked");
-            Run { fut: None }
+            Run {
+                fut: None,
+                end: None,
+            }
         }
     }
 }

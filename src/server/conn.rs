@@ -33,7 +33,7 @@ use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
 };
-use crate::middleware::{self, End, Middleware, guarded};
+use crate::middleware::{self, Middleware, guarded};
 use crate::request::{Request, RequestBody};
 use crate::response::{Body, FileBody, Response, model_failure};
 use crate::router::Lookup;
@@ -168,6 +168,8 @@ pub(crate) async fn serve(
     let ctx = &ctx;
     let slot = &*slot;
     let stall = ctx.config.timeouts.write;
+    // The end of the middleware chain, made once and reused by each request that has one.
+    let mut chain_end = None;
     loop {
         let next = 'req: {
             let config = &ctx.config;
@@ -351,10 +353,12 @@ pub(crate) async fn serve(
                     route_answer(e, resp, &kept, ctx)
                 }
                 target => {
-                    let fut = pin!(chained(target, chain, request, too_large, &kept, ctx));
+                    let end = ChainEnd::reuse(&mut chain_end, target, too_large, &kept, ctx);
+                    let fut = pin!(chained(chain, end, request));
                     let Some(resp) = drive_in(&span, fut, held.as_mut(), wbuf, stall).await else {
                         return;
                     };
+                    ChainEnd::release(&mut chain_end);
                     resp
                 }
             };
@@ -549,6 +553,7 @@ fn request_span(api: &Api, method: &Method, route: Option<usize>) -> tracing::Sp
 }
 
 /// What answers a parsed request.
+#[derive(Clone, Copy)]
 enum Target {
     /// A handler; `true` for the app's fallback (which answers paths no route has).
     Endpoint(&'static Endpoint, bool),
@@ -628,7 +633,7 @@ fn route(
 
 /// What the answer needs of the request once the handler has taken it: file bodies look
 /// at the method, at Range and the conditional headers, and at `Accept-Encoding`.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Kept {
     head: Bytes,
     method: Method,
@@ -674,45 +679,82 @@ async fn drive<F: Future<Output = Response>>(
     }
 }
 
-/// The response to a request with middleware: the chain around the target, with panics
+/// The response to a request with middleware: the chain around its end, with panics
 /// contained. The chain is started now; the future holds only what is left to wait for.
 fn chained(
-    target: Target,
     chain: &'static [Arc<dyn Middleware>],
+    end: Rc<ChainEnd>,
     request: Request,
-    too_large: bool,
-    kept: &Kept,
-    ctx: &Rc<WorkerCtx>,
 ) -> impl Future<Output = Response> + use<> {
-    let end: End = match target {
-        Target::Endpoint(e, _) => {
-            let (kept, ctx) = (kept.clone(), Rc::clone(ctx));
-            Box::new(move |req| handler_answer(e, req, too_large, kept, ctx))
-        }
-        Target::Fixed(fixed) => {
-            Box::new(move |_req| Box::pin(std::future::ready(fixed.response())))
-        }
-    };
     let run = middleware::Next::new(chain, end).run(request);
     // What middleware returns is checked as a handler's answer is.
     async move { checked(run.await) }
 }
 
-/// The end of a middleware chain: 413 for a body over the limit (the handler never runs),
-/// else the handler (started now) and its response as [`route_answer`] makes it.
-fn handler_answer(
-    endpoint: &'static Endpoint,
-    request: Request,
+/// The end of a request's middleware chain: 413 for a body over the limit (the handler
+/// never runs), else the target, and the handler's response as [`route_answer`] makes it.
+struct ChainEnd {
+    target: Target,
     too_large: bool,
     kept: Kept,
     ctx: Rc<WorkerCtx>,
-) -> HandlerFuture {
-    if too_large {
-        let resp = Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
-        return Box::pin(std::future::ready(resp));
+}
+
+impl ChainEnd {
+    /// The connection's end set for this request: reused when nothing holds it any more (no
+    /// earlier request's `Next` was kept), else a new one.
+    fn reuse(
+        slot: &mut Option<Rc<ChainEnd>>,
+        target: Target,
+        too_large: bool,
+        kept: &Kept,
+        ctx: &Rc<WorkerCtx>,
+    ) -> Rc<ChainEnd> {
+        let end = ChainEnd {
+            target,
+            too_large,
+            kept: kept.clone(),
+            ctx: Rc::clone(ctx),
+        };
+        if let Some(rc) = slot
+            && let Some(inner) = Rc::get_mut(rc)
+        {
+            *inner = end;
+            return Rc::clone(rc);
+        }
+        let rc = Rc::new(end);
+        *slot = Some(Rc::clone(&rc));
+        rc
     }
-    let run = guarded(|| endpoint.handler.call(request));
-    Box::pin(async move { route_answer(endpoint, run.await, &kept, &ctx) })
+
+    /// Lets go of the request's head once its answer is made (the read buffer can then take
+    /// its space back).
+    fn release(slot: &mut Option<Rc<ChainEnd>>) {
+        if let Some(inner) = slot.as_mut().and_then(Rc::get_mut) {
+            inner.kept = Kept::default();
+        }
+    }
+}
+
+impl middleware::End for ChainEnd {
+    fn start(&self, req: Request) -> HandlerFuture {
+        match self.target {
+            Target::Endpoint(..) if self.too_large => Box::pin(std::future::ready(
+                Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+            )),
+            Target::Endpoint(e, _) => e.handler.call(req),
+            Target::Fixed(fixed) => Box::pin(std::future::ready(fixed.response())),
+        }
+    }
+
+    fn finish(&self, resp: Response) -> Response {
+        match self.target {
+            Target::Endpoint(e, _) if !self.too_large => {
+                route_answer(e, resp, &self.kept, &self.ctx)
+            }
+            _ => resp,
+        }
+    }
 }
 
 /// A handler's response with the route's options applied and a file body resolved for the
