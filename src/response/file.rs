@@ -29,7 +29,7 @@ pub struct FileBody {
     /// Set once the server has resolved the file for the request (the allow-list, the
     /// conditional headers and the ranges weighed; the response's status and headers say
     /// what will be sent): what remains is to send it.
-    pub(crate) ready: Option<Box<FileStream>>,
+    pub(crate) ready: Option<FileStream>,
 }
 
 impl FileBody {
@@ -49,7 +49,7 @@ impl FileBody {
     /// A body already resolved for its request, to be sent as it is.
     pub(crate) fn resolved(stream: FileStream) -> Self {
         FileBody {
-            ready: Some(Box::new(stream)),
+            ready: Some(stream),
             ..FileBody::new(PathBuf::new(), None)
         }
     }
@@ -90,7 +90,7 @@ macro_rules! file_builder {
                 if let Some(ct) = head.content_type.take() {
                     file.media_type = Some(String::from_utf8_lossy(ct.as_bytes()).into_owned());
                 }
-                Response::from_head(head, Body::File(file))
+                Response::from_head(head, Body::File(Box::new(file)))
             }
         }
     };

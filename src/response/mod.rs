@@ -90,7 +90,7 @@ pub enum Body {
     /// Bytes in memory, sent with the head in one write.
     Bytes(Bytes),
     /// A file, opened through the allow-list when the response is sent.
-    File(FileBody),
+    File(Box<FileBody>),
     /// Produced while it is sent (chunked; close-delimited to HTTP/1.0).
     Stream(StreamBody),
 }

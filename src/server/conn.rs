@@ -774,7 +774,7 @@ fn route_answer(endpoint: &Endpoint, resp: Response, kept: &Kept, ctx: &WorkerCt
     match ready_file(resp, &kept.head, &kept.method, ctx, compress) {
         files::Prepared::Done(resp) => resp,
         files::Prepared::Stream(mut resp, stream) => {
-            resp.set_body(Body::File(FileBody::resolved(stream)));
+            resp.set_body(Body::File(Box::new(FileBody::resolved(stream))));
             resp
         }
     }
@@ -922,8 +922,9 @@ fn ready_file(
     let Body::File(spec) = std::mem::take(resp.body_mut()) else {
         return files::Prepared::Done(resp);
     };
+    let spec = *spec;
     if let Some(stream) = spec.ready {
-        return files::Prepared::Stream(resp, *stream);
+        return files::Prepared::Stream(resp, stream);
     }
     if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
