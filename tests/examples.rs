@@ -1,16 +1,46 @@
 //! The small examples, served by the test client on io_uring and on epoll: shared and
-//! per-worker state (`examples/state.rs`).
+//! per-worker state (`examples/state.rs`), blocking work off the worker
+//! (`examples/blocking.rs`).
 
 mod common;
 
+#[path = "../examples/blocking.rs"]
+mod blocking;
 #[path = "../examples/state.rs"]
 mod state;
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use ringbolt::test::TestClient;
 use ringbolt::{Driver, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+/// A directory of its own for one test, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(driver: Driver) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "ringbolt-examples-{}-{driver:?}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 on_both_drivers! {
     fn state_counts_every_request_once(driver: Driver) {
@@ -57,5 +87,60 @@ on_both_drivers! {
         assert_eq!(client.get("/kv/size").send().status(), StatusCode::NOT_FOUND);
         let r = client.put("/kv/bytes").body(vec![0xff, 0xfe]).send();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+
+    fn blocking_checksum_and_file_stats(driver: Driver) {
+        let dir = TempDir::new(driver);
+        std::fs::write(dir.0.join("poem.txt"), "one two\nthree\n\nfour five six\n").unwrap();
+        std::fs::write(dir.0.join(".secret"), "hidden").unwrap();
+        let client = TestClient::on(driver, blocking::app(&dir.0));
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let r = client.post("/checksum").body(body.clone()).send();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.json::<Value>(),
+            json!({"bytes": 200_000, "crc32": format!("{:08x}", crc32fast::hash(&body))})
+        );
+        let r = client.get("/files/poem.txt").send();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>(), json!({"lines": 4, "words": 6, "bytes": 29}));
+        assert_eq!(client.get("/files/missing.txt").send().status(), StatusCode::NOT_FOUND);
+        assert_eq!(client.get("/files/.secret").send().status(), StatusCode::NOT_FOUND);
+        let r = client.get("/slow?ms=20").send();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().starts_with("slept 20 ms on ringbolt-blocking-"), "{}", r.text());
+        assert_eq!(client.get("/slow?ms=lots").send().status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(client.get("/jobs").send().text(), "0");
+    }
+
+    fn blocking_job_does_not_hold_up_the_worker(driver: Driver) {
+        let dir = TempDir::new(driver);
+        // One worker: everything below is served by the same thread.
+        let client = TestClient::on(driver, blocking::app(&dir.0));
+        let mut slow = TcpStream::connect(client.addr()).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        slow.write_all(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        // The worker answers `/jobs` while the job runs, and sees it running.
+        let started = Instant::now();
+        let mut running = false;
+        while started.elapsed() < Duration::from_secs(10) {
+            let r = client.get("/jobs").send();
+            assert_eq!(r.status(), StatusCode::OK);
+            if r.text() == "1" {
+                running = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(running, "no request was answered while the blocking job ran");
+        // Other work, blocking included, goes on meanwhile.
+        let r = client.post("/checksum").body("abc").send();
+        assert_eq!(r.json::<Value>()["crc32"], "352441c2");
+        let mut answer = String::new();
+        slow.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("slept 1500 ms on ringbolt-blocking-"), "{answer}");
+        assert_eq!(client.get("/jobs").send().text(), "0");
     }
 }
