@@ -1,11 +1,14 @@
 //! The small examples, served by the test client on io_uring and on epoll: shared and
 //! per-worker state (`examples/state.rs`), blocking work off the worker
-//! (`examples/blocking.rs`).
+//! (`examples/blocking.rs`), Server-Sent Events on the worker's timers
+//! (`examples/sse_timers.rs`).
 
 mod common;
 
 #[path = "../examples/blocking.rs"]
 mod blocking;
+#[path = "../examples/sse_timers.rs"]
+mod sse_timers;
 #[path = "../examples/state.rs"]
 mod state;
 
@@ -142,5 +145,52 @@ on_both_drivers! {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.contains("slept 1500 ms on ringbolt-blocking-"), "{answer}");
         assert_eq!(client.get("/jobs").send().text(), "0");
+    }
+
+    fn sse_countdown_events_in_order(driver: Driver) {
+        let client = TestClient::on(driver, sse_timers::app());
+        let started = Instant::now();
+        let r = client.get("/countdown?from=3&every=50").send();
+        // The first tick is at once, then one every 50 ms: done after three periods.
+        assert!(started.elapsed() >= Duration::from_millis(150), "{:?}", started.elapsed());
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.header("content-type"), Some("text/event-stream"));
+        assert_eq!(r.header("cache-control"), Some("no-cache, no-store, must-revalidate"));
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(
+            r.text(),
+            "event: tick\nid: 3\ndata: 3\n\n\
+             event: tick\nid: 2\ndata: 2\n\n\
+             event: tick\nid: 1\ndata: 1\n\n\
+             event: done\ndata: liftoff\n\n"
+        );
+        let r = client.get("/countdown?from=0&every=10").send();
+        assert_eq!(r.text(), "event: done\ndata: liftoff\n\n");
+        assert_eq!(client.get("/countdown?every=1").send().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            client.get("/countdown?from=soon").send().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+
+    fn sse_deadline_finishes_or_times_out(driver: Driver) {
+        let client = TestClient::on(driver, sse_timers::app());
+        let r = client.get("/deadline?work=20").send();
+        assert_eq!(r.header("content-type"), Some("text/event-stream"));
+        assert_eq!(
+            r.text(),
+            "event: started\ndata: a job of 20 ms\n\n\
+             event: finished\ndata: done in 20 ms\n\n"
+        );
+        // A job of a minute is cut off by the 500 ms timeout.
+        let started = Instant::now();
+        let r = client.get("/deadline?work=60000").send();
+        let took = started.elapsed();
+        assert_eq!(
+            r.text(),
+            "event: started\ndata: a job of 60000 ms\n\n\
+             event: timeout\ndata: gave up after 500 ms\n\n"
+        );
+        assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(20), "{took:?}");
     }
 }
