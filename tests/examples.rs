@@ -1,7 +1,8 @@
 //! The small examples, served by the test client on io_uring and on epoll: shared and
 //! per-worker state (`examples/state.rs`), blocking work off the worker
 //! (`examples/blocking.rs`), Server-Sent Events on the worker's timers
-//! (`examples/sse_timers.rs`).
+//! (`examples/sse_timers.rs`), and the app of `examples/testing.rs`, whose own tests run
+//! here too (`testing::tests`).
 
 mod common;
 
@@ -11,6 +12,8 @@ mod blocking;
 mod sse_timers;
 #[path = "../examples/state.rs"]
 mod state;
+#[path = "../examples/testing.rs"]
+mod testing;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -192,5 +195,21 @@ on_both_drivers! {
              event: timeout\ndata: gave up after 500 ms\n\n"
         );
         assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(20), "{took:?}");
+    }
+
+    fn testing_app_on_each_driver(driver: Driver) {
+        // What `testing::tests` checks on the default driver, on this one.
+        let client = TestClient::on(driver, testing::app());
+        let r = client.get("/hello?name=Ada").header("accept-language", "de").send();
+        assert_eq!((r.status(), r.text()), (StatusCode::OK, "Hallo, Ada!"));
+        assert_eq!(r.header("content-language"), Some("de"));
+        let r = client.post("/todos").json(&json!({"title": "Ship it"})).send();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.header("location"), Some("/todos/1"));
+        let r = client.get("/todos/1").send();
+        assert_eq!(r.json::<Value>(), json!({"id": 1, "title": "Ship it", "done": false}));
+        let r = client.post("/todos").json(&json!({"title": 5})).send();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(client.get("/todos/2").send().status(), StatusCode::NOT_FOUND);
     }
 }
