@@ -2,22 +2,10 @@
 //! pool, so the worker goes on serving its other connections; [`time`] has the timers a
 //! handler or a stream waits on (the worker's own), so no handler needs monoio directly.
 
-use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
 use crate::error::Error;
-use crate::server::BlockingPool;
-
-thread_local! {
-    /// The blocking pool of the server whose worker runs on this thread.
-    static POOL: RefCell<Option<Arc<BlockingPool>>> = const { RefCell::new(None) };
-}
-
-/// Makes `pool` the one [`spawn_blocking`] uses on this thread (`None`: no server here).
-pub(crate) fn set_pool(pool: Option<Arc<BlockingPool>>) {
-    POOL.with(|p| *p.borrow_mut() = pool);
-}
+use crate::server::pool;
 
 /// Runs `f` on the server's blocking pool (the threads that also run
 /// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter) producers,
@@ -42,7 +30,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let Some(pool) = POOL.with(|p| p.borrow().clone()) else {
+    let Some(pool) = pool::current() else {
         tracing::error!("spawn_blocking called outside a ringbolt worker");
         return Err(Error::internal());
     };

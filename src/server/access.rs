@@ -77,7 +77,7 @@ pub(crate) struct Logger {
     tx: flume::Sender<Msg>,
     format: AccessFormat,
     /// Lines dropped because the writer was behind.
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Logger {
@@ -112,7 +112,7 @@ impl Logger {
         Ok(Arc::new(Logger {
             tx,
             format: config.format,
-            dropped: AtomicU64::new(0),
+            dropped: Arc::default(),
         }))
     }
 
@@ -129,9 +129,9 @@ impl Logger {
         }
     }
 
-    /// Lines dropped so far because the writer was behind.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// The count of lines dropped because the writer was behind, as the metrics read it.
+    pub(crate) fn dropped(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.dropped)
     }
 }
 

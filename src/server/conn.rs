@@ -18,10 +18,10 @@ use monoio::buf::IoBufMut;
 use tracing::Instrument;
 
 use super::body::{BodyShared, BodyState, PendingBody, discard};
+use super::ctx::{ConnSlot, WorkerCtx};
 use super::files;
 use super::io::{ConnError, Io};
 use super::net::{self, Stream, sys};
-use super::worker::{ConnSlot, WorkerCtx};
 use super::write::{self, Framing};
 use super::{FileSending, access, metrics};
 use crate::api::{Api, Endpoint};
@@ -1130,7 +1130,7 @@ async fn finish_without_handler(
 /// before it saw a `Connection: close` is still answered.
 async fn idle_wait(io: &mut Io, ctx: &WorkerCtx, slot: &ConnSlot) -> Result<(), ConnError> {
     let wait = if ctx.draining() {
-        super::worker::IDLE_GRACE
+        super::ctx::IDLE_GRACE
     } else {
         ctx.config.timeouts.idle
     };

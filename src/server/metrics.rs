@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::access::Logger;
 use super::pool::BlockingPool;
 
 /// A counter or gauge with one writer thread.
@@ -130,7 +129,8 @@ pub(crate) struct Metrics {
     routes: Vec<String>,
     workers: Vec<Arc<WorkerMetrics>>,
     pool: Arc<BlockingPool>,
-    logger: Option<Arc<Logger>>,
+    /// Access log lines dropped because its writer was behind (when there is a log).
+    log_dropped: Option<Arc<AtomicU64>>,
     /// The server is shutting down (`/healthz` answers 503).
     pub(crate) draining: AtomicBool,
 }
@@ -140,10 +140,10 @@ impl Metrics {
         routes: Vec<String>,
         workers: usize,
         pool: Arc<BlockingPool>,
-        logger: Option<Arc<Logger>>,
+        log_dropped: Option<Arc<AtomicU64>>,
     ) -> Metrics {
         Metrics {
-            logger,
+            log_dropped,
             workers: (0..workers)
                 .map(|_| Arc::new(WorkerMetrics::new(routes.len())))
                 .collect(),
@@ -297,13 +297,13 @@ impl Metrics {
             "Stream producers waiting for a blocking-pool thread.",
             self.pool.queued() as u64,
         );
-        if let Some(log) = &self.logger {
+        if let Some(dropped) = &self.log_dropped {
             single(
                 &mut out,
                 "ringbolt_access_log_dropped_lines_total",
                 "counter",
                 "Access log lines dropped because the writer was behind.",
-                log.dropped(),
+                dropped.load(Ordering::Relaxed),
             );
         }
         single(

@@ -24,8 +24,8 @@ use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::time::Instant;
 
+use super::ctx::{ConnSlot, WorkerCtx};
 use super::pool::BlockingPool;
-use super::worker::{ConnSlot, WorkerCtx};
 use super::{Config, Timeouts, conn};
 use crate::api::Api;
 use crate::fs::{AllowList, cache};

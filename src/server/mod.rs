@@ -5,6 +5,7 @@ mod access;
 mod admin;
 pub(crate) mod body;
 mod conn;
+mod ctx;
 mod files;
 mod handover;
 mod io;
@@ -12,7 +13,7 @@ mod metrics;
 #[cfg(fuzzing)]
 pub(crate) mod mock;
 mod net;
-mod pool;
+pub(crate) mod pool;
 pub(crate) mod sys;
 mod worker;
 mod write;
@@ -29,7 +30,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use access::{AccessFormat, AccessLog};
 pub use handover::{Inherited, notify_stopping};
-pub(crate) use pool::BlockingPool;
 
 use crate::api::Api;
 use crate::fs::AllowList;
@@ -458,7 +458,7 @@ impl ServerBuilder {
                 api.labels.clone(),
                 listeners.len(),
                 Arc::clone(&pool),
-                logger.clone(),
+                logger.as_ref().map(|l| l.dropped()),
             ))
         });
         let admin = match (config.admin, &metrics, self.admin_listener) {

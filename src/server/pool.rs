@@ -8,11 +8,28 @@
 //! a thread is only busy while an iterator is actually computing (or blocking) in `next`.
 //! When every thread is busy, jobs wait in the queue: the workers go on serving.
 
+use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::response::Chunk;
+
+thread_local! {
+    /// The blocking pool of the server whose worker runs on this thread.
+    static CURRENT: RefCell<Option<Arc<BlockingPool>>> = const { RefCell::new(None) };
+}
+
+/// Makes `pool` the one [`spawn_blocking`](crate::spawn_blocking) uses on this thread
+/// (`None`: no server here).
+pub(crate) fn set_current(pool: Option<Arc<BlockingPool>>) {
+    CURRENT.with(|p| *p.borrow_mut() = pool);
+}
+
+/// The blocking pool of the worker on this thread, if there is one.
+pub(crate) fn current() -> Option<Arc<BlockingPool>> {
+    CURRENT.with(|p| p.borrow().clone())
+}
 
 /// Items a synchronous stream may run ahead of its connection.
 pub(crate) const CHANNEL: usize = 16;

@@ -2,13 +2,11 @@
 //! here is shared with other workers but the read-only `Api` and `Config`.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -16,8 +14,9 @@ use monoio::net::TcpListener;
 use monoio::time::Instant;
 
 use super::access::{AccessWriter, Logger};
-use super::metrics::{Metrics, WorkerMetrics};
-use super::pool::BlockingPool;
+use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, Slab, WorkerCtx};
+use super::metrics::Metrics;
+use super::pool::{self, BlockingPool};
 use super::{Config, Driver, conn, net};
 use crate::api::Api;
 use crate::fs::{AllowList, cache};
@@ -34,176 +33,6 @@ pub(crate) struct Shared {
     pub(crate) logger: Option<Arc<Logger>>,
     /// Every worker's counters, when the admin listener is on.
     pub(crate) metrics: Option<Arc<Metrics>>,
-}
-
-/// How long idle keep-alive connections stay open once a graceful shutdown begins.
-pub(crate) const IDLE_GRACE: Duration = Duration::from_millis(500);
-
-/// What every connection of a worker shares.
-pub(crate) struct WorkerCtx {
-    pub(crate) api: &'static Api,
-    pub(crate) allow: &'static AllowList,
-    pub(crate) config: Arc<Config>,
-    /// Runs synchronous stream producers.
-    pub(crate) pool: Arc<BlockingPool>,
-    draining: Cell<bool>,
-    /// The open connections, so that a shutdown can end the idle ones.
-    conns: RefCell<Slab>,
-    /// This worker's access log buffer, when the log is on.
-    pub(crate) access: Option<AccessWriter>,
-    /// This worker's counters, when metrics are kept.
-    pub(crate) metrics: Option<Arc<WorkerMetrics>>,
-    /// The accept loop, waiting for a connection to end while the worker is at
-    /// [`Config::max_connections`](super::Config::max_connections).
-    accept_waiter: Cell<Option<Waker>>,
-}
-
-impl WorkerCtx {
-    /// Whether the worker is shutting down (no new requests on kept-alive connections).
-    pub(crate) fn draining(&self) -> bool {
-        self.draining.get()
-    }
-
-    /// A context for connections served outside a worker (the fuzzing build's in-memory ones).
-    #[cfg(fuzzing)]
-    pub(crate) fn standalone(
-        api: &'static Api,
-        allow: &'static AllowList,
-        config: Arc<Config>,
-        pool: Arc<BlockingPool>,
-        draining: bool,
-    ) -> WorkerCtx {
-        WorkerCtx {
-            api,
-            allow,
-            config,
-            pool,
-            draining: Cell::new(draining),
-            conns: RefCell::new(Slab::default()),
-            access: None,
-            metrics: None,
-            accept_waiter: Cell::new(None),
-        }
-    }
-
-    fn any_idle(&self) -> bool {
-        let mut idle = false;
-        self.conns.borrow().each(|c| idle |= c.idle.get());
-        idle
-    }
-
-    fn open(&self) -> usize {
-        self.conns.borrow().len
-    }
-}
-
-/// Resolves once the worker has room for one more connection: until then new connections
-/// wait in the listen backlog (accepting them would only hold them unserved).
-struct Room<'a>(&'a WorkerCtx);
-
-impl Future for Room<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let ctx = self.0;
-        if ctx.open() < ctx.config.max_connections {
-            return Poll::Ready(());
-        }
-        ctx.accept_waiter.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-}
-
-/// One connection's shared state: whether it waits idle for a request, and the switch that
-/// ends it from outside (shutdown). Touching it costs two `Cell` writes per request, where a
-/// cross-thread broadcast future cost a lock and reference counts.
-#[derive(Default)]
-pub(crate) struct ConnSlot {
-    idle: Cell<bool>,
-    killed: Cell<bool>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl ConnSlot {
-    /// Marks the connection idle (waiting for the next request) or busy.
-    pub(crate) fn set_idle(&self, idle: bool) {
-        self.idle.set(idle);
-    }
-
-    fn kill(&self) {
-        self.killed.set(true);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-}
-
-/// Resolves when the connection is killed.
-struct Killed(Rc<ConnSlot>);
-
-impl Future for Killed {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.killed.get() {
-            return Poll::Ready(());
-        }
-        let w = self.0.waker.take();
-        let w = match w {
-            Some(w) if w.will_wake(cx.waker()) => w,
-            _ => cx.waker().clone(),
-        };
-        self.0.waker.set(Some(w));
-        Poll::Pending
-    }
-}
-
-/// The open connections of a worker: slots with a free list.
-#[derive(Default)]
-struct Slab {
-    slots: Vec<Option<Rc<ConnSlot>>>,
-    free: Vec<usize>,
-    len: usize,
-}
-
-impl Slab {
-    fn insert(&mut self, slot: Rc<ConnSlot>) -> usize {
-        self.len += 1;
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        if self.slots[i].take().is_some() {
-            self.len -= 1;
-            self.free.push(i);
-        }
-    }
-
-    fn each(&self, mut f: impl FnMut(&ConnSlot)) {
-        self.slots.iter().flatten().for_each(|s| f(s));
-    }
-}
-
-/// Keeps a connection registered for as long as it lives.
-struct OpenGuard(Rc<WorkerCtx>, usize);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.conns.borrow_mut().remove(self.1);
-        if let Some(w) = self.0.accept_waiter.take() {
-            w.wake();
-        }
-        if let Some(m) = &self.0.metrics {
-            m.open.sub(1);
-        }
-    }
 }
 
 /// SQ entries of an io_uring runtime.
@@ -291,7 +120,7 @@ async fn serve(
 
     // spawn_blocking on this thread runs on the server's pool; the app's per-worker state is
     // built here, on the worker's own thread.
-    crate::task::set_pool(Some(Arc::clone(&ctx.pool)));
+    pool::set_current(Some(Arc::clone(&ctx.pool)));
     api.states.start_worker();
     // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
@@ -385,7 +214,7 @@ async fn serve(
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     ctx.conns.borrow().each(|c| {
-        if c.idle.get() {
+        if c.is_idle() {
             c.kill();
         }
     });
@@ -415,7 +244,7 @@ async fn serve(
     cache::clear();
     // The thread may outlive the server (it may be the caller's): neither the pool nor the
     // worker state is kept.
-    crate::task::set_pool(None);
+    pool::set_current(None);
     crate::state::stop_worker();
     tracing::info!(
         worker = id,

@@ -11,13 +11,13 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 
+use super::ctx::WorkerCtx;
 use super::io::Io;
 use super::net::{
     self,
     sys::{self, Peeked},
 };
 use super::pool::IterFeed;
-use super::worker::WorkerCtx;
 use crate::compress::Encoder;
 use crate::escape::Escaped;
 use crate::response::{Chunk, Source, StreamBody};
