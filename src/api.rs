@@ -479,6 +479,10 @@ impl Api {
 
     /// Fixes every request's middleware chain; the server calls it once, before serving.
     pub(crate) fn freeze(&mut self) {
+        // Template engines are found through the request's state (a request knows the
+        // app's state, not the app).
+        self.states
+            .insert_shared(std::mem::take(&mut self.templates));
         self.middleware.chain = self.middleware.added.iter().cloned().collect();
         for i in 0..self.scopes.len() {
             // Parents come before their children: their chains are already fixed.

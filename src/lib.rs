@@ -153,9 +153,8 @@ pub mod guide {}
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::server::mock::{
-        End, Outcome, Script, check_responses, fuzz_app, fuzz_timeouts, run,
-    };
+    pub use crate::server::fuzz::{Outcome, check_responses, fuzz_app, fuzz_timeouts, run};
+    pub use crate::server::mock::{End, Script};
 }
 
 pub use api::{Api, Route, Scope};

@@ -10,12 +10,12 @@ use bytes::Bytes;
 use http::{Method, Version};
 use serde::de::DeserializeOwned;
 
-use crate::api::Api;
 use crate::error::Error;
 use crate::fs::AllowList;
 use crate::http::Head;
 use crate::input::{self, Multipart};
 use crate::server::body::{BodyReader, PendingBody};
+use crate::state::States;
 
 /// An HTTP request as a handler sees it.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct Request {
     params: Vec<(&'static str, Range<usize>)>,
     body: RequestBody,
     peer: Option<SocketAddr>,
-    api: &'static Api,
+    states: &'static States,
     allow: &'static AllowList,
     extensions: http::Extensions,
 }
@@ -86,11 +86,11 @@ impl Request {
         params: Vec<(&'static str, Range<usize>)>,
         body: RequestBody,
         peer: Option<SocketAddr>,
-        api: &'static Api,
+        states: &'static States,
         allow: &'static AllowList,
     ) -> Self {
         Request {
-            api,
+            states,
             allow,
             head,
             buf,
@@ -113,9 +113,10 @@ impl Request {
         &mut self.extensions
     }
 
-    /// The application this request is served by.
-    pub(crate) fn api(&self) -> &'static Api {
-        self.api
+    /// The state of the application this request is served by (the app's own values and the
+    /// framework's, such as its template engines).
+    pub(crate) fn states(&self) -> &'static States {
+        self.states
     }
 
     /// The shared value of type `T` added with [`Api::state`](crate::Api::state).
@@ -123,7 +124,7 @@ impl Request {
     /// # Errors
     /// A 500 (and a log line) when the app added no value of that type.
     pub fn state<T: Send + Sync + 'static>(&self) -> Result<&'static T, Error> {
-        self.api.states.shared::<T>().ok_or_else(|| {
+        self.states.shared::<T>().ok_or_else(|| {
             crate::state::missing::<T>("shared");
             Error::internal()
         })

@@ -502,7 +502,7 @@ impl std::error::Error for TemplateError {
 #[derive(Clone)]
 #[must_use = "a response does nothing unless a handler returns it"]
 pub struct Render {
-    registry: &'static Registry,
+    registry: Option<&'static Registry>,
     name: String,
     context: Value,
     engine: Option<String>,
@@ -516,7 +516,7 @@ pub struct Render {
 /// The context is converted at once; the result does not borrow the request.
 pub fn render(req: &Request, name: &str, context: impl Serialize) -> Render {
     Render {
-        registry: &req.api().templates,
+        registry: req.states().shared::<Registry>(),
         name: name.to_owned(),
         context: Value::from_serialize(context),
         engine: None,
@@ -565,7 +565,7 @@ impl Render {
 
 impl IntoResponse for Render {
     fn into_response(mut self) -> Response {
-        let Some(engine) = self.registry.get(self.engine.as_deref()) else {
+        let Some(engine) = self.registry.and_then(|r| r.get(self.engine.as_deref())) else {
             return self.fail("template engine not configured", &"no such engine");
         };
         if let Some(reason) = self.head.invalid.take() {

@@ -25,7 +25,7 @@
 //! mapped write that leaves size, mtime and ctime as they were keeps its tag, though the
 //! bytes sent are always read from the file as it is.
 //!
-//! Bounded three ways ([`FileCache`](crate::FileCache)): paths (`entries`), open files
+//! Bounded three ways ([`FileCache`](FileCache)): paths (`entries`), open files
 //! (`descriptors`) and bytes of contents (`bytes`); each evicts its least recently used
 //! when full (for bytes: the contents only, the file stays open). Compressed forms of the
 //! contents (one per coding, made on first request, each smaller than the contents) live and
@@ -453,9 +453,41 @@ impl Cache {
     }
 }
 
+/// The per-worker open-file cache: open descriptors, metadata, validators and (up to 64 KiB)
+/// contents of recently served files.
+///
+/// Each bound evicts its least recently used when full; paths and files unused for 30 s are
+/// dropped. The paths that name one file (`a/./b`, `a//b`, `sub/../b`, links) share its
+/// descriptor and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileCache {
+    /// Most paths each worker remembers, each with the file it resolved to (0: no cache).
+    pub entries: usize,
+    /// Most files each worker keeps open (0: no cache). A file no remembered path names is
+    /// closed.
+    pub descriptors: usize,
+    /// Most bytes of file contents each worker keeps (files up to 64 KiB are kept whole
+    /// while this allows; 0: none, every small file is read for each response).
+    pub bytes: u64,
+    /// How long an entry is used without looking at the file again. A file changed on disk
+    /// is served as it was for at most this long.
+    pub ttl: Duration,
+}
+
+impl Default for FileCache {
+    fn default() -> Self {
+        FileCache {
+            entries: 1024,
+            descriptors: 1024,
+            bytes: 16 * 1024 * 1024,
+            ttl: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Turns this thread's cache on (`config.entries` and `config.descriptors` > 0) or off, for
 /// files opened through `allow`. Empties it.
-pub(crate) fn configure(allow: &AllowList, config: &crate::FileCache) {
+pub(crate) fn configure(allow: &AllowList, config: &FileCache) {
     CACHE.with_borrow_mut(|c| {
         c.empty();
         c.owner = std::ptr::from_ref(allow) as usize;
@@ -640,8 +672,8 @@ mod tests {
         (dir, allow)
     }
 
-    fn bounds(entries: usize, descriptors: usize, bytes: u64, ttl: Duration) -> crate::FileCache {
-        crate::FileCache {
+    fn bounds(entries: usize, descriptors: usize, bytes: u64, ttl: Duration) -> FileCache {
+        FileCache {
             entries,
             descriptors,
             bytes,

@@ -18,12 +18,13 @@ use monoio::buf::IoBufMut;
 use tracing::Instrument;
 
 use super::body::{BodyShared, BodyState, PendingBody, discard};
+use super::config::{Config, FileSending};
 use super::ctx::{ConnSlot, WorkerCtx};
 use super::files;
 use super::io::{ConnError, Io};
 use super::net::{self, Stream, sys};
 use super::write::{self, Framing};
-use super::{FileSending, access, metrics};
+use super::{access, metrics};
 use crate::api::{Api, Endpoint};
 use crate::compress::{self, Compression, Plan};
 use crate::escape::Escaped;
@@ -336,7 +337,8 @@ pub(crate) async fn serve(
                     .and_then(|_| head.header(&head_bytes, "accept-encoding"))
                     .map(|v| head_bytes.slice_ref(v)),
             };
-            let request = Request::new(head, head_bytes, params, body, peer, api, ctx.allow);
+            let request =
+                Request::new(head, head_bytes, params, body, peer, &api.states, ctx.allow);
 
             // 4. The middleware and the handler, with panics contained, inside the request's
             // span (a disabled one when no subscriber wants it: nothing is recorded).
@@ -1099,7 +1101,7 @@ async fn finish_without_handler(
     head: &Head,
     resp: Response,
     keep_alive: bool,
-    config: &super::Config,
+    config: &Config,
 ) -> (Next, Option<Io>) {
     let mut keep_alive = keep_alive;
     let has_body = !matches!(head.body, BodyKind::Length(0) | BodyKind::CloseDelimited);

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::Config;
 use super::access::AccessWriter;
+use super::config::Config;
 use super::metrics::WorkerMetrics;
 use super::pool::BlockingPool;
 use crate::api::Api;
@@ -36,7 +36,7 @@ pub(crate) struct WorkerCtx {
     /// This worker's counters, when metrics are kept.
     pub(crate) metrics: Option<Arc<WorkerMetrics>>,
     /// The accept loop, waiting for a connection to end while the worker is at
-    /// [`Config::max_connections`](super::Config::max_connections).
+    /// [`Config::max_connections`](Config::max_connections).
     pub(super) accept_waiter: Cell<Option<Waker>>,
 }
 

@@ -11,10 +11,10 @@ use monoio::time::Instant;
 use std::future::Future;
 use std::pin::{Pin, pin};
 
+use super::config::SendRate;
 use super::net::{self, Sleep, Stream, sys};
 use crate::http::Limits;
 use crate::http::body::{MAX_CHUNK_EXT, MAX_TRAILERS};
-use crate::server::SendRate;
 
 /// Smallest free space offered to one read.
 const READ_RESERVE: usize = 2 * 1024;

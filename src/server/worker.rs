@@ -14,10 +14,11 @@ use monoio::net::TcpListener;
 use monoio::time::Instant;
 
 use super::access::{AccessWriter, Logger};
+use super::config::{Config, Driver};
 use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, Slab, WorkerCtx};
 use super::metrics::Metrics;
 use super::pool::{self, BlockingPool};
-use super::{Config, Driver, conn, net};
+use super::{conn, net};
 use crate::api::Api;
 use crate::fs::{AllowList, cache};
 use crate::http::date;

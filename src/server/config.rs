@@ -1,0 +1,186 @@
+//! The server's settings: [`Config`] and the types it is made of (the driver, how files are
+//! sent, the timeouts, the minimum send rate). Plain data, read by every part of the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::access::AccessLog;
+use crate::fs::cache::FileCache;
+use crate::http::Limits;
+
+/// Which I/O driver the workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// io_uring where the kernel allows it, epoll otherwise.
+    #[default]
+    Auto,
+    /// io_uring; startup fails where it is unavailable.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+impl FromStr for Driver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Driver::Auto),
+            "uring" | "io_uring" => Ok(Driver::Uring),
+            "epoll" | "legacy" => Ok(Driver::Epoll),
+            other => Err(format!(
+                "unknown driver {other:?} (expected auto, uring or epoll)"
+            )),
+        }
+    }
+}
+
+/// How file bodies too large to send from memory (over 64 KiB) go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileSending {
+    /// `sendfile(2)`: from the page cache to the socket, never through user space; the head
+    /// leaves with the first file bytes (`MSG_MORE`).
+    #[default]
+    ZeroCopy,
+    /// Read into a buffer (256 KiB at a time, through the I/O driver), then write.
+    Copy,
+}
+
+impl FromStr for FileSending {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "zero-copy" | "sendfile" => Ok(FileSending::ZeroCopy),
+            "copy" => Ok(FileSending::Copy),
+            other => Err(format!(
+                "unknown file sending mode {other:?} (expected zero-copy or copy)"
+            )),
+        }
+    }
+}
+
+/// Connection timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the first byte of a request head to its end. Past it: 408, close.
+    pub head: Duration,
+    /// For the whole request body when a handler reads it at once ([`Request::body`],
+    /// `json`, `form`); for each wait for more bytes when it reads the body in pieces
+    /// ([`Request::body_chunk`], `multipart`), so an upload may take as long as it keeps
+    /// arriving. Past it: 408, close.
+    ///
+    /// [`Request::body`]: crate::Request::body
+    /// [`Request::body_chunk`]: crate::Request::body_chunk
+    pub body: Duration,
+    /// Waiting for the next request on a keep-alive connection. Past it: close.
+    pub idle: Duration,
+    /// A write that makes no progress for this long closes the connection.
+    pub write: Duration,
+    /// The longest a closing connection goes on reading (and dropping) what the peer still
+    /// sends, so that the response is not destroyed by a reset; it stops sooner when the
+    /// peer closes or is silent for 2 s.
+    pub linger: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
+            linger: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A minimum send rate: while a response waits to be sent, every `per` of it must move at
+/// least `bytes` to the client. A slower reader is cut off, so it cannot hold a response's
+/// memory (or a file) for long by reading a byte now and then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendRate {
+    /// Bytes that must go out in each interval.
+    pub bytes: u64,
+    /// The interval.
+    pub per: Duration,
+}
+
+impl Default for SendRate {
+    /// 16 KiB in every 10 s (1.6 KB/s): below any working link, far above a drip-feed.
+    fn default() -> Self {
+        SendRate {
+            bytes: 16 * 1024,
+            per: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Server settings. Build with [`Server::builder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Worker threads, each with its own runtime and listener.
+    pub workers: usize,
+    /// I/O driver.
+    pub driver: Driver,
+    /// Request head limits.
+    pub limits: Limits,
+    /// Default largest request body, in bytes (per-route override: [`crate::Route::body_limit`]).
+    pub body_limit: u64,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// listen(2) backlog.
+    pub backlog: i32,
+    /// Most open connections per worker. A worker at the limit accepts no more until one
+    /// ends: new connections wait in the listen backlog meanwhile.
+    pub max_connections: usize,
+    /// The slowest a client may take a response: a send slower than this is cut off
+    /// (`None`: only [`Timeouts::write`] applies, to each write that makes no progress).
+    pub min_send_rate: Option<SendRate>,
+    /// The directories file responses may read from (the allow-list). Empty: every file
+    /// response is refused.
+    pub allow_dirs: Vec<PathBuf>,
+    /// How large file bodies are sent.
+    pub file_sending: FileSending,
+    /// The open-file cache.
+    pub file_cache: FileCache,
+    /// Threads of the blocking pool that runs synchronous stream producers
+    /// ([`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter)), shared by
+    /// the workers.
+    pub blocking_threads: usize,
+    /// The access log (`None`: off).
+    pub access_log: Option<AccessLog>,
+    /// Where the admin listener (`/healthz`, `/metrics`) listens (`None`: off, and no
+    /// metrics are kept).
+    pub admin: Option<SocketAddr>,
+    /// How long an upgrade waits for the new process to serve before giving up on it.
+    pub upgrade_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            driver: Driver::Auto,
+            limits: Limits::default(),
+            body_limit: 1024 * 1024,
+            timeouts: Timeouts::default(),
+            drain_timeout: Duration::from_secs(30),
+            backlog: 1024,
+            max_connections: 16 * 1024,
+            min_send_rate: Some(SendRate::default()),
+            allow_dirs: Vec::new(),
+            file_sending: FileSending::default(),
+            file_cache: FileCache::default(),
+            blocking_threads: 16,
+            access_log: None,
+            admin: None,
+            upgrade_timeout: Duration::from_secs(30),
+        }
+    }
+}
