@@ -25,19 +25,25 @@ trap cleanup EXIT
 cargo build --release --example bench_app >&2
 mkdir -p "$work/files"
 # A 2 KiB stylesheet and a 32 KiB script, both compressible text.
-for i in $(seq 0 63); do echo ".c$i { color: #$(printf %06x $((i * 4099))); margin: 0 auto; }"; done | head -c 2048 >"$work/files/site.css"
-for i in $(seq 0 999); do echo "function f$i(a, b) { return a * $i + b; }"; done | head -c 32768 >"$work/files/app.js"
+# (Written whole, then cut: `| head -c` would end the loop with SIGPIPE, which pipefail stops on.)
+for i in $(seq 0 63); do echo ".c$i { color: #$(printf %06x $((i * 4099))); margin: 0 auto; }"; done >"$work/files/site.css"
+for i in $(seq 0 999); do echo "function f$i(a, b) { return a * $i + b; }"; done >"$work/files/app.js"
+truncate -s 2048 "$work/files/site.css"
+truncate -s 32768 "$work/files/app.js"
 
-start() { # NAME PORT ARGS...
+started=
+start() { # NAME PORT ARGS... (sets $started to the server's PID)
   local name=$1 port=$2; shift 2
   taskset -c 0 target/release/examples/bench_app --bind "127.0.0.1:$port" --workers 1 \
     --files "$work/files" --compress "$@" >"$work/$name.log" 2>&1 &
   pids+=("$!")
+  started=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-  echo "$!"
 }
-cached=$(start cached 18090)
-fly=$(start on-the-fly 18092 --file-cache-entries 0)
+start cached 18090
+cached=$started
+start on-the-fly 18092 --file-cache-entries 0
+fly=$started
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
