@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# What a cold download does to the other requests of its worker: ringbolt (io_uring and epoll)
+# beside nginx (sendfile, the default) and nginx with `aio threads`, in one run. Each server
+# runs one worker pinned to CPU 0. While four clients download four different files whose
+# pages were evicted from the page cache first (POSIX_FADV_DONTNEED), each limited to RATE,
+# one keep-alive client on CPU 1 sends `GET /plaintext` every 2 ms and times each answer.
+# The same client, with no downloads, gives the unloaded figures. The downloads are checked for
+# status and length (their bytes are checked by tests/cold_files.rs, not here: reading the
+# files again to compare would warm them).
+#
+#   scripts/bench-cold.sh
+#   SIZE_MB=128 RATE=100M scripts/bench-cold.sh
+#   SERVERS="rb-uring nginx-aio" scripts/bench-cold.sh
+#   SKIP_BUILD=1 scripts/bench-cold.sh
+#
+# Needs: nginx (Debian nginx-light), curl, python3, taskset. The files are written to a temp
+# directory on the disk that holds $TMPDIR (not tmpfs: eviction must reach the disk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MB=${SIZE_MB:-256}
+RATE=${RATE:-200M}
+UNLOADED_S=${UNLOADED_S:-3}
+SERVERS=${SERVERS:-"rb-uring rb-epoll nginx nginx-aio"}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PORT=${PORT:-18180}
+
+for tool in nginx curl python3 taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example bench_app >&2
+
+mkdir -p "$work/files" "$work/nginx"
+for i in 1 2 3 4; do
+  head -c $((SIZE_MB << 20)) /dev/urandom >"$work/files/cold$i.bin"
+done
+sync
+
+# Drops the files' pages from the page cache.
+evict() {
+  python3 - "$work"/files/cold*.bin <<'PY'
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    os.fdatasync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+PY
+}
+
+# The probe: GET /plaintext every 2 ms on one keep-alive connection, until the file named by
+# its third argument exists (or for a fixed time); prints "count p50 p99 max" in ms.
+cat >"$work/probe.py" <<'PY'
+import socket, sys, time, os
+port, seconds, stop = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+req = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"
+lat, buf = [], b""
+end = time.monotonic() + seconds
+next_at = time.monotonic()
+while time.monotonic() < end and not (stop != "-" and os.path.exists(stop)):
+    t0 = time.perf_counter()
+    s.sendall(req)
+    while True:
+        i = buf.find(b"\r\n\r\n")
+        if i >= 0:
+            cl = 0
+            for line in buf[:i].split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    cl = int(v)
+            if len(buf) >= i + 4 + cl:
+                buf = buf[i + 4 + cl:]
+                break
+        buf += s.recv(65536)
+    lat.append((time.perf_counter() - t0) * 1e3)
+    next_at += 0.002
+    pause = next_at - time.monotonic()
+    if pause > 0:
+        time.sleep(pause)
+    else:
+        next_at = time.monotonic()
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+print(f"{len(lat)} {q(0.5):.2f} {q(0.99):.2f} {lat[-1]:.2f}")
+PY
+
+nginx_conf() { # AIO(on|off)
+  local aio=""
+  [[ $1 == on ]] && aio="aio threads;"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $work/nginx/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$PORT reuseport;
+    location = /plaintext { default_type "text/plain; charset=utf-8"; return 200 "Hello, World!"; }
+    location /files/ {
+      alias $work/files/;
+      sendfile on;
+      tcp_nopush on;
+      $aio
+    }
+  }
+}
+NGINX
+}
+
+start() { # NAME -> sets $server_pid
+  case $1 in
+    rb-uring | rb-epoll)
+      local driver=${1#rb-}
+      taskset -c "$SERVER_CPU" target/release/examples/bench_app --bind "127.0.0.1:$PORT" \
+        --workers 1 --driver "$driver" --files "$work/files" >"$work/$1.log" 2>&1 &
+      ;;
+    nginx | nginx-aio)
+      nginx_conf "$([[ $1 == nginx-aio ]] && echo on || echo off)"
+      taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" >"$work/$1.log" 2>&1 &
+      ;;
+  esac
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/plaintext" && return 0
+    sleep 0.05
+  done
+  echo "$1 did not start" >&2
+  exit 1
+}
+
+stop() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+}
+
+printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "cold p99 / max ms" "downloads"
+for name in $SERVERS; do
+  start "$name"
+  read -r _ _ up99 umax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" "$UNLOADED_S" -)
+  evict
+  rm -f "$work/done"
+  (
+    for i in 1 2 3 4; do
+      taskset -c "$CLIENT_CPU" curl -s -o /dev/null --limit-rate "$RATE" \
+        -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$PORT/files/cold$i.bin" >"$work/dl$i.out" &
+    done
+    wait
+    touch "$work/done"
+  ) &
+  waiter=$!
+  read -r _ _ cp99 cmax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" 600 "$work/done")
+  wait "$waiter"
+  ok=0
+  for i in 1 2 3 4; do
+    [[ $(cat "$work/dl$i.out") == "200 $((SIZE_MB << 20))" ]] && ok=$((ok + 1))
+  done
+  printf '%-10s %-22s %-22s %s\n' "$name" "$up99 / $umax" "$cp99 / $cmax" "$ok/4 complete"
+  stop
+done
