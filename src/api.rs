@@ -355,14 +355,23 @@ impl Api {
     /// files compressed when the app compresses). `prefix/` (and `prefix/sub/`) serves the
     /// directory's index file, or its listing when enabled, titled with the URL path;
     /// `prefix` and `prefix/sub` without the slash redirect (301) to it, as nginx does. The
-    /// directory joins the server's allow-list: nothing outside it is ever opened.
+    /// directory joins the server's allow-list: nothing outside it is ever opened. A
+    /// [`CachePolicy`](crate::fs::CachePolicy) gives the files their `Cache-Control`
+    /// ([`StaticDir::cache_control`]), a fallback file answers a single-page app's routes
+    /// ([`StaticDir::fallback`]), a 404 page what is missing ([`StaticDir::not_found_page`]).
     ///
     /// ```
     /// use ringbolt::Api;
-    /// use ringbolt::fs::StaticDir;
+    /// use ringbolt::fs::{CachePolicy, StaticDir};
     ///
     /// let mut api = Api::new();
     /// api.mount("/static", StaticDir::new("./public").listing(true));
+    /// api.mount(
+    ///     "/app",
+    ///     StaticDir::new("./dist")
+    ///         .cache_control(CachePolicy::static_site())
+    ///         .fallback("index.html"),
+    /// );
     /// ```
     ///
     /// # Panics

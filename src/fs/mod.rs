@@ -1,8 +1,10 @@
 //! Files: the allow-list every file path passes before anything is opened, validators and
-//! conditional requests, byte ranges, and the directories uploads may be written to.
+//! conditional requests, byte ranges, served directories and their cache policies, and the
+//! directories uploads may be written to.
 
 pub mod allow;
 pub(crate) mod cache;
+pub mod cache_policy;
 
 pub mod meta;
 #[doc(hidden)]
@@ -12,5 +14,6 @@ pub(crate) mod stream;
 pub mod upload;
 
 pub use allow::{AllowList, FsError, OpenedFile};
+pub use cache_policy::CachePolicy;
 pub use static_dir::StaticDir;
 pub use upload::UploadDir;

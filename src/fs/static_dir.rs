@@ -1,15 +1,18 @@
 //! `StaticDir`: a directory served under a URL prefix, as `ringbolt serve DIR` does. The URL
 //! path is percent-decoded once, segment by segment; a segment that decodes to `..`, holds a
 //! `/` (`%2F`) or a NUL is refused before anything is opened, and every open goes through the
-//! allow-list (the directory must be one of its roots).
+//! allow-list (the directory must be one of its roots). A [`CachePolicy`] gives the files
+//! their `Cache-Control`; a fallback file answers the paths without a file (a single-page
+//! app's routes), a 404 page what is still missing.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use http::StatusCode;
+use http::header::CACHE_CONTROL;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use crate::fs::{FsError, cache};
+use crate::fs::{CachePolicy, FsError, cache, cache_policy};
 use crate::request::Request;
 use crate::response::{FileResponse, Html, IntoResponse, Redirect, Response};
 
@@ -31,7 +34,17 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'&');
 
 /// A directory to serve: files as [`FileResponse`]s, directories by their index file or (when
-/// enabled) an HTML listing.
+/// enabled) an HTML listing; optionally with a `Cache-Control` policy, a fallback file for
+/// the paths that have no file (a single-page app) and a page for the ones still missing.
+///
+/// ```
+/// use ringbolt::fs::{CachePolicy, StaticDir};
+///
+/// let app = StaticDir::new("./dist")
+///     .cache_control(CachePolicy::static_site())
+///     .fallback("index.html")
+///     .not_found_page("404.html");
+/// ```
 #[derive(Debug, Clone)]
 pub struct StaticDir {
     dir: PathBuf,
@@ -39,6 +52,17 @@ pub struct StaticDir {
     canonical: std::sync::OnceLock<Option<PathBuf>>,
     index: Option<String>,
     listing: bool,
+    cache: CachePolicy,
+    /// Answers (200) the paths without an extension that have nothing to serve.
+    fallback: Option<String>,
+    /// Answers (404) what is still missing.
+    not_found: Option<String>,
+}
+
+/// Nothing to serve at a path (a 404), before the fallback and the 404 page are considered.
+struct Missing {
+    /// The path was valid and its last segment has no extension: the fallback may answer.
+    may_fall_back: bool,
 }
 
 impl StaticDir {
@@ -51,6 +75,9 @@ impl StaticDir {
             canonical: std::sync::OnceLock::new(),
             index: Some("index.html".into()),
             listing: false,
+            cache: CachePolicy::new(),
+            fallback: None,
+            not_found: None,
         }
     }
 
@@ -66,24 +93,104 @@ impl StaticDir {
         self
     }
 
+    /// The `Cache-Control` of the files served (index files, the fallback and ranges of
+    /// files included), chosen by [`CachePolicy`] from each file's path beneath the
+    /// directory. It is sent on the 200, 206 and 304 answers alike (RFC 9110 §15.4.5), never
+    /// on errors, redirects, listings or the 404 page. Default: none, no `Cache-Control`.
+    ///
+    /// ```
+    /// use ringbolt::fs::{CachePolicy, StaticDir};
+    ///
+    /// let site = StaticDir::new("./public").cache_control(CachePolicy::static_site());
+    /// let assets = StaticDir::new("./assets").cache_control(CachePolicy::all("max-age=86400"));
+    /// ```
+    pub fn cache_control(mut self, policy: CachePolicy) -> Self {
+        self.cache = policy;
+        self
+    }
+
+    /// A file beneath the directory (`index.html`, `app/shell.html`) that answers, with
+    /// 200, every request that would otherwise be a 404 (no such file, or a directory with
+    /// neither an index file nor a listing), unless the last segment of the path has an
+    /// extension: `/settings/profile` gets the fallback, `/missing.js` stays a 404. It is
+    /// served like any file (validators, conditional requests, HEAD, the cache policy by
+    /// its own name), through the allow-list; when it is missing, the 404 stands. Paths the
+    /// directory refuses (`..`, `%2F`) never get it. This is what a single-page app whose
+    /// router uses the URL path needs.
+    ///
+    /// # Panics
+    /// If `file` has a `..` segment or names no file (`""`, `/`). A leading `/` is allowed
+    /// and means the same.
+    pub fn fallback(mut self, file: &str) -> Self {
+        self.fallback = Some(inner_file(file).unwrap_or_else(|e| panic!("fallback: {e}")));
+        self
+    }
+
+    /// A file beneath the directory (`404.html`) sent, with status 404 and its own media
+    /// type, instead of `{"detail":"Not Found"}` for every path with nothing to serve (after
+    /// the [`fallback`](Self::fallback), if any). Sent whole whatever the request's
+    /// conditions or ranges, without `Cache-Control`; when the page itself is missing, the
+    /// usual 404 is sent.
+    ///
+    /// # Panics
+    /// As [`fallback`](Self::fallback), for the same kinds of names.
+    pub fn not_found_page(mut self, file: &str) -> Self {
+        self.not_found = Some(inner_file(file).unwrap_or_else(|e| panic!("not_found_page: {e}")));
+        self
+    }
+
     /// Answers `req` for `raw`, the still-encoded path below the mount point.
     pub fn serve(&self, req: &Request, raw: &str) -> Response {
-        let segments = match decode_segments(raw) {
-            Ok(s) => s,
-            Err(status) => return Response::detail(status, reason(status)),
-        };
-        let rel = segments.join("/");
-        let wants_dir = raw.is_empty() || raw.ends_with('/');
-        let allow = req.allow_list();
         let Some(root) = self.root_index(req) else {
             tracing::error!(dir = %self.dir.display(), "StaticDir's directory is not in the allow-list");
             return Response::detail(StatusCode::FORBIDDEN, "Forbidden");
         };
+        let may_fall_back = match self.find(req, raw, root) {
+            Ok(resp) => return resp,
+            Err(Missing { may_fall_back }) => may_fall_back,
+        };
+        let allow = req.allow_list();
+        if may_fall_back
+            && let Some(name) = &self.fallback
+            && cache::open_in(allow, root, name).is_ok()
+        {
+            return self.file(root, name.clone());
+        }
+        if let Some(page) = &self.not_found
+            && cache::open_in(allow, root, page).is_ok()
+        {
+            return FileResponse::located(self.dir.join(page), root, page.clone())
+                .status(StatusCode::NOT_FOUND)
+                .precompressed()
+                .into_response();
+        }
+        Response::detail(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    /// What `raw` names beneath root `root`: a file, a directory's index or listing, a
+    /// redirect to a directory's URL, an error other than 404; or nothing.
+    fn find(&self, req: &Request, raw: &str, root: usize) -> Result<Response, Missing> {
+        let segments = match decode_segments(raw) {
+            Ok(s) => s,
+            Err(StatusCode::NOT_FOUND) => {
+                return Err(Missing {
+                    may_fall_back: false,
+                });
+            }
+            Err(status) => return Ok(Response::detail(status, reason(status))),
+        };
+        let rel = segments.join("/");
+        let wants_dir = raw.is_empty() || raw.ends_with('/');
+        let nothing = Missing {
+            may_fall_back: wants_dir
+                || segments
+                    .last()
+                    .is_none_or(|s| cache_policy::extension(s).is_none()),
+        };
+        let allow = req.allow_list();
         if !wants_dir {
             return match cache::open_in(allow, root, &rel) {
-                Ok(_) => FileResponse::located(self.dir.join(&rel), root, rel)
-                    .precompressed()
-                    .into_response(),
+                Ok(_) => Ok(self.file(root, rel)),
                 Err(FsError::NotRegular) if allow.open_dir_in(root, &rel).is_ok() => {
                     // `/x` names a directory: send the client to `/x/` so relative links work.
                     // The location is built from the segments, never from the raw target,
@@ -97,16 +204,18 @@ impl StaticDir {
                     }
                     location.push('/');
                     let location = format!("/{}", location.trim_start_matches('/'));
-                    Redirect::to(&location)
+                    Ok(Redirect::to(&location)
                         .status(StatusCode::MOVED_PERMANENTLY)
-                        .into_response()
+                        .into_response())
                 }
-                Err(e) => Response::detail(e.status(), e.detail()),
+                Err(e) if e.status() == StatusCode::NOT_FOUND => Err(nothing),
+                Err(e) => Ok(Response::detail(e.status(), e.detail())),
             };
         }
         let dir = match allow.open_dir_in(root, &rel) {
             Ok(d) => d,
-            Err(e) => return Response::detail(e.status(), e.detail()),
+            Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(nothing),
+            Err(e) => return Ok(Response::detail(e.status(), e.detail())),
         };
         if let Some(index) = &self.index {
             let index_rel = if rel.is_empty() {
@@ -115,22 +224,31 @@ impl StaticDir {
                 format!("{rel}/{index}")
             };
             match cache::open_in(allow, root, &index_rel) {
-                Ok(_) => {
-                    return FileResponse::located(self.dir.join(&index_rel), root, index_rel)
-                        .precompressed()
-                        .into_response();
-                }
+                Ok(_) => return Ok(self.file(root, index_rel)),
                 Err(FsError::NotFound) => {}
-                Err(e) => return Response::detail(e.status(), e.detail()),
+                Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(nothing),
+                Err(e) => return Ok(Response::detail(e.status(), e.detail())),
             }
         }
         if !self.listing {
-            return Response::detail(StatusCode::NOT_FOUND, "Not Found");
+            return Err(nothing);
         }
         // Titled by the URL path (the mount point included), not by the directory.
         let base = req.path().strip_suffix(raw).unwrap_or("/");
         let title = format!("{}/{}", base.trim_end_matches('/'), segments.join("/"));
-        listing(&dir, &title, !segments.is_empty())
+        Ok(listing(&dir, &title, !segments.is_empty()))
+    }
+
+    /// The file at `rel` beneath root `root`, with its `Cache-Control`.
+    fn file(&self, root: usize, rel: String) -> Response {
+        let cache_control = self.cache.lookup(&rel).cloned();
+        let mut resp = FileResponse::located(self.dir.join(&rel), root, rel)
+            .precompressed()
+            .into_response();
+        if let Some(value) = cache_control {
+            resp.headers_mut().insert(CACHE_CONTROL, value);
+        }
+        resp
     }
 
     /// The directory served.
@@ -145,6 +263,25 @@ impl StaticDir {
             .as_ref()?;
         req.allow_list().roots().position(|r| r == canonical)
     }
+}
+
+/// A file name given for the fallback or the 404 page, as a path beneath the directory:
+/// `/`-separated, leading and repeated slashes and `.` segments dropped; `..` refused (the
+/// name is opened through the allow-list, which would refuse it anyway, but a name that can
+/// never be served is a mistake to report, not to find in a log).
+pub(crate) fn inner_file(name: &str) -> Result<String, String> {
+    let mut parts = Vec::new();
+    for seg in name.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => return Err(format!("{name:?} leaves the directory (`..`)")),
+            s => parts.push(s),
+        }
+    }
+    if parts.is_empty() || name.ends_with('/') {
+        return Err(format!("{name:?} names no file"));
+    }
+    Ok(parts.join("/"))
 }
 
 fn reason(status: StatusCode) -> &'static str {
@@ -247,6 +384,15 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         assert_eq!(decode_segments("//x//").unwrap(), ["x"]);
+    }
+
+    #[test]
+    fn fallback_names_stay_inside_the_directory() {
+        assert_eq!(inner_file("index.html").unwrap(), "index.html");
+        assert_eq!(inner_file("/app//./shell.html").unwrap(), "app/shell.html");
+        for bad in ["", "/", ".", "app/", "../index.html", "a/../../b.html"] {
+            assert!(inner_file(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -103,10 +103,17 @@ macro_rules! file_builder {
 /// A status other than 2xx (a 404 page, say) sends the file whole, whatever the request's
 /// conditions and ranges; only a 200 answers ranges.
 ///
+/// Header fields given here go out on every answer the file gets, the 304 and 206 ones
+/// included: `.header("cache-control", "max-age=3600")` is how a file says how long it may
+/// be cached (RFC 9110 §15.4.5 wants a 304 to carry what the 200 would). A missing file is
+/// answered with a plain 404, without them. For a directory's files,
+/// [`StaticDir::cache_control`](crate::fs::StaticDir::cache_control) chooses by path.
+///
 /// ```
 /// use ringbolt::{FileResponse, StatusCode};
 /// let video = FileResponse::new("/srv/media/video.mp4").filename("video.mp4").media_type("video/mp4");
 /// let missing = FileResponse::new("/srv/www/404.html").status(StatusCode::NOT_FOUND);
+/// let logo = FileResponse::new("/srv/www/logo.png").header("cache-control", "max-age=86400");
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a response does nothing unless a handler returns it"]

@@ -51,14 +51,35 @@ fn main() -> ExitCode {
     }
     // What to serve: a directory (`serve DIR`) or the demo app with its media directory.
     let (api, root, what) = match command {
-        Some(Command::Serve { dir, index, list }) => {
+        Some(Command::Serve {
+            dir,
+            index,
+            list,
+            cache_control,
+            fallback,
+            not_found,
+        }) => {
+            let mut site = ringbolt::fs::StaticDir::new(dir.clone())
+                .index(Some(&index))
+                .listing(list);
+            if let Some(policy) = cache_control {
+                site = site.cache_control(policy);
+            }
+            for (flag, file) in [("--fallback", &fallback), ("--not-found", &not_found)] {
+                if let Some(file) = file
+                    && !dir.join(file.trim_start_matches('/')).is_file()
+                {
+                    tracing::warn!(file = %file, "{flag}: no such file in the directory (yet)");
+                }
+            }
+            if let Some(file) = &fallback {
+                site = site.fallback(file);
+            }
+            if let Some(file) = &not_found {
+                site = site.not_found_page(file);
+            }
             let mut api = ringbolt::Api::new();
-            api.mount(
-                "/",
-                ringbolt::fs::StaticDir::new(dir.clone())
-                    .index(Some(&index))
-                    .listing(list),
-            );
+            api.mount("/", site);
             let what = format!("{}", dir.display());
             (api, dir, what)
         }

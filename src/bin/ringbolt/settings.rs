@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use ringbolt::fs::CachePolicy;
 use ringbolt::{Driver, FileSending, SendRate};
 
 /// An HTTP/1.1 server on io_uring: the ringbolt demo app, or `serve DIR` for a directory.
@@ -43,6 +44,32 @@ pub enum Command {
         /// List directories that have no index file (names escaped).
         #[arg(long)]
         list: bool,
+        /// Cache-Control of the files served: static-site, a Cache-Control value, or off.
+        ///
+        /// Sent on the files' 200, 206 and 304 answers (index files and --fallback included),
+        /// never on errors, redirects, listings or the --not-found page. Default: none.
+        ///
+        /// static-site: HTML files (.html, .htm) "no-cache" (revalidated on every use);
+        /// fingerprinted names "max-age=31536000, immutable"; every other file
+        /// "max-age=3600". A name is fingerprinted when the part before its extension, split
+        /// at "." and "-", has a piece of 8 or more lower-case hex digits with at least one
+        /// digit and one letter: app.3f9a1c2b.js, index-4f3a2b1c.css.
+        ///
+        /// A value (max-age=3600, no-cache, "public, max-age=600") is sent with every file.
+        #[arg(long, value_name = "POLICY", value_parser = cache_policy)]
+        cache_control: Option<CachePolicy>,
+        /// A file of DIR (index.html) that answers, with 200, the paths that have nothing to
+        /// serve.
+        ///
+        /// For a single-page app: /settings/profile gets the fallback; a path whose last
+        /// segment has an extension (/missing.js) is still a 404, and directories keep their
+        /// index file or listing.
+        #[arg(long, value_name = "FILE", value_parser = inner_file)]
+        fallback: Option<String>,
+        /// A file of DIR (404.html) sent with status 404 for the paths that have nothing to
+        /// serve (after --fallback), instead of {"detail":"Not Found"}.
+        #[arg(long, value_name = "FILE", value_parser = inner_file)]
+        not_found: Option<String>,
     },
 }
 
@@ -285,6 +312,23 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         other => return Err(format!("unknown unit {other:?} (ms, s, m or h)")),
     };
     Duration::try_from_secs_f64(n * scale).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A `--cache-control` value: `static-site`, `off` or a Cache-Control value.
+pub fn cache_policy(s: &str) -> Result<CachePolicy, String> {
+    s.parse::<CachePolicy>()
+        .map_err(|e| format!("{e} (examples: static-site, max-age=3600, no-cache, off)"))
+}
+
+/// A `--fallback` / `--not-found` file: a path beneath the served directory.
+pub fn inner_file(s: &str) -> Result<String, String> {
+    if s.split('/').any(|seg| seg == "..") {
+        return Err(format!("{s:?} leaves the directory (`..`)"));
+    }
+    if s.split('/').all(|seg| seg.is_empty() || seg == ".") || s.ends_with('/') {
+        return Err(format!("{s:?} names no file"));
+    }
+    Ok(s.to_owned())
 }
 
 /// A `--min-send-rate` value: `None` is "off".
@@ -571,6 +615,15 @@ mod tests {
         assert_eq!(send_rate("off"), Ok(Rate(None)));
         for bad in ["", "4096", "x/1s", "1/0", "1/x", "-1/1s"] {
             assert!(send_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serve_file_names_stay_inside_the_directory() {
+        assert_eq!(inner_file("index.html"), Ok("index.html".to_owned()));
+        assert_eq!(inner_file("/app/200.html"), Ok("/app/200.html".to_owned()));
+        for bad in ["", "/", "./", "app/", "../index.html", "a/../../b"] {
+            assert!(inner_file(bad).is_err(), "{bad:?}");
         }
     }
 
