@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use http::header::{
     ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED,
+    LAST_MODIFIED, VARY,
 };
 use http::{HeaderValue, Method, StatusCode};
 
@@ -93,7 +93,11 @@ pub(crate) fn prepare(
             return Prepared::Done(Response::detail(e.status(), e.detail()));
         }
     };
-    // A precompressed sibling (`x.js.br`, ...) the client accepts replaces the file itself.
+    // A precompressed sibling (`x.js.br`, ...) the client accepts replaces the file itself:
+    // it is then the selected representation, with its own validators (a tag of its own,
+    // `meta::coded_etag`), and conditions and ranges apply to it, to its encoded bytes (RFC
+    // 9110 §13.1, §14.1: a range is of the representation selected, which is the one
+    // `Content-Encoding` names).
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
@@ -108,9 +112,15 @@ pub(crate) fn prepare(
         entry
     };
     let len = entry.opened.meta.len();
-    let etag = entry.etag.as_str();
+    let (etag, etag_value) = match encoded {
+        Some(coding) => entry.coded_etag(coding),
+        None => (
+            std::borrow::Cow::Borrowed(entry.etag.as_str()),
+            entry.etag_value.clone(),
+        ),
+    };
     let validators = Validators {
-        etag,
+        etag: &etag,
         last_modified: entry.last_modified.as_ref().map(|(t, _)| *t),
     };
 
@@ -129,7 +139,7 @@ pub(crate) fn prepare(
         resp.headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
     }
-    resp.headers_mut().insert(ETAG, entry.etag_value.clone());
+    resp.headers_mut().insert(ETAG, etag_value);
     if let Some((_, value)) = &entry.last_modified {
         resp.headers_mut().insert(LAST_MODIFIED, value.clone());
     }
@@ -384,10 +394,13 @@ fn set(resp: &mut Response, name: http::HeaderName, value: &str) {
     }
 }
 
+/// The validators of the representation onto a 412 or 416 about it, and its `Vary`: which
+/// representation was selected (a precompressed sibling or the file) depends on the
+/// request's `Accept-Encoding` for these answers too.
 fn copy_validators(from: &Response, to: &mut Response) {
-    for name in [ETAG, LAST_MODIFIED, ACCEPT_RANGES] {
-        if let Some(v) = from.headers().get(&name) {
-            to.headers_mut().insert(name, v.clone());
+    for name in [ETAG, LAST_MODIFIED, ACCEPT_RANGES, VARY] {
+        for v in from.headers().get_all(&name) {
+            to.headers_mut().append(name.clone(), v.clone());
         }
     }
 }
