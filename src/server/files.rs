@@ -93,15 +93,15 @@ pub(crate) fn prepare(
             return Prepared::Done(Response::detail(e.status(), e.detail()));
         }
     };
-    // A precompressed sibling (`x.js.br`, ...) the client accepts replaces the file itself:
-    // it is then the selected representation, with its own validators (a tag of its own,
-    // `meta::coded_etag`), and conditions and ranges apply to it, to its encoded bytes (RFC
-    // 9110 §13.1, §14.1: a range is of the representation selected, which is the one
-    // `Content-Encoding` names).
+    // A precompressed sibling (`x.js.br`, ...) the client accepts, and that is not older
+    // than the file (see `sibling`), replaces the file itself: it is then the selected
+    // representation, with its own validators (a tag of its own, `meta::coded_etag`), and
+    // conditions and ranges apply to it, to its encoded bytes (RFC 9110 §13.1, §14.1: a
+    // range is of the representation selected, which is the one `Content-Encoding` names).
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, req.lines("accept-encoding").next()) {
+        match sibling(&spec, allow, req.lines("accept-encoding").next(), &entry) {
             Some((coding, sib)) => {
                 encoded = Some(coding);
                 sib
@@ -319,13 +319,23 @@ fn compressed(
     )
 }
 
-/// The first precompressed sibling of the file that the request's `Accept-Encoding` takes,
-/// opened through the allow-list like the file itself.
+/// The first precompressed sibling of the file that the request's `Accept-Encoding` takes
+/// and that is not stale, opened through the allow-list like the file itself.
+///
+/// A sibling older than the file (by mtime, to the nanosecond) was made from an earlier
+/// version of it: it is never sent, the next coding accepted is tried, and with none left
+/// the file itself is (compressed on the fly when it is small and the app compresses). Both
+/// come from the open-file cache, each revalidated after the TTL like any file, so a file or
+/// sibling changed on disk is seen within it. An equal mtime is fresh: build tools often
+/// give the outputs of one step the same time.
 fn sibling(
     spec: &FileBody,
     allow: &AllowList,
     accept: Option<&[u8]>,
+    file: &cache::Entry,
 ) -> Option<(Coding, Rc<cache::Entry>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = |e: &cache::Entry| (e.opened.meta.mtime(), e.opened.meta.mtime_nsec());
     compress::negotiate(accept).into_iter().find_map(|coding| {
         let opened = match &spec.located {
             Some((root, rel)) => cache::open_in(allow, *root, &format!("{rel}{}", coding.suffix())),
@@ -335,7 +345,8 @@ fn sibling(
                 cache::open(allow, std::path::Path::new(&path))
             }
         };
-        opened.ok().map(|e| (coding, e))
+        let sib = opened.ok()?;
+        (mtime(&sib) >= mtime(file)).then_some((coding, sib))
     })
 }
 
