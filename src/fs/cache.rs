@@ -38,7 +38,8 @@
 //! Each worker thread has its own cache (a thread-local): no locks, no sharing, and a file's
 //! descriptor is only ever used by the thread that opened it.
 
-use std::cell::RefCell;
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
 use std::fmt::Write as _;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
@@ -75,6 +76,9 @@ pub(crate) struct Entry {
     pub(crate) etag_value: HeaderValue,
     /// The modification time in whole seconds, and as an HTTP-date.
     pub(crate) last_modified: Option<(SystemTime, HeaderValue)>,
+    /// The tag of this file sent as a precompressed sibling ([`meta::coded_etag`]), for the
+    /// coding it was first sent in, made then.
+    coded: OnceCell<(Coding, String, HeaderValue)>,
 }
 
 impl Entry {
@@ -102,7 +106,28 @@ impl Entry {
             etag,
             etag_value,
             last_modified,
+            coded: OnceCell::new(),
         }
+    }
+
+    /// The entity tag of this file as a precompressed sibling in `coding`, and as a header
+    /// value: its own tag with the coding appended ([`meta::coded_etag`]). Made once; a
+    /// file sent in two codings (one inode named `x.gz` and `y.br`) gets the second made
+    /// each time.
+    pub(crate) fn coded_etag(&self, coding: Coding) -> (Cow<'_, str>, HeaderValue) {
+        let make = || {
+            let tag = meta::coded_etag(&self.etag, coding.token());
+            // ASCII made from our own tag and a coding token: always a valid value.
+            let value =
+                HeaderValue::try_from(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+            (coding, tag, value)
+        };
+        let (c, tag, value) = self.coded.get_or_init(make);
+        if *c == coding {
+            return (Cow::Borrowed(tag.as_str()), value.clone());
+        }
+        let (_, tag, value) = make();
+        (Cow::Owned(tag), value)
     }
 
     /// A small file's bytes, read within the TTL, when the cache keeps them.

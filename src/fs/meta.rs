@@ -43,6 +43,36 @@ pub fn etag(dev: u64, ino: u64, size: u64, mtime_ns: i128) -> String {
     format!("\"{ino:x}-{size:x}-{mtime_ns:x}\"")
 }
 
+/// The entity tag of a file sent as a precompressed sibling with content coding `coding`
+/// (`br`, `gzip`, `zstd`): the sibling's own tag (from its own inode, size and mtime) with
+/// the coding appended inside the quotes, `"<ino>-<size>-<mtime_ns>-br"`.
+///
+/// The sibling's own metadata alone would tell it apart from the file in most cases, but not
+/// always: inode numbers are unique only within one filesystem and the device is left out of
+/// [`etag`], so a sibling that is a symlink into another filesystem, or an inode freed and
+/// reused, could give one coding the tag of another. Each coding is another representation,
+/// and a cache holding the gzip body must never have it validated by a request that now gets
+/// br (or the file itself): with the coding in the tag, no tag of one coding can equal a tag
+/// of another or of the identity file (whose segments are hex digits only). A tag that does
+/// not end in a quote (not one of ours) gets the suffix at its end.
+pub(crate) fn coded_etag(tag: &str, coding: &str) -> String {
+    let mut out = String::with_capacity(tag.len() + coding.len() + 1);
+    match tag.strip_suffix('"') {
+        Some(open) => {
+            out.push_str(open);
+            out.push('-');
+            out.push_str(coding);
+            out.push('"');
+        }
+        None => {
+            out.push_str(tag);
+            out.push('-');
+            out.push_str(coding);
+        }
+    }
+    out
+}
+
 /// The latest time an HTTP-date can express (9999-12-31T23:59:59Z).
 const MAX_HTTP_DATE_SECS: u64 = 253_402_300_799;
 
@@ -925,6 +955,39 @@ mod tests {
             (name == "if-none-match").then_some(b"\"x\"".as_slice())
         };
         assert_eq!(evaluate(&Method::GET, first, &v), Proceed);
+    }
+
+    #[test]
+    fn coded_tags_differ_per_coding() {
+        let tag = etag(1, 0x2a, 0x3e8, 0x10);
+        assert_eq!(tag, "\"2a-3e8-10\"");
+        let tags: Vec<String> = ["gzip", "br", "zstd"]
+            .into_iter()
+            .map(|c| coded_etag(&tag, c))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "\"2a-3e8-10-gzip\"",
+                "\"2a-3e8-10-br\"",
+                "\"2a-3e8-10-zstd\""
+            ]
+        );
+        // Valid strong tags, none equal to another or to the file's, even weakly.
+        for (i, t) in tags.iter().enumerate() {
+            let own = parse_single_tag(t.as_bytes()).expect("a valid entity-tag");
+            assert!(!own.weak);
+            assert!(!own.weak_eq(&parse_single_tag(tag.as_bytes()).unwrap()));
+            for other in &tags[i + 1..] {
+                assert!(!own.weak_eq(&parse_single_tag(other.as_bytes()).unwrap()));
+            }
+        }
+        // A small file's tag (its CRC appended) gets the coding after it.
+        assert_eq!(
+            coded_etag("\"2a-3e8-10-c0ffee\"", "br"),
+            "\"2a-3e8-10-c0ffee-br\""
+        );
+        assert_eq!(coded_etag("odd", "br"), "odd-br");
     }
 
     #[test]

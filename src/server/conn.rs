@@ -990,7 +990,9 @@ async fn send_file_copy(
             Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
-                    let want = ((range.end - pos) as usize).min(CHUNK);
+                    // What is left of the extent is a u64 (files past 4 GiB): bounded
+                    // before it becomes a length, never cut.
+                    let want = usize::try_from(range.end - pos).map_or(CHUNK, |n| n.min(CHUNK));
                     if buf.capacity() < want {
                         buf = Vec::with_capacity(want);
                     }
@@ -1045,7 +1047,9 @@ async fn send_file_zero_copy(
             Piece::Extent(range) => {
                 let mut pos = range.start;
                 while pos < range.end {
-                    let want = (range.end - pos) as usize;
+                    // Saturated, not cut, where usize is narrower than the extent; sendfile
+                    // takes at most 0x7ffff000 bytes a call anyway.
+                    let want = usize::try_from(range.end - pos).unwrap_or(usize::MAX);
                     match sys::sendfile(&io.stream, file, &mut pos, want) {
                         Ok(0) => {
                             tracing::warn!("file shorter than announced; closing the connection");

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use http::header::{
     ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED,
+    LAST_MODIFIED, VARY,
 };
 use http::{HeaderValue, Method, StatusCode};
 
@@ -93,11 +93,15 @@ pub(crate) fn prepare(
             return Prepared::Done(Response::detail(e.status(), e.detail()));
         }
     };
-    // A precompressed sibling (`x.js.br`, ...) the client accepts replaces the file itself.
+    // A precompressed sibling (`x.js.br`, ...) the client accepts, and that is not older
+    // than the file (see `sibling`), replaces the file itself: it is then the selected
+    // representation, with its own validators (a tag of its own, `meta::coded_etag`), and
+    // conditions and ranges apply to it, to its encoded bytes (RFC 9110 §13.1, §14.1: a
+    // range is of the representation selected, which is the one `Content-Encoding` names).
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, req.lines("accept-encoding").next()) {
+        match sibling(&spec, allow, req.lines("accept-encoding").next(), &entry) {
             Some((coding, sib)) => {
                 encoded = Some(coding);
                 sib
@@ -108,9 +112,15 @@ pub(crate) fn prepare(
         entry
     };
     let len = entry.opened.meta.len();
-    let etag = entry.etag.as_str();
+    let (etag, etag_value) = match encoded {
+        Some(coding) => entry.coded_etag(coding),
+        None => (
+            std::borrow::Cow::Borrowed(entry.etag.as_str()),
+            entry.etag_value.clone(),
+        ),
+    };
     let validators = Validators {
-        etag,
+        etag: &etag,
         last_modified: entry.last_modified.as_ref().map(|(t, _)| *t),
     };
 
@@ -129,7 +139,7 @@ pub(crate) fn prepare(
         resp.headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
     }
-    resp.headers_mut().insert(ETAG, entry.etag_value.clone());
+    resp.headers_mut().insert(ETAG, etag_value);
     if let Some((_, value)) = &entry.last_modified {
         resp.headers_mut().insert(LAST_MODIFIED, value.clone());
     }
@@ -309,13 +319,23 @@ fn compressed(
     )
 }
 
-/// The first precompressed sibling of the file that the request's `Accept-Encoding` takes,
-/// opened through the allow-list like the file itself.
+/// The first precompressed sibling of the file that the request's `Accept-Encoding` takes
+/// and that is not stale, opened through the allow-list like the file itself.
+///
+/// A sibling older than the file (by mtime, to the nanosecond) was made from an earlier
+/// version of it: it is never sent, the next coding accepted is tried, and with none left
+/// the file itself is (compressed on the fly when it is small and the app compresses). Both
+/// come from the open-file cache, each revalidated after the TTL like any file, so a file or
+/// sibling changed on disk is seen within it. An equal mtime is fresh: build tools often
+/// give the outputs of one step the same time.
 fn sibling(
     spec: &FileBody,
     allow: &AllowList,
     accept: Option<&[u8]>,
+    file: &cache::Entry,
 ) -> Option<(Coding, Rc<cache::Entry>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = |e: &cache::Entry| (e.opened.meta.mtime(), e.opened.meta.mtime_nsec());
     compress::negotiate(accept).into_iter().find_map(|coding| {
         let opened = match &spec.located {
             Some((root, rel)) => cache::open_in(allow, *root, &format!("{rel}{}", coding.suffix())),
@@ -325,7 +345,8 @@ fn sibling(
                 cache::open(allow, std::path::Path::new(&path))
             }
         };
-        opened.ok().map(|e| (coding, e))
+        let sib = opened.ok()?;
+        (mtime(&sib) >= mtime(file)).then_some((coding, sib))
     })
 }
 
@@ -384,10 +405,13 @@ fn set(resp: &mut Response, name: http::HeaderName, value: &str) {
     }
 }
 
+/// The validators of the representation onto a 412 or 416 about it, and its `Vary`: which
+/// representation was selected (a precompressed sibling or the file) depends on the
+/// request's `Accept-Encoding` for these answers too.
 fn copy_validators(from: &Response, to: &mut Response) {
-    for name in [ETAG, LAST_MODIFIED, ACCEPT_RANGES] {
-        if let Some(v) = from.headers().get(&name) {
-            to.headers_mut().insert(name, v.clone());
+    for name in [ETAG, LAST_MODIFIED, ACCEPT_RANGES, VARY] {
+        for v in from.headers().get_all(&name) {
+            to.headers_mut().append(name.clone(), v.clone());
         }
     }
 }
