@@ -116,7 +116,7 @@ impl Default for SendRate {
     }
 }
 
-/// Server settings. Build with [`Server::builder`].
+/// Server settings. Build with [`Server::builder`](crate::Server::builder).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Listen address.
