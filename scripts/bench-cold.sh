@@ -12,6 +12,7 @@
 #   SIZE_MB=128 RATE=100M scripts/bench-cold.sh
 #   SERVERS="rb-uring nginx-aio" scripts/bench-cold.sh
 #   SKIP_BUILD=1 scripts/bench-cold.sh
+#   BASELINE=DIR/bench_app scripts/bench-cold.sh   # adds "rb-base" (another build, io_uring)
 #
 # Needs: nginx (Debian nginx-light), curl, python3, taskset. The files are written to a temp
 # directory on the disk that holds $TMPDIR (not tmpfs: eviction must reach the disk).
@@ -22,6 +23,7 @@ SIZE_MB=${SIZE_MB:-256}
 RATE=${RATE:-200M}
 UNLOADED_S=${UNLOADED_S:-3}
 SERVERS=${SERVERS:-"rb-uring rb-epoll nginx nginx-aio"}
+[[ -n ${BASELINE:-} ]] && SERVERS="$SERVERS rb-base"
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18180}
@@ -130,9 +132,10 @@ NGINX
 
 start() { # NAME -> sets $server_pid
   case $1 in
-    rb-uring | rb-epoll)
-      local driver=${1#rb-}
-      taskset -c "$SERVER_CPU" target/release/examples/bench_app --bind "127.0.0.1:$PORT" \
+    rb-uring | rb-epoll | rb-base)
+      local driver=${1#rb-} bin=target/release/examples/bench_app
+      [[ $1 == rb-base ]] && driver=uring bin=$BASELINE
+      taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" \
         --workers 1 --driver "$driver" --files "$work/files" >"$work/$1.log" 2>&1 &
       ;;
     nginx | nginx-aio)

@@ -7,6 +7,7 @@ pub(crate) mod cache;
 pub mod cache_policy;
 
 pub mod meta;
+pub(crate) mod pages;
 #[doc(hidden)]
 pub mod range;
 pub mod static_dir;

@@ -23,11 +23,13 @@ use super::ctx::{ConnSlot, WorkerCtx};
 use super::files;
 use super::io::{ConnError, Io};
 use super::net::{self, Stream, sys};
+use super::pool::BlockingPool;
 use super::write::{self, Framing};
 use super::{access, metrics};
 use crate::api::{Api, Endpoint};
 use crate::compress::{self, Compression, Plan};
 use crate::escape::Escaped;
+use crate::fs::pages;
 use crate::fs::stream::{FileStream, Piece};
 use crate::handler::HandlerFuture;
 use crate::http::{
@@ -483,7 +485,7 @@ pub(crate) async fn serve(
                             match config.file_sending {
                                 FileSending::ZeroCopy => {
                                     let send = send_file_zero_copy(
-                                        &mut io, wbuf, stream, stall, &mut bytes,
+                                        &mut io, wbuf, stream, ctx, stall, &mut bytes,
                                     );
                                     Box::pin(send).await
                                 }
@@ -1019,14 +1021,24 @@ async fn send_file_copy(
     Ok(())
 }
 
+/// How much of a file one look at the page cache covers: `sendfile` is given at most this
+/// much after its first and last page were found cached.
+const WARM_WINDOW: u64 = 2 << 20;
+
 /// Sends the head in `wbuf` and then the file's pieces with `sendfile(2)`: the file's pages
 /// go from the page cache to the socket without passing through user space. The head goes
 /// out with `MSG_MORE`, so it shares its segment with the first file bytes. Fails when the
 /// socket does, or when the file turns out shorter than announced.
+///
+/// `sendfile` waits for the disk when the pages it sends are not cached, and the worker with
+/// it. So the extent goes out a window at a time: a window whose first and last pages are
+/// cached is sent at once; a cold one is read into the page cache on the blocking pool
+/// first, while the worker serves its other connections.
 async fn send_file_zero_copy(
     io: &mut Io,
     wbuf: &mut Vec<u8>,
     stream: FileStream,
+    ctx: &WorkerCtx,
     stall: Duration,
     sent: &mut u64,
 ) -> Result<(), ()> {
@@ -1046,10 +1058,21 @@ async fn send_file_zero_copy(
             }
             Piece::Extent(range) => {
                 let mut pos = range.start;
+                // Sent without waiting for the disk up to here.
+                let mut warm_to = pos;
                 while pos < range.end {
-                    // Saturated, not cut, where usize is narrower than the extent; sendfile
-                    // takes at most 0x7ffff000 bytes a call anyway.
-                    let want = usize::try_from(range.end - pos).unwrap_or(usize::MAX);
+                    if pos >= warm_to {
+                        warm_to = range.end.min(pos + WARM_WINDOW);
+                        if !(pages::cached(file, pos) && pages::cached(file, warm_to - 1)) {
+                            warm_off_worker(&ctx.pool, file, pos, warm_to - pos).await?;
+                            if let Some(m) = &ctx.metrics {
+                                m.cold_reads.add(1);
+                                m.cold_bytes.add(warm_to - pos);
+                            }
+                        }
+                    }
+                    // Saturated, not cut, where usize is narrower than the window.
+                    let want = usize::try_from(warm_to - pos).unwrap_or(usize::MAX);
                     match sys::sendfile(&io.stream, file, &mut pos, want) {
                         Ok(0) => {
                             tracing::warn!("file shorter than announced; closing the connection");
@@ -1076,6 +1099,24 @@ async fn send_file_zero_copy(
     }
     io.send_done();
     sys::restore(&io.stream, restore).map_err(drop)
+}
+
+/// Reads `len` bytes of `file` from `offset` into the page cache on the blocking pool, and
+/// waits for that without blocking the worker. Fails only when the pool is gone.
+async fn warm_off_worker(
+    pool: &BlockingPool,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> Result<(), ()> {
+    // The job may outlive this send (a client that leaves): it holds its own descriptor.
+    let file = file.try_clone().map_err(drop)?;
+    let (tx, rx) = futures_channel::oneshot::channel();
+    pool.run(Box::new(move || {
+        pages::warm(&file, offset, len);
+        let _ = tx.send(());
+    }));
+    rx.await.map_err(drop)
 }
 
 /// Sends all of `buf` on the non-blocking socket, waiting for room when it is full.

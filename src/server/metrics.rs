@@ -78,6 +78,9 @@ pub(crate) struct WorkerMetrics {
     pub(crate) cache_misses: Cell64,
     pub(crate) cache_files: Cell64,
     pub(crate) cache_bytes: Cell64,
+    /// File windows found cold and read into the page cache off the worker, and their bytes.
+    pub(crate) cold_reads: Cell64,
+    pub(crate) cold_bytes: Cell64,
 }
 
 impl WorkerMetrics {
@@ -94,6 +97,8 @@ impl WorkerMetrics {
             cache_misses: Cell64::default(),
             cache_files: Cell64::default(),
             cache_bytes: Cell64::default(),
+            cold_reads: Cell64::default(),
+            cold_bytes: Cell64::default(),
         }
     }
 
@@ -275,6 +280,20 @@ impl Metrics {
             "counter",
             "Open-file cache misses (updated every second).",
             sum(&|w| w.cache_misses.get()),
+        );
+        single(
+            &mut out,
+            "ringbolt_file_cold_reads_total",
+            "counter",
+            "File windows not in the page cache when sent, read in on the blocking pool first.",
+            sum(&|w| w.cold_reads.get()),
+        );
+        single(
+            &mut out,
+            "ringbolt_file_cold_read_bytes_total",
+            "counter",
+            "Bytes of those windows.",
+            sum(&|w| w.cold_bytes.get()),
         );
         single(
             &mut out,

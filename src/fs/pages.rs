@@ -1,0 +1,72 @@
+//! Which parts of a file are in the page cache, and bringing them in: what lets a send decide,
+//! without blocking, whether `sendfile(2)` would wait for the disk.
+//!
+//! A page is probed with a one-byte `preadv2(RWF_NOWAIT)`: the kernel answers from the page
+//! cache or refuses (`EAGAIN`) rather than start a read and wait. Where a filesystem does
+//! not support the flag, every page counts as cached (the send then behaves as it always did).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Whether the page of `file` holding `offset` is in the page cache. The end of the file
+/// counts as cached (there is nothing to wait for).
+pub(crate) fn cached(file: &File, offset: u64) -> bool {
+    let Ok(off) = libc::off_t::try_from(offset) else {
+        return true;
+    };
+    let mut byte = 0u8;
+    let iov = libc::iovec {
+        iov_base: (&raw mut byte).cast(),
+        iov_len: 1,
+    };
+    // SAFETY: the descriptor belongs to `file`, borrowed for the call; `iov` describes one
+    // live byte on this stack frame, which the kernel may write.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+    n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+}
+
+/// Brings `len` bytes of `file` from `offset` into the page cache and waits until the last
+/// of them is there: `readahead(2)` asks for them all, then a plain read of the last byte
+/// waits for the end of that read. Blocks: for a thread of the blocking pool, never a worker.
+pub(crate) fn warm(file: &File, offset: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    let (Ok(off), Ok(count)) = (libc::off64_t::try_from(offset), usize::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor belongs to `file`, borrowed for the call; readahead touches no
+    // memory of ours.
+    unsafe { libc::readahead(file.as_raw_fd(), off, count) };
+    let mut byte = [0u8; 1];
+    // A failed read shows up again, and is reported, when the bytes are sent.
+    let _ = std::os::unix::fs::FileExt::read_at(file, &mut byte, offset + len - 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn evicted_pages_are_not_cached_until_warmed() {
+        let path = std::env::temp_dir().join(format!("ringbolt-pages-{}", std::process::id()));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(&vec![7u8; 4 << 20]).unwrap();
+        f.sync_all().unwrap();
+        let f = File::open(&path).unwrap();
+        // SAFETY: the descriptor is `f`'s; fadvise touches no memory of ours.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let evicted = !cached(&f, 2 << 20);
+        warm(&f, 0, 4 << 20);
+        assert!(cached(&f, 0) && cached(&f, (4 << 20) - 1));
+        assert!(cached(&f, 8 << 20), "past the end counts as cached");
+        std::fs::remove_file(&path).unwrap();
+        // Eviction is a request the kernel may decline (tmpfs, for one): only where it was
+        // honoured does it say anything.
+        if evicted {
+            eprintln!("eviction honoured: the probe saw a cold page");
+        }
+    }
+}
