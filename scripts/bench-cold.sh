@@ -158,12 +158,13 @@ stop() {
   wait "$server_pid" 2>/dev/null || true
 }
 
-printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "cold p99 / max ms" "downloads"
+printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "cold p99 / max ms" "downloads (4 x ${SIZE_MB} MiB at $RATE/s each)"
 for name in $SERVERS; do
   start "$name"
   read -r _ _ up99 umax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" "$UNLOADED_S" -)
   evict
   rm -f "$work/done"
+  t0=$(date +%s.%N)
   (
     for i in 1 2 3 4; do
       taskset -c "$CLIENT_CPU" curl -s -o /dev/null --limit-rate "$RATE" \
@@ -175,10 +176,11 @@ for name in $SERVERS; do
   waiter=$!
   read -r _ _ cp99 cmax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" 600 "$work/done")
   wait "$waiter"
+  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
   ok=0
   for i in 1 2 3 4; do
     [[ $(cat "$work/dl$i.out") == "200 $((SIZE_MB << 20))" ]] && ok=$((ok + 1))
   done
-  printf '%-10s %-22s %-22s %s\n' "$name" "$up99 / $umax" "$cp99 / $cmax" "$ok/4 complete"
+  printf '%-10s %-22s %-22s %s\n' "$name" "$up99 / $umax" "$cp99 / $cmax" "$ok/4 complete in $secs s"
   stop
 done
