@@ -108,6 +108,7 @@ impl std::fmt::Debug for Endpoint {
 pub struct Api {
     pub(crate) router: Router<Endpoint>,
     pub(crate) templates: Registry,
+    /// Always `None` without the `compress` feature.
     pub(crate) compression: Option<Compression>,
     /// `METHOD pattern` of every route, by [`Endpoint::id`] (the metrics' route labels; see
     /// [`route_label`]).
@@ -172,7 +173,8 @@ impl Route<'_> {
     }
 
     /// Never compresses this route's responses, even when the app compresses (e.g. a stream
-    /// a proxy must see as it is).
+    /// a proxy must see as it is). Needs the `compress` feature.
+    #[cfg(feature = "compress")]
     pub fn no_compress(self) -> Self {
         self.endpoint.no_compress = true;
         self
@@ -625,6 +627,8 @@ impl Api {
 
     /// Compresses responses (gzip, br, zstd, as the client accepts; see
     /// [`compress`](crate::compress)) with these settings; `None` (the default): never.
+    /// Needs the `compress` feature; without it an `Api` never compresses.
+    #[cfg(feature = "compress")]
     pub fn compression(&mut self, setting: Option<Compression>) -> &mut Self {
         self.compression = setting;
         self

@@ -19,15 +19,78 @@
 //!   levels, and gzip (the coding streams prefer at equal q) keeps nothing between batches
 //!   but the stream's last [`STREAM_HISTORY`] bytes. Streams are gzip or
 //!   br, never zstd (its context is too large to keep for every open stream).
+//!
+//! The encoders, [`Compression`] and [`Api::compression`](crate::Api::compression) need
+//! the `compress` feature (on by default). Without it no encoding is ever chosen: every
+//! response goes out as it is, with no `Vary: Accept-Encoding` of compression's own.
+//! Negotiation stays, for precompressed siblings (`x.js.br` beside `x.js`, see
+//! [`FileResponse::precompressed`](crate::FileResponse::precompressed)), which need no
+//! encoder and are served with or without the feature.
 
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+#[cfg(feature = "compress")]
 mod codec;
 
+#[cfg(feature = "compress")]
 pub use codec::{Compression, STREAM_HISTORY};
+#[cfg(feature = "compress")]
 pub(crate) use codec::{Encoder, encode};
+#[cfg(not(feature = "compress"))]
+pub(crate) use identity::{Compression, Encoder, encode};
+
+/// Without the `compress` feature: a setting no one can make, so an [`Api`](crate::Api)'s
+/// is always `None` and no response is encoded. The server's compression steps compile as
+/// they are and are never entered; nothing here can be called.
+#[cfg(not(feature = "compress"))]
+mod identity {
+    use std::io;
+
+    use bytes::Bytes;
+
+    use super::Coding;
+
+    /// The compression setting: none exists without the feature (the type has no values).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Compression {}
+
+    impl Compression {
+        pub(crate) fn worth(&self, _len: usize) -> bool {
+            match *self {}
+        }
+    }
+
+    pub(crate) fn encode(config: &Compression, _coding: Coding, _body: &[u8]) -> Option<Bytes> {
+        match *config {}
+    }
+
+    /// A stream's encoder: none is ever made without the feature.
+    pub(crate) enum Encoder {}
+
+    impl Encoder {
+        pub(crate) fn new(config: &Compression, _coding: Coding) -> Option<Encoder> {
+            match *config {}
+        }
+
+        pub(crate) fn pending(&self) -> usize {
+            match *self {}
+        }
+
+        pub(crate) fn write(&mut self, _input: &[u8]) -> io::Result<()> {
+            match *self {}
+        }
+
+        pub(crate) fn flush(&mut self) -> io::Result<Vec<u8>> {
+            match *self {}
+        }
+
+        pub(crate) fn finish(self) -> io::Result<Vec<u8>> {
+            match self {}
+        }
+    }
+}
 
 /// A content coding the server can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +298,7 @@ pub(crate) fn plan(
         && status != StatusCode::NO_CONTENT
         && !headers.contains_key(CONTENT_ENCODING)
         && content_type.is_some_and(|ct| compressible(ct.as_bytes()))
-        && len.is_none_or(|n| n >= config.min_size);
+        && len.is_none_or(|n| config.worth(n));
     if !candidate {
         return Plan::Skip;
     }

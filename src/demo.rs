@@ -10,10 +10,12 @@ use http::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+#[cfg(feature = "compress")]
+use crate::Compression;
 use crate::templates::Render;
 use crate::{
-    Api, Compression, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText,
-    Redirect, Request, Response, SameSite, StatusCode, StreamingResponse, Templates, render,
+    Api, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText, Redirect, Request,
+    Response, SameSite, StatusCode, StreamingResponse, Templates, render,
 };
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
@@ -450,12 +452,17 @@ pub fn stream_routes(api: &mut Api) {
             .header("X-Accel-Buffering", "no")
     };
     api.get("/sse", sse);
+    #[cfg(feature = "compress")]
     api.get("/sse-nocompress", sse).no_compress();
+    // Without the feature nothing is compressed: the same stream.
+    #[cfg(not(feature = "compress"))]
+    api.get("/sse-nocompress", sse);
 }
 
 /// The whole demo app without file routes.
 pub fn app() -> Api {
     let mut api = Api::new();
+    #[cfg(feature = "compress")]
     api.compression(Some(Compression::default()));
     api.templates(Templates::new().embedded("myapp/page.html", PAGE_HTML));
     bench_routes(&mut api);

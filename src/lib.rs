@@ -159,6 +159,7 @@ pub mod fuzzing {
 }
 
 pub use api::{Api, Route, Scope};
+#[cfg(feature = "compress")]
 pub use compress::Compression;
 pub use error::{Error, Loc, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};

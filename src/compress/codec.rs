@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::Coding;
 
-/// The compression setting of an [`Api`](crate::Api).
+/// The compression setting of an [`Api`](crate::Api). Needs the `compress` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compression {
     /// Smallest body compressed, in bytes (default 500).
@@ -19,6 +19,13 @@ pub struct Compression {
     pub brotli_quality: u32,
     /// zstd level, 1–22 (default 3).
     pub zstd_level: i32,
+}
+
+impl Compression {
+    /// Whether a body of `len` bytes is long enough to compress ([`min_size`](Self::min_size)).
+    pub(crate) fn worth(&self, len: usize) -> bool {
+        len >= self.min_size
+    }
 }
 
 impl Default for Compression {
