@@ -16,6 +16,7 @@ use crate::request::Request;
 use crate::response::{IntoResponse, Redirect, Response, Validator};
 use crate::router::Router;
 use crate::state::States;
+#[cfg(feature = "templates")]
 use crate::templates::{Registry, Templates};
 
 /// One registered handler and its options.
@@ -107,6 +108,7 @@ impl std::fmt::Debug for Endpoint {
 #[derive(Debug, Default)]
 pub struct Api {
     pub(crate) router: Router<Endpoint>,
+    #[cfg(feature = "templates")]
     pub(crate) templates: Registry,
     /// Always `None` without the `compress` feature.
     pub(crate) compression: Option<Compression>,
@@ -634,13 +636,17 @@ impl Api {
         self
     }
 
-    /// Sets the default template engine, the one [`crate::render`] uses.
+    /// Sets the default template engine, the one [`crate::render`] uses. Needs the
+    /// `templates` feature.
+    #[cfg(feature = "templates")]
     pub fn templates(&mut self, engine: Templates) -> &mut Self {
         self.templates.default = Some(engine);
         self
     }
 
-    /// Adds a named template engine, chosen with [`crate::templates::Render::using`].
+    /// Adds a named template engine, chosen with [`crate::templates::Render::using`]. Needs
+    /// the `templates` feature.
+    #[cfg(feature = "templates")]
     pub fn template_engine(&mut self, name: &str, engine: Templates) -> &mut Self {
         self.templates.named.insert(name.to_owned(), engine);
         self

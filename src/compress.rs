@@ -7,7 +7,7 @@
 //! - A response is compressed only when it is worth it and safe: a compressible media type
 //!   (text, JSON, JavaScript, XML, SVG, …; never images, audio, video, PDF, archives or
 //!   `application/octet-stream`), no `Content-Encoding` of its own, a status with a body
-//!   other than 206, and at least [`Compression::min_size`] bytes. A result that is not
+//!   other than 206, and at least `Compression::min_size` bytes. A result that is not
 //!   smaller than the original is thrown away. HEAD is decided as GET would be, so that it
 //!   announces the same `Content-Encoding`, `Content-Length`, `Vary` and `ETag`.
 //! - Every response that could be compressed says `Vary: Accept-Encoding`, once, whether or
@@ -17,12 +17,12 @@
 //!   slow stream's item is never held back. Their encoders are built for many long-lived
 //!   streams rather than for one body: allocated with the first bytes, small windows and
 //!   levels, and gzip (the coding streams prefer at equal q) keeps nothing between batches
-//!   but the stream's last [`STREAM_HISTORY`] bytes. Streams are gzip or
+//!   but the stream's last `STREAM_HISTORY` bytes. Streams are gzip or
 //!   br, never zstd (its context is too large to keep for every open stream).
 //!
-//! The encoders, [`Compression`] and [`Api::compression`](crate::Api::compression) need
-//! the `compress` feature (on by default). Without it no encoding is ever chosen: every
-//! response goes out as it is, with no `Vary: Accept-Encoding` of compression's own.
+//! The encoders, `Compression` and `Api::compression` need the `compress` feature (on by
+//! default). Without it no encoding is ever chosen: every response goes out as it is, with
+//! no `Vary: Accept-Encoding` of compression's own.
 //! Negotiation stays, for precompressed siblings (`x.js.br` beside `x.js`, see
 //! [`FileResponse::precompressed`](crate::FileResponse::precompressed)), which need no
 //! encoder and are served with or without the feature.

@@ -113,7 +113,8 @@ impl Request {
         &mut self.extensions
     }
 
-    /// The application this request is served by.
+    /// The application this request is served by (its template engines).
+    #[cfg(feature = "templates")]
     pub(crate) fn api(&self) -> &'static Api {
         self.api
     }
