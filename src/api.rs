@@ -16,6 +16,7 @@ use crate::request::Request;
 use crate::response::{IntoResponse, Redirect, Response, Validator};
 use crate::router::Router;
 use crate::state::States;
+#[cfg(feature = "templates")]
 use crate::templates::{Registry, Templates};
 
 /// One registered handler and its options.
@@ -107,7 +108,9 @@ impl std::fmt::Debug for Endpoint {
 #[derive(Debug, Default)]
 pub struct Api {
     pub(crate) router: Router<Endpoint>,
+    #[cfg(feature = "templates")]
     pub(crate) templates: Registry,
+    /// Always `None` without the `compress` feature.
     pub(crate) compression: Option<Compression>,
     /// `METHOD pattern` of every route, by [`Endpoint::id`] (the metrics' route labels; see
     /// [`route_label`]).
@@ -172,7 +175,8 @@ impl Route<'_> {
     }
 
     /// Never compresses this route's responses, even when the app compresses (e.g. a stream
-    /// a proxy must see as it is).
+    /// a proxy must see as it is). Needs the `compress` feature.
+    #[cfg(feature = "compress")]
     pub fn no_compress(self) -> Self {
         self.endpoint.no_compress = true;
         self
@@ -490,6 +494,7 @@ impl Api {
     pub(crate) fn freeze(&mut self) {
         // Template engines are found through the request's state (a request knows the
         // app's state, not the app).
+        #[cfg(feature = "templates")]
         self.states
             .insert_shared(std::mem::take(&mut self.templates));
         self.middleware.chain = self.middleware.added.iter().cloned().collect();
@@ -638,18 +643,24 @@ impl Api {
 
     /// Compresses responses (gzip, br, zstd, as the client accepts; see
     /// [`compress`](crate::compress)) with these settings; `None` (the default): never.
+    /// Needs the `compress` feature; without it an `Api` never compresses.
+    #[cfg(feature = "compress")]
     pub fn compression(&mut self, setting: Option<Compression>) -> &mut Self {
         self.compression = setting;
         self
     }
 
-    /// Sets the default template engine, the one [`crate::render`] uses.
+    /// Sets the default template engine, the one [`crate::render`] uses. Needs the
+    /// `templates` feature.
+    #[cfg(feature = "templates")]
     pub fn templates(&mut self, engine: Templates) -> &mut Self {
         self.templates.default = Some(engine);
         self
     }
 
-    /// Adds a named template engine, chosen with [`crate::templates::Render::using`].
+    /// Adds a named template engine, chosen with [`crate::templates::Render::using`]. Needs
+    /// the `templates` feature.
+    #[cfg(feature = "templates")]
     pub fn template_engine(&mut self, name: &str, engine: Templates) -> &mut Self {
         self.templates.named.insert(name.to_owned(), engine);
         self

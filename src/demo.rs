@@ -1,6 +1,8 @@
 //! The embedded demo app: what `cargo run --release` serves. Every example of the
 //! "Responses" guide, at the routes of the reference app, answering what the reference
-//! answers on the wire (where the reference is wrong, what RFC 9110 says).
+//! answers on the wire (where the reference is wrong, what RFC 9110 says). The template
+//! route and compression are there with the `templates` and `compress` features (the
+//! binary has both).
 
 use std::time::Duration;
 
@@ -10,13 +12,17 @@ use http::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::templates::Render;
+#[cfg(feature = "compress")]
+use crate::Compression;
+#[cfg(feature = "templates")]
+use crate::templates::{Render, Templates, render};
 use crate::{
-    Api, Compression, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText,
-    Redirect, Request, Response, SameSite, StatusCode, StreamingResponse, Templates, render,
+    Api, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText, Redirect, Request,
+    Response, SameSite, StatusCode, StreamingResponse,
 };
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
+#[cfg(feature = "templates")]
 const PAGE_HTML: &str = include_str!("../templates/myapp/page.html");
 
 /// `{"message":"Hello","count":42}`: the seed's JSON example.
@@ -139,6 +145,7 @@ async fn template(_req: Request) -> Html {
     Html::new(html)
 }
 
+#[cfg(feature = "templates")]
 async fn show_page(req: Request) -> Render {
     render(
         &req,
@@ -450,13 +457,19 @@ pub fn stream_routes(api: &mut Api) {
             .header("X-Accel-Buffering", "no")
     };
     api.get("/sse", sse);
+    #[cfg(feature = "compress")]
     api.get("/sse-nocompress", sse).no_compress();
+    // Without the feature nothing is compressed: the same stream.
+    #[cfg(not(feature = "compress"))]
+    api.get("/sse-nocompress", sse);
 }
 
 /// The whole demo app without file routes.
 pub fn app() -> Api {
     let mut api = Api::new();
+    #[cfg(feature = "compress")]
     api.compression(Some(Compression::default()));
+    #[cfg(feature = "templates")]
     api.templates(Templates::new().embedded("myapp/page.html", PAGE_HTML));
     bench_routes(&mut api);
     api.get("/items", get_items);
@@ -466,6 +479,7 @@ pub fn app() -> Api {
     api.get("/status", status);
     api.get("/page", page);
     api.get("/template", template);
+    #[cfg(feature = "templates")]
     api.get("/render-page", show_page);
     api.get("/old-page", old_page);
     api.get("/external", external);

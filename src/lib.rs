@@ -50,11 +50,14 @@
 //! assert_eq!(Html::new("<h1>Hi</h1>").content_type().unwrap(), "text/html; charset=utf-8");
 //! ```
 //!
-//! Templates: [`render`] with Django syntax, from directories or embedded sources.
+//! Templates (the `templates` feature): `render` with Django syntax, from directories or
+//! embedded sources.
 //! ```
+//! # #[cfg(feature = "templates")] {
 //! use ringbolt::Templates;
 //! let t = Templates::new().embedded("hi.html", "{% for x in xs %}<b>{{ x|upper }}</b>{% endfor %}");
 //! assert_eq!(t.render_to_string("hi.html", serde_json::json!({"xs": ["a", "<"]})).unwrap(), "<b>A</b><b>&lt;</b>");
+//! # }
 //! ```
 //!
 //! Redirects: 307 unless told otherwise.
@@ -119,6 +122,19 @@
 //! assert_eq!((StatusCode::ACCEPTED, "queued").into_response().status_code(), 202);
 //! assert_eq!(().into_response().status_code(), 204);
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `templates` (default): the `templates` module, `render` and `Templates`,
+//!   `Api::templates` and `Api::template_engine` (minijinja).
+//! - `compress` (default): response compression, gzip, br and zstd (flate2, brotli, zstd):
+//!   `Compression`, `Api::compression`, `Route::no_compress`. Without it every response goes
+//!   out as it is; precompressed siblings of files are still served.
+//! - `cli` (default): the `ringbolt` binary's command line, settings file and log output;
+//!   nothing in the library.
+//!
+//! `ringbolt = { version = "…", default-features = false }` is the library without them:
+//! JSON, text, bytes, files, streams, input, middleware, state and the test client.
 #![deny(missing_docs)]
 #![deny(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
 
@@ -141,6 +157,7 @@ pub mod router;
 mod server;
 mod state;
 mod task;
+#[cfg(feature = "templates")]
 pub mod templates;
 pub mod test;
 
@@ -158,6 +175,7 @@ pub mod fuzzing {
 }
 
 pub use api::{Api, Route, Scope};
+#[cfg(feature = "compress")]
 pub use compress::Compression;
 pub use error::{Error, Loc, ValidationIssue};
 pub use handler::{Handler, HandlerFuture};
@@ -173,6 +191,7 @@ pub use server::{
     ServerBuilder, ServerHandle, Timeouts, notify_stopping,
 };
 pub use task::{spawn_blocking, time};
+#[cfg(feature = "templates")]
 pub use templates::{Templates, render};
 
 pub use crate::http::Limits;

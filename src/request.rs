@@ -115,6 +115,7 @@ impl Request {
 
     /// The state of the application this request is served by (the app's own values and the
     /// framework's, such as its template engines).
+    #[cfg(feature = "templates")]
     pub(crate) fn states(&self) -> &'static States {
         self.states
     }

@@ -1,4 +1,5 @@
-//! Templates: `render(&req, "myapp/page.html", context)` answers with a rendered page.
+//! Templates: `render(&req, "myapp/page.html", context)` answers with a rendered page. This
+//! module needs the `templates` feature (on by default).
 //!
 //! A [`Templates`] engine says where templates come from: directories searched in order
 //! (like Django's `DIRS`) and templates compiled into the binary. Give it to the

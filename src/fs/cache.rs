@@ -68,6 +68,7 @@ pub(crate) struct Entry {
     bytes: RefCell<Option<Bytes>>,
     /// Compressed forms of `bytes`, made on first request for each coding and dropped with
     /// them (`None`: the coding would not make it smaller). Each is smaller than `bytes`.
+    #[cfg(feature = "compress")]
     encoded: RefCell<Vec<(Coding, Option<Bytes>)>>,
     /// The CRC-32 of a small file's bytes.
     digest: Option<u32>,
@@ -101,6 +102,7 @@ impl Entry {
         Entry {
             opened,
             bytes: RefCell::new(None),
+            #[cfg(feature = "compress")]
             encoded: RefCell::new(Vec::new()),
             digest,
             etag,
@@ -138,6 +140,7 @@ impl Entry {
     /// `contents` in `coding`, made with `encode` once per coding while the cache keeps the
     /// contents (each request, when it does not); `None` when the coding does not make them
     /// smaller.
+    #[cfg(feature = "compress")]
     pub(crate) fn encoded(
         &self,
         coding: Coding,
@@ -158,6 +161,18 @@ impl Entry {
         let z = encode(contents);
         self.encoded.borrow_mut().push((coding, z.clone()));
         z
+    }
+
+    /// Without the `compress` feature nothing is ever encoded (no `Api` compresses), so no
+    /// encoded form is kept: `encode` makes it each time.
+    #[cfg(not(feature = "compress"))]
+    pub(crate) fn encoded(
+        &self,
+        _coding: Coding,
+        contents: &Bytes,
+        encode: impl FnOnce(&[u8]) -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        encode(contents)
     }
 }
 
@@ -260,6 +275,7 @@ struct FileSlot {
 /// Drops what a file slot keeps of its contents.
 fn release(slot: &mut FileSlot, total: &mut u64) {
     slot.entry.bytes.borrow_mut().take();
+    #[cfg(feature = "compress")]
     slot.entry.encoded.borrow_mut().clear();
     *total -= slot.held;
     slot.held = 0;
@@ -730,6 +746,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "compress")]
     fn encoded_forms_are_made_once_while_the_contents_are_kept() {
         let (dir, allow) = tree();
         configure(&allow, &bounds(8, 8, 1 << 20, Duration::from_secs(60)));

@@ -1,7 +1,7 @@
 //! Responses: what a handler returns. A [`Response`] is a status, a media type, header
 //! fields and a [`Body`]; the response types ([`JsonResponse`] from [`Json::new`],
 //! [`PlainText`], [`Html`], [`Redirect`], [`File`], [`FileResponse`], [`StreamingResponse`],
-//! [`Sse`], and [`render`](crate::render)'s [`Render`](crate::templates::Render)) build one,
+//! [`Sse`], and with the `templates` feature `render`'s `Render`) build one,
 //! and [`IntoResponse`] turns any of them, or a plain value, into one. Nothing here touches a
 //! socket: the server encodes and writes what it gets.
 //!

@@ -97,7 +97,7 @@ impl Future for YieldOnce {
 
 /// The app a fuzzed connection talks to: one route per kind of response and request body
 /// handling, files served from `dir` (which gets `small.txt`, 100 B, and `big.bin`,
-/// 200 KiB: from memory and zero-copy), compression on.
+/// 200 KiB: from memory and zero-copy), compression on (with the `compress` feature).
 pub fn fuzz_app(dir: &std::path::Path) -> (Api, AllowList) {
     use crate::{Error, Event, FileResponse, Json, Request, Sse, StreamingResponse};
     use futures_util::stream;
@@ -109,6 +109,7 @@ pub fn fuzz_app(dir: &std::path::Path) -> (Api, AllowList) {
     allow.add(dir).expect("allow the fuzz directory");
 
     let mut api = Api::new();
+    #[cfg(feature = "compress")]
     api.compression(Some(crate::Compression::default()));
     api.get("/", |_req: Request| async { "Hello, World!" });
     api.get("/json", |_req: Request| async {
