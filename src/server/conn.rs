@@ -1021,9 +1021,12 @@ async fn send_file_copy(
     Ok(())
 }
 
-/// How much of a file one look at the page cache covers: `sendfile` is given at most this
-/// much after its first and last page were found cached.
+/// How much of a file one look at the page cache covers at first: `sendfile` is given at
+/// most this much after the window's first and last page were found cached. Each hot window
+/// doubles the next (up to [`MAX_WINDOW`]), so a hot file costs few looks and few calls; a
+/// cold one starts over.
 const WARM_WINDOW: u64 = 2 << 20;
+const MAX_WINDOW: u64 = 16 << 20;
 
 /// Sends the head in `wbuf` and then the file's pieces with `sendfile(2)`: the file's pages
 /// go from the page cache to the socket without passing through user space. The head goes
@@ -1060,10 +1063,15 @@ async fn send_file_zero_copy(
                 let mut pos = range.start;
                 // Sent without waiting for the disk up to here.
                 let mut warm_to = pos;
+                let mut window = WARM_WINDOW;
                 while pos < range.end {
                     if pos >= warm_to {
-                        warm_to = range.end.min(pos + WARM_WINDOW);
-                        if !(pages::cached(file, pos) && pages::cached(file, warm_to - 1)) {
+                        warm_to = range.end.min(pos + window);
+                        if pages::cached(file, pos) && pages::cached(file, warm_to - 1) {
+                            window = (window * 2).min(MAX_WINDOW);
+                        } else {
+                            window = WARM_WINDOW;
+                            warm_to = range.end.min(pos + window);
                             warm_off_worker(&ctx.pool, file, pos, warm_to - pos).await?;
                             if let Some(m) = &ctx.metrics {
                                 m.cold_reads.add(1);
