@@ -2,10 +2,8 @@
 //! pool, so the worker goes on serving its other connections; [`time`] has the timers a
 //! handler or a stream waits on (the worker's own), so no handler needs monoio directly.
 
-use std::panic::AssertUnwindSafe;
-
 use crate::error::Error;
-use crate::server::pool;
+use crate::server::pool::{self, CallFailed};
 
 /// Runs `f` on the server's blocking pool (the threads that also run
 /// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter) producers,
@@ -34,18 +32,13 @@ where
         tracing::error!("spawn_blocking called outside a ringbolt worker");
         return Err(Error::internal());
     };
-    let (tx, rx) = futures_channel::oneshot::channel();
-    pool.run(Box::new(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    }));
-    match rx.await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(_)) => {
+    match pool.call(f).await {
+        Ok(value) => Ok(value),
+        Err(CallFailed::Panicked) => {
             tracing::error!("a spawn_blocking task panicked");
             Err(Error::internal())
         }
-        // The pool stopped before the task ran (the server is going away).
-        Err(_) => Err(Error::internal()),
+        Err(CallFailed::Stopped) => Err(Error::internal()),
     }
 }
 

@@ -863,21 +863,9 @@ on_both_drivers! {
         let js = "function f() { return 1; }\n".repeat(40);
         std::fs::write(fx.root.join("app.js"), &js).unwrap();
         std::fs::write(fx.root.join("app.js.gz"), "stands for the gzip form").unwrap();
-        let handler = std::sync::Arc::new(ringbolt::fs::StaticDir::new(fx.root.clone()));
         let mut api = Api::new();
-        api.get("/{*path}", move |req: Request| {
-            let raw = req.param_raw("path").unwrap_or_default().to_owned();
-            let r = handler.serve(&req, &raw);
-            async move { r }
-        });
-        let config = Config {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            workers: 1,
-            driver,
-            allow_dirs: vec![fx.root.clone()],
-            ..Config::default()
-        };
-        let s = ringbolt::ServerBuilder::config(config).spawn(api).unwrap();
+        api.mount("/", ringbolt::fs::StaticDir::new(fx.root.clone()));
+        let s = start_api(driver, api);
         let a = s.local_addr();
         for (accept, encoding, body) in [
             ("Accept-Encoding: gzip, br\r\n", Some("gzip"), "stands for the gzip form"),

@@ -1119,12 +1119,9 @@ async fn warm_off_worker(
 ) -> Result<(), ()> {
     // The job may outlive this send (a client that leaves): it holds its own descriptor.
     let file = file.try_clone().map_err(drop)?;
-    let (tx, rx) = futures_channel::oneshot::channel();
-    pool.run(Box::new(move || {
-        pages::warm(&file, offset, len);
-        let _ = tx.send(());
-    }));
-    rx.await.map_err(drop)
+    pool.call(move || pages::warm(&file, offset, len))
+        .await
+        .map_err(drop)
 }
 
 /// Sends all of `buf` on the non-blocking socket, waiting for room when it is full.

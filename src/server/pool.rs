@@ -31,6 +31,15 @@ pub(crate) fn current() -> Option<Arc<BlockingPool>> {
     CURRENT.with(|p| p.borrow().clone())
 }
 
+/// Why [`BlockingPool::call`] has no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallFailed {
+    /// The function panicked.
+    Panicked,
+    /// The pool stopped before it ran.
+    Stopped,
+}
+
 /// Items a synchronous stream may run ahead of its connection.
 pub(crate) const CHANNEL: usize = 16;
 
@@ -71,6 +80,24 @@ impl BlockingPool {
     /// Runs `job` on a pool thread (queued while every thread is busy).
     pub(crate) fn run(&self, job: Job) {
         self.submit(job);
+    }
+
+    /// Runs `f` on a pool thread and waits for its result without blocking the caller's
+    /// thread.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CallFailed> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.run(Box::new(move || {
+            let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+        }));
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(CallFailed::Panicked),
+            // The pool stopped before the job ran (the server is going away).
+            Err(_) => Err(CallFailed::Stopped),
+        }
     }
 
     fn submit(&self, job: Job) {
