@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use crate::http::is_tchar;
+
 /// A year, the longest `max-age` caches are asked to honour (RFC 9111 §5.2.2.1 lets them
 /// cap larger values there): the lifetime of a fingerprinted file in
 /// [`CachePolicy::static_site`].
@@ -345,11 +347,6 @@ fn directives(value: &str) -> impl Iterator<Item = &str> {
         }
         c == ',' && !quoted
     })
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

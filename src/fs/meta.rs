@@ -387,13 +387,6 @@ const ATTR_CHAR_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-/// Whether `s` is a non-empty RFC 9110 `token`.
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
-}
-
 /// A `Content-Disposition` value (RFC 6266) offering `filename` as the download name.
 ///
 /// `disposition` is the type, normally `attachment` or `inline`; anything that is not a
@@ -419,7 +412,7 @@ fn is_token(s: &str) -> bool {
 /// );
 /// ```
 pub fn content_disposition(disposition: &str, filename: &str) -> String {
-    let disposition = if is_token(disposition) {
+    let disposition = if crate::http::is_token(disposition) {
         disposition
     } else {
         "attachment"

@@ -2,6 +2,7 @@
 //! for chunked request bodies. Pure: bytes in, bytes out, no I/O.
 
 use super::error::ParseError;
+use super::is_tchar;
 
 /// How a body is delimited, for requests read and responses written alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,10 +293,6 @@ fn check_trailer_line(line: &[u8]) -> Result<(), ParseError> {
 
 fn is_ctl(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

@@ -11,6 +11,17 @@ pub mod error;
 pub mod parse;
 
 pub use body::{BodyKind, ChunkedDecoder, Progress};
+
+/// A `tchar` of RFC 9110 §5.6.2: what field names, methods, media types and directives are
+/// made of.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether `s` is a non-empty RFC 9110 `token`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
 pub use encode::{ConnectionHeader, ResponseHead, encode_chunk_head, encode_head};
 pub use error::ParseError;
 pub use parse::{ConnectionOption, Head, HeaderIndices, Limits, Status, parse_head};

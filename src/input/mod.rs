@@ -41,13 +41,8 @@ pub(crate) const MULTIPART: &str = "multipart/form-data";
 fn media_type(content_type: &str) -> Option<(&str, &str)> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     let (kind, sub) = essence.split_once('/')?;
-    let valid = |s: &str| !s.is_empty() && s.bytes().all(is_token_char);
+    let valid = crate::http::is_token;
     (valid(kind) && valid(sub)).then_some((kind, sub))
-}
-
-/// A `tchar` of RFC 9110 §5.6.2.
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Whether a Content-Type value is JSON: `application/json` or `application/*+json`, with
