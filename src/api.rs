@@ -396,9 +396,11 @@ impl Api {
         let serve = |dir: &Arc<StaticDir>| {
             let dir = Arc::clone(dir);
             move |req: Request| {
-                let raw = req.param_raw("path").unwrap_or_default().to_owned();
-                let resp = dir.serve(&req, &raw);
-                async move { resp }
+                let dir = Arc::clone(&dir);
+                async move {
+                    let raw = req.param_raw("path").unwrap_or_default().to_owned();
+                    dir.serve(&req, &raw).await
+                }
             }
         };
         let root = format!("{prefix}/");

@@ -139,6 +139,7 @@
 #![deny(clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
 
 mod api;
+mod blocking;
 pub mod compress;
 #[doc(hidden)]
 pub mod demo;

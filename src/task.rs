@@ -2,8 +2,8 @@
 //! pool, so the worker goes on serving its other connections; [`time`] has the timers a
 //! handler or a stream waits on (the worker's own), so no handler needs monoio directly.
 
+use crate::blocking::{self as pool, CallFailed};
 use crate::error::Error;
-use crate::server::pool::{self, CallFailed};
 
 /// Runs `f` on the server's blocking pool (the threads that also run
 /// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter) producers,

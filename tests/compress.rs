@@ -329,9 +329,11 @@ on_both_drivers! {
         let handler = std::sync::Arc::new(ringbolt::fs::StaticDir::new(dir.clone()));
         let mut api = Api::new();
         api.get("/{*path}", move |req: Request| {
-            let raw = req.param_raw("path").unwrap_or_default().to_owned();
-            let r = handler.serve(&req, &raw);
-            async move { r }
+            let handler = std::sync::Arc::clone(&handler);
+            async move {
+                let raw = req.param_raw("path").unwrap_or_default().to_owned();
+                handler.serve(&req, &raw).await
+            }
         });
         let config = ringbolt::Config {
             bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

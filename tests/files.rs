@@ -816,13 +816,15 @@ on_both_drivers! {
             let mut api = Api::new();
             let h = std::sync::Arc::clone(&handler);
             api.get("/", move |req: Request| {
-                let r = h.serve(&req, "");
-                async move { r }
+                let h = std::sync::Arc::clone(&h);
+                async move { h.serve(&req, "").await }
             });
             api.get("/{*path}", move |req: Request| {
-                let raw = req.param_raw("path").unwrap_or_default().to_owned();
-                let r = handler.serve(&req, &raw);
-                async move { r }
+                let handler = std::sync::Arc::clone(&handler);
+                async move {
+                    let raw = req.param_raw("path").unwrap_or_default().to_owned();
+                    handler.serve(&req, &raw).await
+                }
             });
             let config = Config {
                 bind: SocketAddr::from(([127, 0, 0, 1], 0)),

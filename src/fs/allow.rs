@@ -272,6 +272,10 @@ impl AllowList {
     /// match it: pass paths built from [`roots`](AllowList::roots), or use
     /// [`open_in`](AllowList::open_in).
     pub fn open(&self, path: &Path) -> Result<OpenedFile, FsError> {
+        self.open_path(path, Wait::Yes)
+    }
+
+    fn open_path(&self, path: &Path, wait: Wait) -> Result<OpenedFile, FsError> {
         if path.as_os_str().as_bytes().contains(&0) {
             return Err(FsError::BadPath);
         }
@@ -302,7 +306,7 @@ impl AllowList {
         let mut result = Err(FsError::Outside);
         for (root, rest) in matches {
             let rest = [rest.as_os_str().as_bytes(), slash].concat();
-            result = self.open_file(root, &rest);
+            result = self.open_file(root, &rest, wait);
             if !matches!(result, Err(FsError::Outside)) {
                 break;
             }
@@ -319,7 +323,7 @@ impl AllowList {
     /// that does not exist is [`FsError::NoRoots`].
     pub fn open_in(&self, root: usize, rel: &str) -> Result<OpenedFile, FsError> {
         let root = self.root(root, rel)?;
-        self.open_file(root, rel.as_bytes())
+        self.open_file(root, rel.as_bytes(), Wait::Yes)
     }
 
     /// Opens the directory at `rel` beneath root number `root`, by the rules of
@@ -327,8 +331,40 @@ impl AllowList {
     /// and listings. Not a directory (a file, a FIFO, nothing) is [`FsError::NotFound`].
     pub fn open_dir_in(&self, root: usize, rel: &str) -> Result<File, FsError> {
         let root = self.root(root, rel)?;
-        self.resolve(root, rel.as_bytes(), DIR_FLAGS)
+        self.resolve(root, rel.as_bytes(), DIR_FLAGS, Wait::Yes)
             .map(File::from)
+    }
+
+    /// [`open`](AllowList::open), [`open_in`](AllowList::open_in) or
+    /// [`open_dir_in`](AllowList::open_dir_in) only as far as it can go without blocking:
+    /// the path is resolved from the kernel's lookup cache alone (`RESOLVE_CACHED`), and a
+    /// lookup that would need the disk (or the walk, where `openat2` is missing) fails with
+    /// an error of kind [`WouldBlock`](io::ErrorKind::WouldBlock) ([`would_block`]) instead.
+    /// The same rules apply: this never opens what the blocking call would refuse.
+    pub(crate) fn try_open(&self, name: Name<'_>) -> Result<Opened, FsError> {
+        match name {
+            Name::Path(path) => self.open_path(path, Wait::No).map(Opened::File),
+            Name::In(i, rel) => {
+                let root = self.root(i, rel)?;
+                self.open_file(root, rel.as_bytes(), Wait::No)
+                    .map(Opened::File)
+            }
+            Name::DirIn(i, rel) => {
+                let root = self.root(i, rel)?;
+                self.resolve(root, rel.as_bytes(), DIR_FLAGS, Wait::No)
+                    .map(|fd| Opened::Dir(File::from(fd)))
+            }
+        }
+    }
+
+    /// What [`try_open`](AllowList::try_open) does, waiting for the disk where it must: for
+    /// a thread that may block.
+    pub(crate) fn open_name(&self, name: Name<'_>) -> Result<Opened, FsError> {
+        match name {
+            Name::Path(path) => self.open(path).map(Opened::File),
+            Name::In(i, rel) => self.open_in(i, rel).map(Opened::File),
+            Name::DirIn(i, rel) => self.open_dir_in(i, rel).map(Opened::Dir),
+        }
     }
 
     /// Root number `i`, once `rel` passed the NUL check.
@@ -340,8 +376,8 @@ impl AllowList {
     }
 
     /// Resolves `rel` beneath `root` as a file to serve, and checks it is regular.
-    fn open_file(&self, root: &Root, rel: &[u8]) -> Result<OpenedFile, FsError> {
-        let file = File::from(self.resolve(root, rel, FILE_FLAGS)?);
+    fn open_file(&self, root: &Root, rel: &[u8], wait: Wait) -> Result<OpenedFile, FsError> {
+        let file = File::from(self.resolve(root, rel, FILE_FLAGS, wait)?);
         let meta = file.metadata().map_err(FsError::Io)?;
         if !meta.is_file() {
             return Err(FsError::NotRegular);
@@ -352,21 +388,37 @@ impl AllowList {
 
     /// Opens `rel` (leading `/`s ignored, empty = the root) beneath `root` with `flags`:
     /// `openat2`, or the walk where that is unavailable.
-    fn resolve(&self, root: &Root, rel: &[u8], flags: libc::c_int) -> Result<OwnedFd, FsError> {
+    fn resolve(
+        &self,
+        root: &Root,
+        rel: &[u8],
+        flags: libc::c_int,
+        wait: Wait,
+    ) -> Result<OwnedFd, FsError> {
         let rel = trim_leading_slashes(rel);
         let rel = if rel.is_empty() { &b"."[..] } else { rel };
         let rel = CString::new(rel).map_err(|_| FsError::BadPath)?;
         let dir = root.fd.as_fd();
-        let fd = if self.force_walk || OPENAT2_MISSING.load(Ordering::Relaxed) {
+        let walking = self.force_walk || OPENAT2_MISSING.load(Ordering::Relaxed);
+        let fd = if walking && wait == Wait::No {
+            // The walk is a series of blocking lookups: not on a thread that must not wait.
+            Err(io::Error::from(io::ErrorKind::WouldBlock))
+        } else if walking {
             walk(dir, rel.as_bytes(), flags)
         } else {
-            match openat2_beneath(dir, &rel, flags) {
+            match openat2_beneath(dir, &rel, flags, wait) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
                     OPENAT2_MISSING.store(true, Ordering::Relaxed);
-                    walk(dir, rel.as_bytes(), flags)
+                    match wait {
+                        Wait::Yes => walk(dir, rel.as_bytes(), flags),
+                        Wait::No => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+                    }
                 }
                 // A seccomp filter refusing the syscall (a real permission error comes back
                 // from the walk as well).
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) && wait == Wait::No => {
+                    Err(io::Error::from(io::ErrorKind::WouldBlock))
+                }
                 Err(e) if e.raw_os_error() == Some(libc::EPERM) => walk(dir, rel.as_bytes(), flags),
                 r => r,
             }
@@ -394,9 +446,39 @@ fn trim_leading_slashes(rel: &[u8]) -> &[u8] {
     &rel[start..]
 }
 
+/// Whether a call may wait for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    No,
+}
+
+/// A name for [`AllowList::try_open`] and [`AllowList::open_name`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Name<'a> {
+    /// A path from a handler ([`AllowList::open`]).
+    Path(&'a Path),
+    /// A file beneath a root ([`AllowList::open_in`]).
+    In(usize, &'a str),
+    /// A directory beneath a root ([`AllowList::open_dir_in`]).
+    DirIn(usize, &'a str),
+}
+
+/// What [`AllowList::try_open`] and [`AllowList::open_name`] opened.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    File(OpenedFile),
+    Dir(File),
+}
+
+/// Whether `e` is [`AllowList::try_open`]'s "this would block".
+pub(crate) fn would_block(e: &FsError) -> bool {
+    matches!(e, FsError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
 /// Checks once per root (at startup) that `openat2` works; remembers when it does not.
 fn probe_openat2(dir: BorrowedFd<'_>) {
-    if let Err(e) = openat2_beneath(dir, c".", libc::O_PATH | libc::O_CLOEXEC)
+    if let Err(e) = openat2_beneath(dir, c".", libc::O_PATH | libc::O_CLOEXEC, Wait::Yes)
         && matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM))
     {
         OPENAT2_MISSING.store(true, Ordering::Relaxed);
@@ -417,12 +499,23 @@ const _: () = assert!(std::mem::size_of::<OpenHow>() == std::mem::size_of::<libc
 
 /// `openat2(dir, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, retried on `EINTR`
 /// and (a few times) on `EAGAIN`, which it answers when a concurrent rename could have let a
-/// `..` escape.
-fn openat2_beneath(dir: BorrowedFd<'_>, path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+/// `..` escape. With [`Wait::No`], `RESOLVE_CACHED` too: `EAGAIN` then means the lookup
+/// needs more than the kernel's caches (Linux 5.12+; an older kernel refuses the flag with
+/// `EINVAL`, taken as "would block" as well), and is returned at once.
+fn openat2_beneath(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    wait: Wait,
+) -> io::Result<OwnedFd> {
+    let cached = match wait {
+        Wait::Yes => 0,
+        Wait::No => libc::RESOLVE_CACHED,
+    };
     let how = OpenHow {
         flags: flags as u64,
         mode: 0,
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS | cached,
     };
     let mut again = 0;
     loop {
@@ -446,6 +539,9 @@ fn openat2_beneath(dir: BorrowedFd<'_>, path: &CStr, flags: libc::c_int) -> io::
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EINTR) => {}
+            Some(libc::EAGAIN | libc::EINVAL) if wait == Wait::No => {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
             Some(libc::EAGAIN) if again < 8 => again += 1,
             _ => return Err(e),
         }

@@ -50,7 +50,9 @@ use bytes::Bytes;
 use http::HeaderValue;
 use rustc_hash::FxHashMap;
 
+use super::allow::{Name, Opened, would_block};
 use super::{AllowList, FsError, OpenedFile, meta};
+use crate::blocking::{self, CallFailed};
 use crate::compress::Coding;
 
 /// Files up to this many bytes keep their contents in the cache.
@@ -189,14 +191,6 @@ fn read_small(opened: &OpenedFile) -> Result<Option<(Bytes, u32)>, FsError> {
         .map_err(FsError::Io)?;
     let digest = crc32fast::hash(&buf);
     Ok(Some((Bytes::from(buf), digest)))
-}
-
-/// An entry for a file opened now and not cached: it keeps its bytes for the one response.
-fn uncached(opened: OpenedFile) -> Result<Rc<Entry>, FsError> {
-    let small = read_small(&opened)?;
-    let entry = Entry::new(opened, small.as_ref().map(|(_, d)| *d));
-    *entry.bytes.borrow_mut() = small.map(|(b, _)| b);
-    Ok(Rc::new(entry))
 }
 
 fn whole_seconds(t: SystemTime) -> SystemTime {
@@ -596,54 +590,268 @@ pub(crate) fn stats() -> Stats {
     })
 }
 
-/// [`AllowList::open`] through the cache.
-pub(crate) fn open(allow: &AllowList, path: &Path) -> Result<Rc<Entry>, FsError> {
-    if !path.is_absolute() {
-        return allow.open(path).and_then(uncached);
+/// [`AllowList::open`], [`AllowList::open_in`] or [`AllowList::open_dir_in`] through the
+/// cache, without ever blocking the worker: a hit is answered at once; a miss is opened (and
+/// a small file read) on this thread as far as the kernel's caches answer it
+/// ([`AllowList::try_open`], `preadv2(RWF_NOWAIT)`), and on the blocking pool when they do
+/// not. Directories are not cached: each is opened the same way.
+pub(crate) async fn open_name(allow: &'static AllowList, name: Name<'_>) -> Result<Found, FsError> {
+    if let Name::DirIn(..) = name {
+        return match allow.try_open(name) {
+            Err(e) if would_block(&e) => {
+                let owned = OwnedName::from(name);
+                match off_worker(move || allow.open_name(owned.name())).await?? {
+                    Opened::Dir(d) => Ok(Found::Dir(d)),
+                    Opened::File(_) => Err(FsError::NotRegular),
+                }
+            }
+            Ok(Opened::Dir(d)) => Ok(Found::Dir(d)),
+            Ok(Opened::File(_)) => Err(FsError::NotRegular),
+            Err(e) => Err(e),
+        };
     }
-    lookup(allow, |k| key_path(k, path), || allow.open(path))
-}
-
-/// [`AllowList::open_in`] through the cache.
-pub(crate) fn open_in(allow: &AllowList, root: usize, rel: &str) -> Result<Rc<Entry>, FsError> {
-    lookup(allow, |k| key_in(k, root, rel), || allow.open_in(root, rel))
-}
-
-fn lookup(
-    allow: &AllowList,
-    key: impl FnOnce(&mut Vec<u8>),
-    open: impl FnOnce() -> Result<OpenedFile, FsError>,
-) -> Result<Rc<Entry>, FsError> {
-    let now = Instant::now();
-    // Ok(Some(entry)): a hit; Ok(None): to be resolved; Err(()): the cache is off.
-    let cached = CACHE.with_borrow_mut(|c| {
-        if c.max_paths == 0 || c.owner != std::ptr::from_ref(allow) as usize {
-            return Err(());
-        }
-        key(&mut c.key);
-        let hit = c.hit(now);
-        if hit.is_none() {
-            // Before the file is looked up: the path evicted may be the last one of a file.
-            c.room_for_path();
-        }
-        Ok(hit)
-    });
-    match cached {
-        Err(()) => return open().and_then(uncached),
-        Ok(Some(entry)) => return Ok(entry),
-        Ok(None) => {}
-    }
-    // New, or due for revalidation: the path goes through the allow-list again.
-    let fail = |e| {
-        CACHE.with_borrow_mut(|c| {
-            c.forget_path();
-            c.misses += 1;
-        });
-        Err(e)
+    let miss = match begin(allow, name) {
+        Lookup::Hit(entry) => return Ok(Found::File(entry)),
+        Lookup::Miss(miss) => miss,
     };
-    let opened = match open() {
-        Ok(o) => o,
-        Err(e) => return fail(e),
+    let resolved = match allow.try_open(name) {
+        Ok(Opened::File(opened)) => match Resolved::try_read(opened) {
+            Ok(Ok(resolved)) => Ok(resolved),
+            Ok(Err(opened)) => off_worker(move || Resolved::read(opened))
+                .await
+                .and_then(|r| r),
+            Err(e) => Err(e),
+        },
+        Ok(Opened::Dir(_)) => Err(FsError::NotRegular),
+        Err(e) if would_block(&e) => {
+            let owned = OwnedName::from(name);
+            off_worker(move || match allow.open_name(owned.name())? {
+                Opened::File(opened) => Resolved::read(opened),
+                Opened::Dir(_) => Err(FsError::NotRegular),
+            })
+            .await
+            .and_then(|r| r)
+        }
+        Err(e) => Err(e),
+    };
+    finish(allow, name, miss, resolved).map(Found::File)
+}
+
+/// What [`open_name`] found.
+#[derive(Debug)]
+pub(crate) enum Found {
+    File(Rc<Entry>),
+    Dir(std::fs::File),
+}
+
+impl Found {
+    /// The file; a directory is [`FsError::NotRegular`].
+    pub(crate) fn file(self) -> Result<Rc<Entry>, FsError> {
+        match self {
+            Found::File(entry) => Ok(entry),
+            Found::Dir(_) => Err(FsError::NotRegular),
+        }
+    }
+}
+
+/// The file at `path` ([`AllowList::open`]) through the cache; see [`open_name`].
+pub(crate) async fn open(allow: &'static AllowList, path: &Path) -> Result<Rc<Entry>, FsError> {
+    open_name(allow, Name::Path(path)).await?.file()
+}
+
+/// The file at `rel` beneath root `root` ([`AllowList::open_in`]) through the cache; see
+/// [`open_name`].
+pub(crate) async fn open_in(
+    allow: &'static AllowList,
+    root: usize,
+    rel: &str,
+) -> Result<Rc<Entry>, FsError> {
+    open_name(allow, Name::In(root, rel)).await?.file()
+}
+
+/// The directory at `rel` beneath root `root` ([`AllowList::open_dir_in`]); see
+/// [`open_name`].
+pub(crate) async fn open_dir_in(
+    allow: &'static AllowList,
+    root: usize,
+    rel: &str,
+) -> Result<std::fs::File, FsError> {
+    match open_name(allow, Name::DirIn(root, rel)).await? {
+        Found::Dir(d) => Ok(d),
+        Found::File(_) => Err(FsError::NotFound),
+    }
+}
+
+/// Runs `f` on the blocking pool and waits for it without blocking the worker. Opens and
+/// reads sent there are counted (`ringbolt_file_opens_off_worker_total`).
+async fn off_worker<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FsError> {
+    OFF_WORKER.with(|n| n.set(n.get() + 1));
+    blocking::unblocked(f).await.map_err(|failed| {
+        FsError::Io(std::io::Error::other(match failed {
+            CallFailed::Panicked => "a file open on the blocking pool panicked",
+            CallFailed::Stopped => "the blocking pool stopped",
+        }))
+    })
+}
+
+thread_local! {
+    /// Opens and small reads this thread sent to the blocking pool.
+    static OFF_WORKER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many opens (and small-file reads) this thread has sent to the blocking pool because
+/// they would have blocked.
+pub(crate) fn opens_off_worker() -> u64 {
+    OFF_WORKER.with(std::cell::Cell::get)
+}
+
+/// A [`Name`] that can go to another thread.
+enum OwnedName {
+    Path(std::path::PathBuf),
+    In(usize, String),
+    DirIn(usize, String),
+}
+
+impl From<Name<'_>> for OwnedName {
+    fn from(name: Name<'_>) -> Self {
+        match name {
+            Name::Path(p) => OwnedName::Path(p.to_owned()),
+            Name::In(i, rel) => OwnedName::In(i, rel.to_owned()),
+            Name::DirIn(i, rel) => OwnedName::DirIn(i, rel.to_owned()),
+        }
+    }
+}
+
+impl OwnedName {
+    fn name(&self) -> Name<'_> {
+        match self {
+            OwnedName::Path(p) => Name::Path(p),
+            OwnedName::In(i, rel) => Name::In(*i, rel),
+            OwnedName::DirIn(i, rel) => Name::DirIn(*i, rel),
+        }
+    }
+}
+
+/// A file just opened through the allow-list, with a small file's bytes and their CRC-32.
+pub(crate) struct Resolved {
+    opened: OpenedFile,
+    small: Option<(Bytes, u32)>,
+}
+
+impl Resolved {
+    /// Reads a small file's bytes; may block.
+    fn read(opened: OpenedFile) -> Result<Resolved, FsError> {
+        let small = read_small(&opened)?;
+        Ok(Resolved { opened, small })
+    }
+
+    /// Reads a small file's bytes if the page cache holds them all; the file back when it
+    /// does not.
+    fn try_read(opened: OpenedFile) -> Result<Result<Resolved, OpenedFile>, FsError> {
+        let len = opened.meta.len();
+        if len > SMALL {
+            return Ok(Ok(Resolved {
+                opened,
+                small: None,
+            }));
+        }
+        let mut buf = vec![0; len as usize];
+        match super::pages::read_cached(&opened.file, &mut buf, 0) {
+            Ok(true) => {
+                let digest = crc32fast::hash(&buf);
+                Ok(Ok(Resolved {
+                    opened,
+                    small: Some((Bytes::from(buf), digest)),
+                }))
+            }
+            Ok(false) => Ok(Err(opened)),
+            Err(e) => Err(FsError::Io(e)),
+        }
+    }
+}
+
+/// What the cache answered for a name.
+enum Lookup {
+    Hit(Rc<Entry>),
+    /// To be opened, then given to [`finish`].
+    Miss(Miss),
+}
+
+/// A lookup the cache did not answer.
+struct Miss {
+    /// Whether the cache is on for this allow-list (else the file is opened for the one
+    /// response).
+    cached: bool,
+    now: Instant,
+}
+
+/// A name's cache key, built in `buf`; `false` for names not cached (relative paths,
+/// directories: they depend on the current directory, or are not files).
+fn key_of(buf: &mut Vec<u8>, name: Name<'_>) -> bool {
+    match name {
+        Name::Path(path) if path.is_absolute() => {
+            key_path(buf, path);
+            true
+        }
+        Name::In(root, rel) => {
+            key_in(buf, root, rel);
+            true
+        }
+        Name::Path(_) | Name::DirIn(..) => false,
+    }
+}
+
+fn begin(allow: &AllowList, name: Name<'_>) -> Lookup {
+    let now = Instant::now();
+    CACHE.with_borrow_mut(|c| {
+        if c.max_paths == 0 || c.owner != std::ptr::from_ref(allow) as usize {
+            return Lookup::Miss(Miss { cached: false, now });
+        }
+        if !key_of(&mut c.key, name) {
+            return Lookup::Miss(Miss { cached: false, now });
+        }
+        match c.hit(now) {
+            Some(entry) => Lookup::Hit(entry),
+            None => Lookup::Miss(Miss { cached: true, now }),
+        }
+    })
+}
+
+/// Takes what a miss resolved to into the cache (when it is on) and returns its entry.
+fn finish(
+    allow: &AllowList,
+    name: Name<'_>,
+    miss: Miss,
+    resolved: Result<Resolved, FsError>,
+) -> Result<Rc<Entry>, FsError> {
+    // The cache may have been turned off, or cleared, while the open was off the worker.
+    let cached = miss.cached
+        && CACHE.with_borrow(|c| c.max_paths > 0 && c.owner == std::ptr::from_ref(allow) as usize);
+    if !cached {
+        let Resolved { opened, small } = resolved?;
+        let entry = Entry::new(opened, small.as_ref().map(|(_, d)| *d));
+        *entry.bytes.borrow_mut() = small.map(|(b, _)| b);
+        return Ok(Rc::new(entry));
+    }
+    let now = miss.now;
+    // The key again: another lookup may have used the buffer meanwhile.
+    CACHE.with_borrow_mut(|c| {
+        key_of(&mut c.key, name);
+        // Before the file is linked: the path evicted may be the last one of a file.
+        c.room_for_path();
+    });
+    // New, or due for revalidation: the path went through the allow-list again.
+    let Resolved { opened, small } = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            CACHE.with_borrow_mut(|c| {
+                c.forget_path();
+                c.misses += 1;
+            });
+            return Err(e);
+        }
     };
     let file = file_key(&opened);
     let (known, ttl) = CACHE.with_borrow(|c| {
@@ -654,25 +862,17 @@ fn lookup(
             .map(|f| (Rc::clone(&f.entry), f.checked));
         (known, c.ttl)
     });
+    let digest = small.as_ref().map(|(_, d)| *d);
+    let bytes = small.map(|(b, _)| b);
     // The entry, when it was checked, whether it is the one cached, and bytes just read.
     let (entry, checked, reused, bytes) = match known {
         // Checked within the TTL (through another path): as it is.
         Some((entry, checked)) if now.saturating_duration_since(checked) < ttl => {
             (entry, checked, true, None)
         }
-        known => {
-            // A small file's bytes are read again: a mapped write changes them alone.
-            let small = match read_small(&opened) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let digest = small.as_ref().map(|(_, d)| *d);
-            let bytes = small.map(|(b, _)| b);
-            match known {
-                Some((entry, _)) if entry.digest == digest => (entry, now, true, bytes),
-                _ => (Rc::new(Entry::new(opened, digest)), now, false, bytes),
-            }
-        }
+        // A small file's bytes were read again: a mapped write changes them alone.
+        Some((entry, _)) if entry.digest == digest => (entry, now, true, bytes),
+        _ => (Rc::new(Entry::new(opened, digest)), now, false, bytes),
     };
     CACHE.with_borrow_mut(|c| {
         if reused {
@@ -687,6 +887,21 @@ fn lookup(
         }
     });
     Ok(entry)
+}
+
+/// [`open_name`] on this thread, waiting where it must: for the tests of the cache's rules.
+#[cfg(test)]
+fn open_now(allow: &AllowList, name: Name<'_>) -> Result<Rc<Entry>, FsError> {
+    let miss = match begin(allow, name) {
+        Lookup::Hit(entry) => return Ok(entry),
+        Lookup::Miss(miss) => miss,
+    };
+    let resolved = match allow.open_name(name) {
+        Ok(Opened::File(opened)) => Resolved::read(opened),
+        Ok(Opened::Dir(_)) => Err(FsError::NotRegular),
+        Err(e) => Err(e),
+    };
+    finish(allow, name, miss, resolved)
 }
 
 /// Whether two opens found the same, unchanged file.
@@ -704,6 +919,14 @@ fn same_file(a: &OpenedFile, b: &OpenedFile) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open(allow: &AllowList, path: &Path) -> Result<Rc<Entry>, FsError> {
+        open_now(allow, Name::Path(path))
+    }
+
+    fn open_in(allow: &AllowList, root: usize, rel: &str) -> Result<Rc<Entry>, FsError> {
+        open_now(allow, Name::In(root, rel))
+    }
 
     fn tree() -> (tempdir::Dir, AllowList) {
         let dir = tempdir::Dir::new();

@@ -26,6 +26,45 @@ pub(crate) fn cached(file: &File, offset: u64) -> bool {
     n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
 }
 
+/// Fills `buf` from `offset` of `file` if the page cache holds all of it: `Ok(false)` when
+/// some of it would have to come from the disk (nothing waits for it). Where the filesystem
+/// does not support `RWF_NOWAIT`, a plain read. A file shorter than `buf` is an error of
+/// kind `UnexpectedEof`, as with `read_exact_at`.
+pub(crate) fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        let iov = libc::iovec {
+            iov_base: rest.as_mut_ptr().cast(),
+            iov_len: rest.len(),
+        };
+        let at = offset + done as u64;
+        let off =
+            libc::off_t::try_from(at).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: the descriptor belongs to `file`, borrowed for the call; `iov` describes
+        // `rest`, live and writable for the call.
+        let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+        if n > 0 {
+            done += n as usize;
+            continue;
+        }
+        if n == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(false),
+            Some(libc::EINTR) => {}
+            Some(libc::EOPNOTSUPP | libc::EINVAL) => {
+                std::os::unix::fs::FileExt::read_exact_at(file, rest, at)?;
+                return Ok(true);
+            }
+            _ => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
 /// Brings `len` bytes of `file` from `offset` into the page cache and waits until the last
 /// of them is there: `readahead(2)` asks for them all, then a plain read of the last byte
 /// waits for the end of that read. Blocks: for a thread of the blocking pool, never a worker.

@@ -12,6 +12,7 @@ use http::StatusCode;
 use http::header::CACHE_CONTROL;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
+use crate::blocking;
 use crate::fs::{CachePolicy, FsError, cache, cache_policy};
 use crate::request::Request;
 use crate::response::{FileResponse, Html, IntoResponse, Redirect, Response};
@@ -140,24 +141,27 @@ impl StaticDir {
     }
 
     /// Answers `req` for `raw`, the still-encoded path below the mount point.
-    pub fn serve(&self, req: &Request, raw: &str) -> Response {
+    ///
+    /// Nothing here blocks the worker: paths are resolved, and directories listed, on the
+    /// blocking pool whenever the kernel's caches cannot answer at once.
+    pub async fn serve(&self, req: &Request, raw: &str) -> Response {
         let Some(root) = self.root_index(req) else {
             tracing::error!(dir = %self.dir.display(), "StaticDir's directory is not in the allow-list");
             return Response::detail(StatusCode::FORBIDDEN, "Forbidden");
         };
-        let may_fall_back = match self.find(req, raw, root) {
+        let may_fall_back = match self.find(req, raw, root).await {
             Ok(resp) => return resp,
             Err(Missing { may_fall_back }) => may_fall_back,
         };
         let allow = req.allow_list();
         if may_fall_back
             && let Some(name) = &self.fallback
-            && cache::open_in(allow, root, name).is_ok()
+            && cache::open_in(allow, root, name).await.is_ok()
         {
             return self.file(root, name.clone());
         }
         if let Some(page) = &self.not_found
-            && cache::open_in(allow, root, page).is_ok()
+            && cache::open_in(allow, root, page).await.is_ok()
         {
             return FileResponse::located(self.dir.join(page), root, page.clone())
                 .status(StatusCode::NOT_FOUND)
@@ -169,7 +173,7 @@ impl StaticDir {
 
     /// What `raw` names beneath root `root`: a file, a directory's index or listing, a
     /// redirect to a directory's URL, an error other than 404; or nothing.
-    fn find(&self, req: &Request, raw: &str, root: usize) -> Result<Response, Missing> {
+    async fn find(&self, req: &Request, raw: &str, root: usize) -> Result<Response, Missing> {
         let segments = match decode_segments(raw) {
             Ok(s) => s,
             Err(StatusCode::NOT_FOUND) => {
@@ -189,9 +193,9 @@ impl StaticDir {
         };
         let allow = req.allow_list();
         if !wants_dir {
-            return match cache::open_in(allow, root, &rel) {
+            return match cache::open_in(allow, root, &rel).await {
                 Ok(_) => Ok(self.file(root, rel)),
-                Err(FsError::NotRegular) if allow.open_dir_in(root, &rel).is_ok() => {
+                Err(FsError::NotRegular) if cache::open_dir_in(allow, root, &rel).await.is_ok() => {
                     // `/x` names a directory: send the client to `/x/` so relative links work.
                     // The location is built from the segments, never from the raw target,
                     // and starts with exactly one slash.
@@ -212,7 +216,7 @@ impl StaticDir {
                 Err(e) => Ok(Response::detail(e.status(), e.detail())),
             };
         }
-        let dir = match allow.open_dir_in(root, &rel) {
+        let dir = match cache::open_dir_in(allow, root, &rel).await {
             Ok(d) => d,
             Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(nothing),
             Err(e) => return Ok(Response::detail(e.status(), e.detail())),
@@ -223,7 +227,7 @@ impl StaticDir {
             } else {
                 format!("{rel}/{index}")
             };
-            match cache::open_in(allow, root, &index_rel) {
+            match cache::open_in(allow, root, &index_rel).await {
                 Ok(_) => return Ok(self.file(root, index_rel)),
                 Err(FsError::NotFound) => {}
                 Err(e) if e.status() == StatusCode::NOT_FOUND => return Err(nothing),
@@ -236,7 +240,7 @@ impl StaticDir {
         // Titled by the URL path (the mount point included), not by the directory.
         let base = req.path().strip_suffix(raw).unwrap_or("/");
         let title = format!("{}/{}", base.trim_end_matches('/'), segments.join("/"));
-        Ok(listing(&dir, &title, !segments.is_empty()))
+        Ok(listing(dir, title, !segments.is_empty()).await)
     }
 
     /// The file at `rel` beneath root `root`, with its `Cache-Control`.
@@ -312,22 +316,43 @@ fn decode_segments(raw: &str) -> Result<Vec<String>, StatusCode> {
 
 /// An HTML listing of an open directory, titled `title` (a link to the parent unless it is
 /// the top): names escaped, links percent-encoded.
-fn listing(dir: &std::fs::File, title: &str, below_top: bool) -> Response {
-    use std::os::fd::AsRawFd;
-    let entries = match std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) {
-        Ok(e) => e,
-        Err(e) => {
+/// Most entries a listing shows; the rest are counted in a last line. Entries are read in
+/// the directory's own order, so which ones are left out is arbitrary: a directory this
+/// large is not for browsing, and its listing stays a bounded page (about 100 bytes an
+/// entry).
+pub(crate) const MAX_LISTED: usize = 200_000;
+
+/// The HTML listing of `dir`, read and written on the blocking pool: a large directory takes
+/// many `getdents` calls and a sort, which would stall every connection of the worker.
+async fn listing(dir: std::fs::File, title: String, below_top: bool) -> Response {
+    match blocking::unblocked(move || listing_html(&dir, &title, below_top, MAX_LISTED)).await {
+        Ok(Ok(html)) => Html::new(html).into_response(),
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot list directory");
-            return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
-    };
-    let mut names: Vec<(String, bool)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let is_dir = e.file_type().ok()?.is_dir();
-            Some((e.file_name().to_string_lossy().into_owned(), is_dir))
-        })
-        .collect();
+        Err(_) => Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    }
+}
+
+fn listing_html(
+    dir: &std::fs::File,
+    title: &str,
+    below_top: bool,
+    max: usize,
+) -> std::io::Result<String> {
+    use std::os::fd::AsRawFd;
+    let entries = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
+    let mut names: Vec<(String, bool)> = Vec::new();
+    let mut more = 0usize;
+    for e in entries.filter_map(Result::ok) {
+        if names.len() == max {
+            more += 1;
+            continue;
+        }
+        let Ok(kind) = e.file_type() else { continue };
+        names.push((e.file_name().to_string_lossy().into_owned(), kind.is_dir()));
+    }
     names.sort();
     let title = escape_html(title);
     let mut html = format!(
@@ -345,8 +370,12 @@ fn listing(dir: &std::fs::File, title: &str, below_top: bool) -> Response {
             escape_html(&name)
         );
     }
-    html.push_str("</ul></body></html>\n");
-    Html::new(html).into_response()
+    html.push_str("</ul>");
+    if more > 0 {
+        let _ = write!(html, "\n<p>{more} more entries not listed.</p>\n");
+    }
+    html.push_str("</body></html>\n");
+    Ok(html)
 }
 
 fn escape_html(s: &str) -> String {
@@ -367,6 +396,24 @@ fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_shows_at_most_its_bound_and_counts_the_rest() {
+        let dir = std::env::temp_dir().join(format!("ringbolt-listing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..5 {
+            std::fs::write(dir.join(format!("f{i}")), b"").unwrap();
+        }
+        let open = std::fs::File::open(&dir).unwrap();
+        let html = listing_html(&open, "/x", false, 3).unwrap();
+        let whole = listing_html(&open, "/x", false, 5).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(html.matches("<li>").count(), 3, "{html}");
+        assert!(html.contains("<p>2 more entries not listed.</p>"), "{html}");
+        assert_eq!(whole.matches("<li>").count(), 5, "{whole}");
+        assert!(!whole.contains("more entries"), "{whole}");
+        assert!(whole.ends_with("</ul></body></html>\n"), "{whole}");
+    }
 
     #[test]
     fn segments_decode_once_and_refuse_escapes() {

@@ -80,8 +80,15 @@ pub(crate) type Chain = Arc<[Arc<dyn Middleware>]>;
 pub(crate) trait End {
     /// Starts the answer to `req`.
     fn start(&self, req: Request) -> HandlerFuture;
-    /// The answer's response, made ready for the middleware (also a 500 from a panic).
-    fn finish(&self, resp: Response) -> Response;
+    /// The answer's response, made ready for the middleware (also a 500 from a panic): at
+    /// once, or (a file still to be opened) by a future.
+    fn finish(self: Rc<Self>, resp: Response) -> Finish;
+}
+
+/// What [`End::finish`] makes of a response.
+pub(crate) enum Finish {
+    Now(Response),
+    Later(std::pin::Pin<Box<dyn Future<Output = Response>>>),
 }
 
 /// The rest of a request's chain, given to each [`Middleware`].
@@ -133,6 +140,8 @@ pub struct Run {
     fut: Option<futures_util::future::CatchUnwind<AssertUnwindSafe<HandlerFuture>>>,
     /// The chain's end, whose last step the response takes: set where the end was started.
     end: Option<Rc<dyn End>>,
+    /// That last step, while it waits (for a file to open).
+    finishing: Option<std::pin::Pin<Box<dyn Future<Output = Response>>>>,
 }
 
 impl std::fmt::Debug for Run {
@@ -146,6 +155,9 @@ impl Future for Run {
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Response> {
         let this = self.get_mut();
+        if let Some(finishing) = &mut this.finishing {
+            return finishing.as_mut().poll(cx);
+        }
         let resp = match &mut this.fut {
             None => internal(),
             Some(fut) => match std::pin::Pin::new(fut).poll(cx) {
@@ -157,10 +169,16 @@ impl Future for Run {
                 Poll::Pending => return Poll::Pending,
             },
         };
-        Poll::Ready(match this.end.take() {
-            Some(end) => end.finish(resp),
-            None => resp,
-        })
+        let Some(end) = this.end.take() else {
+            return Poll::Ready(resp);
+        };
+        match end.finish(resp) {
+            Finish::Now(resp) => Poll::Ready(resp),
+            Finish::Later(fut) => {
+                this.fut = None;
+                this.finishing.insert(fut).as_mut().poll(cx)
+            }
+        }
     }
 }
 
@@ -175,12 +193,14 @@ pub(crate) fn guarded(start: impl FnOnce() -> HandlerFuture) -> Run {
         Ok(fut) => Run {
             fut: Some(AssertUnwindSafe(fut).catch_unwind()),
             end: None,
+            finishing: None,
         },
         Err(_) => {
             tracing::error!("handler panicked");
             Run {
                 fut: None,
                 end: None,
+                finishing: None,
             }
         }
     }

@@ -36,7 +36,7 @@ use crate::http::{
     BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
 };
-use crate::middleware::{self, Middleware, guarded};
+use crate::middleware::{self, Finish, Middleware, guarded};
 use crate::request::{Request, RequestBody};
 use crate::response::{Body, FileBody, Response, model_failure};
 use crate::router::Lookup;
@@ -354,7 +354,12 @@ pub(crate) async fn serve(
                     let Some(resp) = drive_in(&span, fut, held.as_mut(), wbuf, stall).await else {
                         return;
                     };
-                    route_answer(e, resp, &kept, ctx)
+                    let resp = finish_response(resp, e);
+                    if matches!(resp.body(), Body::File(_)) {
+                        file_answer(resp, e.no_compress, &kept, ctx).await
+                    } else {
+                        resp
+                    }
                 }
                 target => {
                     let end = ChainEnd::reuse(&mut chain_end, target, too_large, &kept, ctx);
@@ -466,7 +471,7 @@ pub(crate) async fn serve(
                     .as_ref()
                     .filter(|_| !no_compress)
                     .map(|c| (c, kept.accept_encoding.as_deref()));
-                match ready_file(resp, &kept.head, &kept.method, ctx, compress) {
+                match ready_file(resp, &kept.head, &kept.method, ctx, compress).await {
                     // A file response made by middleware, refused only now.
                     files::Prepared::Done(resp) => api.shape_error(resp),
                     files::Prepared::Stream(resp, stream) => {
@@ -696,7 +701,7 @@ fn chained(
 }
 
 /// The end of a request's middleware chain: 413 for a body over the limit (the handler
-/// never runs), else the target, and the handler's response as [`route_answer`] makes it.
+/// never runs), else the target, and the handler's response made ready ([`finish_response`], [`file_answer`]).
 struct ChainEnd {
     target: Target,
     too_large: bool,
@@ -751,31 +756,34 @@ impl middleware::End for ChainEnd {
         }
     }
 
-    fn finish(&self, resp: Response) -> Response {
-        match self.target {
-            Target::Endpoint(e, _) if !self.too_large => {
-                route_answer(e, resp, &self.kept, &self.ctx)
-            }
-            _ => resp,
+    fn finish(self: Rc<Self>, resp: Response) -> Finish {
+        let Target::Endpoint(e, _) = self.target else {
+            return Finish::Now(resp);
+        };
+        if self.too_large {
+            return Finish::Now(resp);
         }
+        let resp = finish_response(resp, e);
+        if !matches!(resp.body(), Body::File(_)) {
+            return Finish::Now(resp);
+        }
+        Finish::Later(Box::pin(async move {
+            file_answer(resp, e.no_compress, &self.kept, &self.ctx).await
+        }))
     }
 }
 
-/// A handler's response with the route's options applied and a file body resolved for the
-/// request, so that middleware sees the status and headers that go out (a 304, a 206, a
-/// 416, a 404 for a missing file, a compressed small file).
-fn route_answer(endpoint: &Endpoint, resp: Response, kept: &Kept, ctx: &WorkerCtx) -> Response {
-    let resp = finish_response(resp, endpoint);
-    if !matches!(resp.body(), Body::File(_)) {
-        return resp;
-    }
+/// A handler's file response (the route's options applied) resolved for the request, so
+/// that middleware sees the status and headers that go out (a 304, a 206, a 416, a 404 for
+/// a missing file, a compressed small file).
+async fn file_answer(resp: Response, no_compress: bool, kept: &Kept, ctx: &WorkerCtx) -> Response {
     let compress = ctx
         .api
         .compression
         .as_ref()
-        .filter(|_| !endpoint.no_compress)
+        .filter(|_| !no_compress)
         .map(|c| (c, kept.accept_encoding.as_deref()));
-    match ready_file(resp, &kept.head, &kept.method, ctx, compress) {
+    match ready_file(resp, &kept.head, &kept.method, ctx, compress).await {
         files::Prepared::Done(resp) => resp,
         files::Prepared::Stream(mut resp, stream) => {
             resp.set_body(Body::File(Box::new(FileBody::resolved(stream))));
@@ -916,7 +924,7 @@ fn stream_defaults(resp: &mut Response) {
 /// A file body ready to send: as the handler's answer resolved it, or (a file response
 /// that middleware made) resolved now against the allow-list and the request's conditional
 /// and range headers.
-fn ready_file(
+async fn ready_file(
     mut resp: Response,
     head_bytes: &[u8],
     method: &Method,
@@ -937,7 +945,7 @@ fn ready_file(
             head: None,
             compress,
         };
-        return files::prepare(resp, spec, &req, ctx.allow);
+        return files::prepare(resp, spec, &req, ctx.allow).await;
     }
     let Ok(Status::Complete(head)) = parse_head(head_bytes, &ctx.config.limits) else {
         return files::Prepared::Done(Response::detail(
@@ -950,7 +958,7 @@ fn ready_file(
         head: Some((&head, head_bytes)),
         compress,
     };
-    files::prepare(resp, spec, &req, ctx.allow)
+    files::prepare(resp, spec, &req, ctx.allow).await
 }
 
 /// Whether a header line of `head` starts with `If-` or `Range:` (in any case): only then

@@ -11,12 +11,13 @@ use http::header::{
 };
 use http::{HeaderValue, Method, StatusCode};
 
+use crate::blocking;
 use crate::compress::{self, Coding, Compression};
 use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::stream::{FileStream, Piece};
-use crate::fs::{AllowList, FsError, cache};
+use crate::fs::{AllowList, FsError, cache, pages};
 use crate::http::parse::Head;
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
@@ -64,15 +65,18 @@ pub(crate) enum Prepared {
 
 /// Resolves a file body for this request. Errors become short JSON answers; the path goes
 /// to the log only.
-pub(crate) fn prepare(
+///
+/// Never blocks the worker: the open, a small file's read and the reads of a body sent as
+/// bytes go to the blocking pool when the kernel's caches cannot answer them at once.
+pub(crate) async fn prepare(
     mut resp: Response,
     spec: FileBody,
     req: &FileRequest<'_>,
-    allow: &AllowList,
+    allow: &'static AllowList,
 ) -> Prepared {
     let opened = match &spec.located {
-        Some((root, rel)) => cache::open_in(allow, *root, rel),
-        None => cache::open(allow, &spec.path),
+        Some((root, rel)) => cache::open_in(allow, *root, rel).await,
+        None => cache::open(allow, &spec.path).await,
     };
     let entry = match opened {
         Ok(f) => f,
@@ -101,7 +105,7 @@ pub(crate) fn prepare(
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, req.lines("accept-encoding").next(), &entry) {
+        match sibling(&spec, allow, req.lines("accept-encoding").next(), &entry).await {
             Some((coding, sib)) => {
                 encoded = Some(coding);
                 sib
@@ -254,7 +258,7 @@ pub(crate) fn prepare(
     // Small files (and `File`s) go out with the head, as bytes; so does HEAD for them, so
     // that it announces what GET sends, compression included.
     if spec.memory_cap.is_some() || total <= SMALL_FILE || len <= cache::SMALL {
-        let bytes = match read_pieces(&entry, &pieces, total) {
+        let bytes = match read_pieces(&entry, &pieces, total).await {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
@@ -328,47 +332,92 @@ fn compressed(
 /// come from the open-file cache, each revalidated after the TTL like any file, so a file or
 /// sibling changed on disk is seen within it. An equal mtime is fresh: build tools often
 /// give the outputs of one step the same time.
-fn sibling(
+async fn sibling(
     spec: &FileBody,
-    allow: &AllowList,
+    allow: &'static AllowList,
     accept: Option<&[u8]>,
     file: &cache::Entry,
 ) -> Option<(Coding, Rc<cache::Entry>)> {
     use std::os::unix::fs::MetadataExt;
     let mtime = |e: &cache::Entry| (e.opened.meta.mtime(), e.opened.meta.mtime_nsec());
-    compress::negotiate(accept).into_iter().find_map(|coding| {
+    for coding in compress::negotiate(accept) {
         let opened = match &spec.located {
-            Some((root, rel)) => cache::open_in(allow, *root, &format!("{rel}{}", coding.suffix())),
+            Some((root, rel)) => {
+                cache::open_in(allow, *root, &format!("{rel}{}", coding.suffix())).await
+            }
             None => {
                 let mut path = spec.path.clone().into_os_string();
                 path.push(coding.suffix());
-                cache::open(allow, std::path::Path::new(&path))
+                cache::open(allow, std::path::Path::new(&path)).await
             }
         };
-        let sib = opened.ok()?;
-        (mtime(&sib) >= mtime(file)).then_some((coding, sib))
-    })
+        if let Ok(sib) = opened
+            && mtime(&sib) >= mtime(file)
+        {
+            return Some((coding, sib));
+        }
+    }
+    None
 }
 
 /// The body in memory: a small file's bytes come from the cache entry (read within the
-/// TTL, then shared), anything else is read now. A file that shrank meanwhile is an error.
-fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
+/// TTL, then shared), anything else is read now: on the worker when the page cache holds
+/// it, on the blocking pool when it does not. A file that shrank meanwhile is an error.
+async fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std::io::Result<Bytes> {
+    let file = &entry.opened.file;
     let len = entry.opened.meta.len();
-    let whole = if len <= cache::SMALL {
-        Some(match entry.contents() {
-            Some(b) => b,
-            None => {
-                let mut buf = vec![0; len as usize];
-                entry.opened.file.read_exact_at(&mut buf, 0)?;
-                Bytes::from(buf)
+    let contents = entry.contents();
+    if let Some(bytes) = gather(file, len, contents.clone(), pieces, total, Wait::No)? {
+        return Ok(bytes);
+    }
+    // The cache keeps its descriptor: the pool reads through a duplicate.
+    let file = file.try_clone()?;
+    let pieces = pieces.to_vec();
+    let read = move || gather(&file, len, contents, &pieces, total, Wait::Yes);
+    match blocking::unblocked(read).await {
+        Ok(Ok(Some(bytes))) => Ok(bytes),
+        Ok(Ok(None)) => Err(std::io::Error::other("a blocking read would not wait")),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(std::io::Error::other("the blocking pool stopped")),
+    }
+}
+
+/// Whether [`gather`] may wait for the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    No,
+}
+
+/// The body of `pieces` read from `file` (of `len` bytes, whose whole `contents` may be at
+/// hand); `None` when, with [`Wait::No`], some of it is not in the page cache.
+fn gather(
+    file: &std::fs::File,
+    len: u64,
+    contents: Option<Bytes>,
+    pieces: &[Piece],
+    total: u64,
+    wait: Wait,
+) -> std::io::Result<Option<Bytes>> {
+    let read = |buf: &mut [u8], at: u64| -> std::io::Result<bool> {
+        match wait {
+            Wait::No => pages::read_cached(file, buf, at),
+            Wait::Yes => std::os::unix::fs::FileExt::read_exact_at(file, buf, at).map(|()| true),
+        }
+    };
+    let whole = match contents {
+        Some(b) => Some(b),
+        None if len <= cache::SMALL => {
+            let mut buf = vec![0; len as usize];
+            if !read(&mut buf, 0)? {
+                return Ok(None);
             }
-        })
-    } else {
-        None
+            Some(Bytes::from(buf))
+        }
+        None => None,
     };
     if let (Some(whole), [Piece::Extent(r)]) = (&whole, pieces) {
-        return Ok(whole.slice(r.start as usize..r.end as usize));
+        return Ok(Some(whole.slice(r.start as usize..r.end as usize)));
     }
     let mut out = Vec::with_capacity(total as usize);
     for p in pieces {
@@ -379,15 +428,14 @@ fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std::io::R
                 None => {
                     let start = out.len();
                     out.resize(start + (r.end - r.start) as usize, 0);
-                    entry
-                        .opened
-                        .file
-                        .read_exact_at(&mut out[start..], r.start)?;
+                    if !read(&mut out[start..], r.start)? {
+                        return Ok(None);
+                    }
                 }
             },
         }
     }
-    Ok(out.into())
+    Ok(Some(out.into()))
 }
 
 fn set(resp: &mut Response, name: http::HeaderName, value: &str) {

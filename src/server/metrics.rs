@@ -81,6 +81,9 @@ pub(crate) struct WorkerMetrics {
     /// File windows found cold and read into the page cache off the worker, and their bytes.
     pub(crate) cold_reads: Cell64,
     pub(crate) cold_bytes: Cell64,
+    /// File opens (with a small file's read) and directory opens that would have blocked,
+    /// run on the blocking pool instead.
+    pub(crate) opens_off_worker: Cell64,
 }
 
 impl WorkerMetrics {
@@ -99,6 +102,7 @@ impl WorkerMetrics {
             cache_bytes: Cell64::default(),
             cold_reads: Cell64::default(),
             cold_bytes: Cell64::default(),
+            opens_off_worker: Cell64::default(),
         }
     }
 
@@ -294,6 +298,13 @@ impl Metrics {
             "counter",
             "Bytes of those windows.",
             sum(&|w| w.cold_bytes.get()),
+        );
+        single(
+            &mut out,
+            "ringbolt_file_opens_off_worker_total",
+            "counter",
+            "File and directory opens (and small-file reads) the kernel's caches could not answer at once, run on the blocking pool (updated every second).",
+            sum(&|w| w.opens_off_worker.get()),
         );
         single(
             &mut out,

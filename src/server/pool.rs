@@ -1,112 +1,21 @@
-//! The blocking pool: a bounded set of threads, shared by a server's workers, that run
-//! synchronous stream producers (iterators) off the worker threads.
+//! Synchronous stream producers (iterators) on the blocking pool.
 //!
 //! A producer does not own a thread for the life of its stream. It runs as a job that calls
 //! the iterator until the stream's bounded channel is full, then parks itself (hands itself
 //! back to the connection) and frees the thread; the connection resubmits it once it has
 //! taken items out. So a slow or stalled client holds no thread and no unbounded buffer, and
 //! a thread is only busy while an iterator is actually computing (or blocking) in `next`.
-//! When every thread is busy, jobs wait in the queue: the workers go on serving.
 
-use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub(crate) use crate::blocking::BlockingPool;
 use crate::response::Chunk;
-
-thread_local! {
-    /// The blocking pool of the server whose worker runs on this thread.
-    static CURRENT: RefCell<Option<Arc<BlockingPool>>> = const { RefCell::new(None) };
-}
-
-/// Makes `pool` the one [`spawn_blocking`](crate::spawn_blocking) uses on this thread
-/// (`None`: no server here).
-pub(crate) fn set_current(pool: Option<Arc<BlockingPool>>) {
-    CURRENT.with(|p| *p.borrow_mut() = pool);
-}
-
-/// The blocking pool of the worker on this thread, if there is one.
-pub(crate) fn current() -> Option<Arc<BlockingPool>> {
-    CURRENT.with(|p| p.borrow().clone())
-}
-
-/// Why [`BlockingPool::call`] has no result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CallFailed {
-    /// The function panicked.
-    Panicked,
-    /// The pool stopped before it ran.
-    Stopped,
-}
 
 /// Items a synchronous stream may run ahead of its connection.
 pub(crate) const CHANNEL: usize = 16;
 
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
-
-/// The pool. Threads end when the last handle is dropped and their current job returns.
-#[derive(Debug)]
-pub(crate) struct BlockingPool {
-    jobs: flume::Sender<Job>,
-    queued: Arc<AtomicUsize>,
-}
-
 impl BlockingPool {
-    /// Starts `threads` threads (at least one).
-    pub(crate) fn new(threads: usize) -> std::io::Result<Arc<BlockingPool>> {
-        let (tx, rx) = flume::unbounded::<Job>();
-        let queued = Arc::new(AtomicUsize::new(0));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            let queued = Arc::clone(&queued);
-            std::thread::Builder::new()
-                .name(format!("ringbolt-blocking-{i}"))
-                .spawn(move || {
-                    while let Ok(job) = rx.recv() {
-                        queued.fetch_sub(1, Ordering::Relaxed);
-                        job();
-                    }
-                })?;
-        }
-        Ok(Arc::new(BlockingPool { jobs: tx, queued }))
-    }
-
-    /// Jobs waiting for a thread.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
-    /// Runs `job` on a pool thread (queued while every thread is busy).
-    pub(crate) fn run(&self, job: Job) {
-        self.submit(job);
-    }
-
-    /// Runs `f` on a pool thread and waits for its result without blocking the caller's
-    /// thread.
-    pub(crate) async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, CallFailed> {
-        let (tx, rx) = futures_channel::oneshot::channel();
-        self.run(Box::new(move || {
-            let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-        }));
-        match rx.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) => Err(CallFailed::Panicked),
-            // The pool stopped before the job ran (the server is going away).
-            Err(_) => Err(CallFailed::Stopped),
-        }
-    }
-
-    fn submit(&self, job: Job) {
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        if self.jobs.send(job).is_err() {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
     /// Starts running `iter` for a connection; the returned [`IterFeed`] yields its items.
     pub(crate) fn start(
         self: &Arc<Self>,

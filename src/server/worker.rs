@@ -17,9 +17,9 @@ use super::access::{AccessWriter, Logger};
 use super::config::{Config, Driver};
 use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, Slab, WorkerCtx};
 use super::metrics::Metrics;
-use super::pool::{self, BlockingPool};
 use super::{conn, net};
 use crate::api::Api;
+use crate::blocking::{self as pool, BlockingPool};
 use crate::fs::{AllowList, cache};
 use crate::http::date;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,6 +146,7 @@ async fn serve(
                 let stats = cache::stats();
                 m.cache_hits.set(stats.hits);
                 m.cache_misses.set(stats.misses);
+                m.opens_off_worker.set(cache::opens_off_worker());
                 m.cache_files.set(stats.files as u64);
                 m.cache_bytes.set(stats.bytes);
             }
