@@ -1,5 +1,6 @@
 //! The app benchmark harnesses start: `/plaintext`, `/json`, `/data`, `/bigjson`, `/stream`
-//! (100 chunks), `/sse` (100 events) and, with `--files DIR`, `/files/...`.
+//! (100 chunks), `/sse` (100 events) and, with `--files DIR`, `/files/...`; with `--mount DIR`,
+//! that directory at `/dir/`, listings on.
 //!
 //! `cargo run --release --example bench_app -- --bind 127.0.0.1:8080 --workers 1 --files DIR`
 
@@ -25,6 +26,9 @@ struct Args {
     /// Directory served under /files/ (its only allowed directory).
     #[arg(long)]
     files: Option<PathBuf>,
+    /// Directory mounted at /dir/ with listings on (`StaticDir`).
+    #[arg(long)]
+    mount: Option<PathBuf>,
     /// How file bodies over 64 KiB are sent: zero-copy or copy.
     #[arg(long, default_value = "zero-copy")]
     file_send: FileSending,
@@ -59,6 +63,9 @@ fn main() -> std::io::Result<()> {
     }
     if args.noop_middleware {
         api.middleware(|req: Request, next: Next| next.run(req));
+    }
+    if let Some(dir) = &args.mount {
+        api.mount("/dir", ringbolt::fs::StaticDir::new(dir).listing(true));
     }
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {

@@ -13,13 +13,23 @@
 #   SERVERS="rb-uring nginx-aio" scripts/bench-cold.sh
 #   SKIP_BUILD=1 scripts/bench-cold.sh
 #   BASELINE=DIR/bench_app scripts/bench-cold.sh   # adds "rb-base" (another build, io_uring)
+#   WORKLOAD=listing scripts/bench-cold.sh  # instead of downloads: a directory of ENTRIES
+#                                    # (100,000) files listed LISTINGS (4) times, one after another
+#   WORKLOAD=opens scripts/bench-cold.sh    # instead: OPENS (20,000) small files in 200
+#                                    # directories, each fetched once by 4 keep-alive clients,
+#                                    # after the kernel's dentry, inode and page caches were
+#                                    # dropped (needs root: /proc/sys/vm/drop_caches)
 #
 # Needs: nginx (Debian nginx-light), curl, python3, taskset. The files are written to a temp
 # directory on the disk that holds $TMPDIR (not tmpfs: eviction must reach the disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+WORKLOAD=${WORKLOAD:-downloads}
 SIZE_MB=${SIZE_MB:-256}
+ENTRIES=${ENTRIES:-100000}
+LISTINGS=${LISTINGS:-4}
+OPENS=${OPENS:-20000}
 RATE=${RATE:-200M}
 UNLOADED_S=${UNLOADED_S:-3}
 SERVERS=${SERVERS:-"rb-uring rb-epoll nginx nginx-aio"}
@@ -43,10 +53,63 @@ trap cleanup EXIT
 [[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example bench_app >&2
 
 mkdir -p "$work/files" "$work/nginx"
-for i in 1 2 3 4; do
-  head -c $((SIZE_MB << 20)) /dev/urandom >"$work/files/cold$i.bin"
-done
+case $WORKLOAD in
+  downloads)
+    for i in 1 2 3 4; do
+      head -c $((SIZE_MB << 20)) /dev/urandom >"$work/files/cold$i.bin"
+    done
+    ;;
+  listing)
+    mkdir -p "$work/files/big"
+    python3 - "$work/files/big" "$ENTRIES" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    open(os.path.join(d, f"entry-{i:07d}.txt"), "w").close()
+PY
+    ;;
+  opens)
+    python3 - "$work/files/many" "$OPENS" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+body = os.urandom(4096)
+for i in range(n):
+    sub = os.path.join(d, f"d{i % 200:03d}")
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, f"f{i:06d}.bin"), "wb") as f:
+        f.write(body)
+PY
+    [[ -w /proc/sys/vm/drop_caches ]] || { echo "WORKLOAD=opens needs root (drop_caches)" >&2; exit 1; }
+    ;;
+  *) echo "WORKLOAD is downloads, listing or opens" >&2; exit 1 ;;
+esac
 sync
+
+# Fetches every file of the opens workload once, on 4 keep-alive connections; prints
+# "fetched failed".
+cat >"$work/fetch.py" <<'PY'
+import socket, sys, threading
+port, n = int(sys.argv[1]), int(sys.argv[2])
+paths = [f"/files/many/d{i % 200:03d}/f{i:06d}.bin" for i in range(n)]
+ok, bad = [0], [0]
+def run(part):
+    s = socket.create_connection(("127.0.0.1", port))
+    buf = b""
+    for p in part:
+        s.sendall(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        while b"\r\n\r\n" not in buf:
+            buf += s.recv(65536)
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        cl = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length"))
+        while len(buf) < cl:
+            buf += s.recv(65536)
+        buf = buf[cl:]
+        (ok if head.startswith(b"HTTP/1.1 200") and cl == 4096 else bad)[0] += 1
+threads = [threading.Thread(target=run, args=(paths[k::4],)) for k in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(ok[0], bad[0])
+PY
 
 # Drops the files' pages from the page cache.
 evict() {
@@ -125,6 +188,10 @@ http {
       tcp_nopush on;
       $aio
     }
+    location /dir/ {
+      alias $work/files/;
+      autoindex on;
+    }
   }
 }
 NGINX
@@ -135,8 +202,10 @@ start() { # NAME -> sets $server_pid
     rb-uring | rb-epoll | rb-base)
       local driver=${1#rb-} bin=target/release/examples/bench_app
       [[ $1 == rb-base ]] && driver=uring bin=$BASELINE
+      local mount=()
+      [[ $WORKLOAD == listing ]] && mount=(--mount "$work/files")
       taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" \
-        --workers 1 --driver "$driver" --files "$work/files" >"$work/$1.log" 2>&1 &
+        --workers 1 --driver "$driver" --files "$work/files" "${mount[@]}" >"$work/$1.log" 2>&1 &
       ;;
     nginx | nginx-aio)
       nginx_conf "$([[ $1 == nginx-aio ]] && echo on || echo off)"
@@ -158,29 +227,66 @@ stop() {
   wait "$server_pid" 2>/dev/null || true
 }
 
-printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "cold p99 / max ms" "downloads (4 x ${SIZE_MB} MiB at $RATE/s each)"
+# The load, in the background; touches $work/done when it ends, and writes what it did to
+# $work/load.out.
+load() {
+  case $WORKLOAD in
+    downloads)
+      for i in 1 2 3 4; do
+        taskset -c "$CLIENT_CPU" curl -s -o /dev/null --limit-rate "$RATE" \
+          -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$PORT/files/cold$i.bin" >"$work/dl$i.out" &
+      done
+      wait
+      local ok=0
+      for i in 1 2 3 4; do
+        [[ $(cat "$work/dl$i.out") == "200 $((SIZE_MB << 20))" ]] && ok=$((ok + 1))
+      done
+      echo "$ok/4 complete" >"$work/load.out"
+      ;;
+    listing)
+      local ok=0 bytes=0
+      for _ in $(seq "$LISTINGS"); do
+        read -r code size < <(taskset -c "$CLIENT_CPU" curl -s -o /dev/null \
+          -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$PORT/dir/big/")
+        [[ $code == 200 ]] && ok=$((ok + 1))
+        bytes=$size
+      done
+      echo "$ok/$LISTINGS listings of $bytes bytes" >"$work/load.out"
+      ;;
+    opens)
+      read -r fetched failed < <(taskset -c "$CLIENT_CPU" python3 "$work/fetch.py" "$PORT" "$OPENS")
+      echo "$fetched fetched, $failed failed" >"$work/load.out"
+      ;;
+  esac
+  touch "$work/done"
+}
+
+# Makes the load's files cold: pages evicted; for opens, dentries and inodes dropped too.
+chill() {
+  case $WORKLOAD in
+    downloads) evict ;;
+    listing) ;;
+    opens) sync; echo 3 >/proc/sys/vm/drop_caches ;;
+  esac
+}
+
+case $WORKLOAD in
+  downloads) what="4 x ${SIZE_MB} MiB at $RATE/s each" ;;
+  listing) what="$ENTRIES entries listed $LISTINGS times" ;;
+  opens) what="$OPENS cold 4 KiB files, each fetched once" ;;
+esac
+printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "loaded p99 / max ms" "load ($what)"
 for name in $SERVERS; do
   start "$name"
   read -r _ _ up99 umax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" "$UNLOADED_S" -)
-  evict
+  chill
   rm -f "$work/done"
   t0=$(date +%s.%N)
-  (
-    for i in 1 2 3 4; do
-      taskset -c "$CLIENT_CPU" curl -s -o /dev/null --limit-rate "$RATE" \
-        -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$PORT/files/cold$i.bin" >"$work/dl$i.out" &
-    done
-    wait
-    touch "$work/done"
-  ) &
+  load &
   waiter=$!
   read -r _ _ cp99 cmax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" 600 "$work/done")
   wait "$waiter"
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
-  ok=0
-  for i in 1 2 3 4; do
-    [[ $(cat "$work/dl$i.out") == "200 $((SIZE_MB << 20))" ]] && ok=$((ok + 1))
-  done
-  printf '%-10s %-22s %-22s %s\n' "$name" "$up99 / $umax" "$cp99 / $cmax" "$ok/4 complete in $secs s"
+  printf '%-10s %-22s %-22s %s\n' "$name" "$up99 / $umax" "$cp99 / $cmax" "$(cat "$work/load.out") in $secs s"
   stop
 done
