@@ -15,6 +15,9 @@
 #   SKIP_BUILD=1 scripts/bench.sh    # runs the bench_app already built
 #   BASELINE=DIR/bench_app scripts/bench.sh   # adds "rb-base": another build of bench_app (an
 #                                    # earlier commit), to measure a change in the same run
+#   PROFILE=release scripts/bench.sh # builds and runs bench_app of another cargo profile
+#                                    # (default: max, the fastest; binary in target/PROFILE/)
+#   BIN=PATH scripts/bench.sh        # the first ringbolt runs that binary instead
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
@@ -30,6 +33,10 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RB_PORT=${RB_PORT:-18080}
 NGX_PORT=${NGX_PORT:-18081}
+PROFILE=${PROFILE:-max}
+target_dir=${CARGO_TARGET_DIR:-target}
+profile_dir=$PROFILE; [[ $PROFILE == dev ]] && profile_dir=debug
+BIN=${BIN:-$target_dir/$profile_dir/examples/bench_app}
 
 for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light util-linux)" >&2; exit 1; }
@@ -43,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example bench_app >&2
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --profile "$PROFILE" --example bench_app >&2
 
 # The 3.5 KiB JSON document bench_app encodes per request at /bigjson, for nginx to return.
 big='{"items":['
@@ -157,7 +164,7 @@ i=0
 for mode in $FILE_SEND; do
   port=$((RB_PORT + 2 * i))
   name=ringbolt; [[ $i -gt 0 ]] && name="rb-$mode"
-  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --file-send "$mode" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("$name"); rb_ports+=("$port")
   wait_port "$port"
@@ -165,7 +172,7 @@ for mode in $FILE_SEND; do
 done
 if [[ ${OBSERVE:-0} == 1 ]]; then
   port=$((RB_PORT + 2 * i))
-  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" \
     --access-log "$work/access.log" --admin "127.0.0.1:$((port + 1))" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-observed"); rb_ports+=("$port")
@@ -173,7 +180,7 @@ if [[ ${OBSERVE:-0} == 1 ]]; then
 fi
 if [[ ${MIDDLEWARE:-0} == 1 ]]; then
   port=$((RB_PORT + 2 * i + 4))
-  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --noop-middleware >"$work/ringbolt-mw.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-noop-mw"); rb_ports+=("$port")
   wait_port "$port"
@@ -215,7 +222,7 @@ for _ in $(seq "$REPEAT"); do
 done
 
 echo
-echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND"
+echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND; bench_app: $BIN"
 echo "median of $REPEAT runs (runs alternate between the servers); CPU us/resp = server utime+stime / responses"
 printf '%-9s %-28s %12s %10s %14s\n' server endpoint "req/s" p99 "CPU us/resp"
 # Median per (server, endpoint), in the order first run.
