@@ -18,12 +18,31 @@
 #   PROFILE=release scripts/bench.sh # builds and runs bench_app of another cargo profile
 #                                    # (default: max, the fastest; binary in target/PROFILE/)
 #   BIN=PATH scripts/bench.sh        # the first ringbolt runs that binary instead
+#   CHART=out/run.svg scripts/bench.sh        # where the chart goes, its TSV beside it
+#                                    # (out/run.tsv; CHART=0: no chart, the TSV in target/bench)
+#
+# Beside the tables it writes the raw figures of every run, one line each, to
+# target/bench/bench-YYYYmmdd-HHMMSS.tsv, and scripts/chart.py draws them (medians) into
+# bench-YYYYmmdd-HHMMSS.svg beside it, also copied to target/bench/latest.{tsv,svg}. The chart
+# needs matplotlib: a venv in target/bench/venv gets it on first use (CHART_PYTHON=python
+# picks another); without it the chart is skipped with a hint, never the bench.
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
 # process from /proc/PID/stat, before and after the run, divided by the responses wrk counted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The command line, for the chart's title: the settings given in the environment, then the script.
+quote() { if [[ $1 =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi; }
+cmdline=
+[[ $(nice) != 0 ]] && cmdline="nice -n $(nice) "
+for v in DURATION CONNS DRIVER PIPELINE SERVER_CPU CLIENT_CPU RB_PORT NGX_PORT REPEAT ENDPOINTS FILES \
+  FILE_SEND OBSERVE MIDDLEWARE SKIP_BUILD BASELINE PROFILE BIN CHART; do
+  [[ -v $v ]] && cmdline+="$v=$(quote "${!v}") "
+done
+cmdline+=$0
+for a in "$@"; do cmdline+=" $(quote "$a")"; done
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -126,6 +145,7 @@ ticks() { # utime + stime of a process, in clock ticks
 hz=$(getconf CLK_TCK)
 REPEAT=${REPEAT:-3}
 results=$work/results.txt
+rep=0
 
 # run NAME PID PORT PATH [LUA]
 run() {
@@ -155,6 +175,11 @@ run() {
   local label=$path
   [[ -n $lua ]] && label="$path (pipelined x$PIPELINE)"
   printf '%s|%s|%s|%s|%s\n' "$name" "$label" "$rps" "$p99" "$us" >>"$results"
+  local kind=endpoint p99_us
+  [[ $path == /files/* ]] && kind="file"
+  p99_us=$(awk -v s="$p99" 'BEGIN { printf "%.0f", (s ~ /ms$/) ? s * 1000 : (s ~ /us$/) ? s + 0 : s * 1000000 }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$name" "$label" "$kind" "$conns" \
+    "$rps" "$p99_us" "$us" "$mbps" "$cpu_mib" >>"$work/raw.tsv"
 }
 
 # ringbolt: one instance per file sending mode (the first is "ringbolt", others "rb-MODE")
@@ -197,7 +222,7 @@ taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/de
 ngx=$!; pids+=("$ngx")
 wait_port "$NGX_PORT"
 
-for _ in $(seq "$REPEAT"); do
+for rep in $(seq "$REPEAT"); do
   if [[ ${ENDPOINTS:-} != none ]]; then
     for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
       run nginx "$ngx" "$NGX_PORT" "$path"
@@ -257,4 +282,51 @@ if [[ ${FILES:-1} == 1 ]]; then
       return v[int((cnt + 1) / 2)] }
     END { for (i = 1; i <= k; i++) { key = order[i]; split(key, p, "|");
       printf "%-16s %-28s %12s %14s\n", p[1], p[2], med(mb, key, n[key]), med(cpu, key, n[key]) } }' "$work/transfer.txt"
+fi
+
+# The raw figures (one line per run) and the chart drawn from them.
+stamp=$(date +%Y%m%d-%H%M%S)
+svg=$target_dir/bench/bench-$stamp.svg
+[[ ${CHART:-} != "" && ${CHART:-} != 0 ]] && svg=$CHART
+tsv=${svg%.svg}.tsv
+mkdir -p "$(dirname "$tsv")" "$target_dir/bench"
+{
+  echo "# ringbolt scripts/bench.sh raw results: one line per run; scripts/chart.py draws the medians"
+  echo "# date: $(date '+%Y-%m-%d %H:%M:%S %Z')"
+  echo "# machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
+  echo "# command: $cmdline"
+  echo "# setup: wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers (1 worker) on CPU $SERVER_CPU; median of $REPEAT runs; ringbolt driver $DRIVER; bench_app $BIN"
+  echo "# servers: ${rb_names[*]} nginx"
+  printf 'run\tserver\trow\tkind\tconns\treq_s\tp99_us\tcpu_us_per_resp\tmb_s\tcpu_us_per_mib\n'
+  cat "$work/raw.tsv" 2>/dev/null || true
+} >"$tsv"
+cp "$tsv" "$target_dir/bench/latest.tsv" 2>/dev/null || true
+echo
+echo "raw results: $tsv"
+
+# A python3 with matplotlib: CHART_PYTHON, the venv in target/bench, python3; else installs
+# matplotlib into the venv (once).
+chart_python() {
+  local venv=$target_dir/bench/venv py
+  local pys=("$venv/bin/python" python3)
+  [[ -n ${CHART_PYTHON:-} ]] && pys=("$CHART_PYTHON")
+  for py in "${pys[@]}"; do
+    if "$py" -c 'import matplotlib' 2>/dev/null; then echo "$py"; return 0; fi
+  done
+  [[ -z ${CHART_PYTHON:-} ]] || return 1
+  echo "chart: installing matplotlib into $venv (once)" >&2
+  { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check matplotlib; } \
+    >"$work/pip.log" 2>&1 || return 1
+  echo "$venv/bin/python"
+}
+if [[ ${CHART:-} != 0 ]]; then
+  if ! py=$(chart_python); then
+    echo "chart skipped: no matplotlib (python3 -m venv $target_dir/bench/venv && $target_dir/bench/venv/bin/pip install matplotlib)" >&2
+  elif ! "$py" scripts/chart.py "$tsv" -o "$svg" 2>"$work/chart.log"; then
+    echo "chart skipped: scripts/chart.py failed: $(tail -n 1 "$work/chart.log")" >&2
+  else
+    latest=$target_dir/bench/latest.${svg##*.}
+    [[ $svg -ef $latest ]] || cp "$svg" "$latest"
+    echo "chart: $svg"
+  fi
 fi
