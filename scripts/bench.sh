@@ -6,8 +6,10 @@
 #   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
 #   ENDPOINTS="/plaintext" scripts/bench.sh
 #   ENDPOINTS=none scripts/bench.sh  # static-file rows only
+#   PIPELINE=0 scripts/bench.sh      # skips the pipelined /plaintext row (PIPELINE=N: N per write)
 #   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
 #   FILES=0 scripts/bench.sh         # skip the static-file rows (4 KiB, 1 MiB, 64 MiB)
+#   FILES="4k 1m" scripts/bench.sh   # only these static-file rows (of 4k, 1m, 64m)
 #   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
 #   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
 #                                    # metrics (admin listener) on, to measure what they cost
@@ -15,9 +17,11 @@
 #   SKIP_BUILD=1 scripts/bench.sh    # runs the bench_app already built
 #   BASELINE=DIR/bench_app scripts/bench.sh   # adds "rb-base": another build of bench_app (an
 #                                    # earlier commit), to measure a change in the same run
+#   VARIANTS="thin=A/bench_app nolto=B/bench_app" scripts/bench.sh
+#                                    # adds one ringbolt per NAME=PATH (other builds), same run
 #   PROFILE=release scripts/bench.sh # builds and runs bench_app of another cargo profile
 #                                    # (default: max, the fastest; binary in target/PROFILE/)
-#   BIN=PATH scripts/bench.sh        # the first ringbolt runs that binary instead
+#   BIN=PATH RB_NAME=NAME scripts/bench.sh    # the first ringbolt: that binary, by that name
 #   CHART=out/run.svg scripts/bench.sh        # where the chart goes, its TSV beside it
 #                                    # (out/run.tsv; CHART=0: no chart, the TSV in target/bench)
 #
@@ -38,7 +42,7 @@ quote() { if [[ $1 =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then printf '%s' "$1"; else p
 cmdline=
 [[ $(nice) != 0 ]] && cmdline="nice -n $(nice) "
 for v in DURATION CONNS DRIVER PIPELINE SERVER_CPU CLIENT_CPU RB_PORT NGX_PORT REPEAT ENDPOINTS FILES \
-  FILE_SEND OBSERVE MIDDLEWARE SKIP_BUILD BASELINE PROFILE BIN CHART; do
+  FILE_SEND OBSERVE MIDDLEWARE SKIP_BUILD BASELINE VARIANTS PROFILE BIN RB_NAME CHART; do
   [[ -v $v ]] && cmdline+="$v=$(quote "${!v}") "
 done
 cmdline+=$0
@@ -56,6 +60,8 @@ PROFILE=${PROFILE:-max}
 target_dir=${CARGO_TARGET_DIR:-target}
 profile_dir=$PROFILE; [[ $PROFILE == dev ]] && profile_dir=debug
 BIN=${BIN:-$target_dir/$profile_dir/examples/bench_app}
+RB_NAME=${RB_NAME:-ringbolt}
+FILES=${FILES:-1}
 
 for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light util-linux)" >&2; exit 1; }
@@ -182,13 +188,13 @@ run() {
     "$rps" "$p99_us" "$us" "$mbps" "$cpu_mib" >>"$work/raw.tsv"
 }
 
-# ringbolt: one instance per file sending mode (the first is "ringbolt", others "rb-MODE")
+# ringbolt: one instance per file sending mode (the first is "ringbolt" or RB_NAME, others "rb-MODE")
 FILE_SEND=${FILE_SEND:-zero-copy}
 rb_names=(); rb_pids=(); rb_ports=()
 i=0
 for mode in $FILE_SEND; do
   port=$((RB_PORT + 2 * i))
-  name=ringbolt; [[ $i -gt 0 ]] && name="rb-$mode"
+  name=$RB_NAME; [[ $i -gt 0 ]] && name="rb-$mode"
   RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --file-send "$mode" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("$name"); rb_ports+=("$port")
@@ -217,10 +223,27 @@ if [[ -n ${BASELINE:-} ]]; then
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-base"); rb_ports+=("$port")
   wait_port "$port"
 fi
+k=0
+for v in ${VARIANTS:-}; do
+  vname=${v%%=*} vbin=${v#*=}
+  [[ -n $vname && $vname != "$v" && -x $vbin ]] || { echo "VARIANTS: $v is not NAME=PATH of a binary" >&2; exit 1; }
+  port=$((RB_PORT + 2 * i + 6 + 2 * k))
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$vbin" \
+    --bind "127.0.0.1:$port" --workers 1 --files "$work/files" >"$work/ringbolt-variant-$k.log" 2>&1 &
+  pids+=("$!"); rb_pids+=("$!"); rb_names+=("$vname"); rb_ports+=("$port")
+  wait_port "$port"
+  k=$((k + 1))
+done
 # nginx
 taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
 ngx=$!; pids+=("$ngx")
 wait_port "$NGX_PORT"
+
+file_rows=()
+for f in "4k 64" "1m 16" "64m 4"; do
+  read -r size conns <<<"$f"
+  [[ $FILES == 1 || " $FILES " == *" $size "* ]] && file_rows+=("/files/$size.bin $conns")
+done
 
 for rep in $(seq "$REPEAT"); do
   if [[ ${ENDPOINTS:-} != none ]]; then
@@ -230,13 +253,15 @@ for rep in $(seq "$REPEAT"); do
         run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" "$path"
       done
     done
-    run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
-    for j in "${!rb_pids[@]}"; do
-      run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" /plaintext "$work/pipeline.lua"
-    done
+    if [[ $PIPELINE != 0 ]]; then
+      run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
+      for j in "${!rb_pids[@]}"; do
+        run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" /plaintext "$work/pipeline.lua"
+      done
+    fi
   fi
-  if [[ ${FILES:-1} == 1 ]]; then
-    for f in "/files/4k.bin 64" "/files/1m.bin 16" "/files/64m.bin 4"; do
+  if [[ ${#file_rows[@]} -gt 0 ]]; then
+    for f in "${file_rows[@]}"; do
       read -r path conns <<<"$f"
       run nginx "$ngx" "$NGX_PORT" "$path" "" "$conns"
       for j in "${!rb_pids[@]}"; do
@@ -270,7 +295,7 @@ awk -F'|' '
     }
   }' "$results"
 
-if [[ ${FILES:-1} == 1 ]]; then
+if [[ ${#file_rows[@]} -gt 0 ]]; then
   echo
   echo "static files: median MB/s (wrk Transfer/sec) and server CPU us per MiB sent"
   printf '%-16s %-28s %12s %14s\n' server file "MB/s" "CPU us/MiB"
