@@ -6,8 +6,10 @@
 #   DRIVER=epoll scripts/bench.sh    # ringbolt on epoll instead of io_uring
 #   ENDPOINTS="/plaintext" scripts/bench.sh
 #   ENDPOINTS=none scripts/bench.sh  # static-file rows only
+#   PIPELINE=0 scripts/bench.sh      # skips the pipelined /plaintext row (PIPELINE=N: N per write)
 #   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
 #   FILES=0 scripts/bench.sh         # skip the static-file rows (4 KiB, 1 MiB, 64 MiB)
+#   FILES="4k 1m" scripts/bench.sh   # only these static-file rows (of 4k, 1m, 64m)
 #   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
 #   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
 #                                    # metrics (admin listener) on, to measure what they cost
@@ -15,12 +17,36 @@
 #   SKIP_BUILD=1 scripts/bench.sh    # runs the bench_app already built
 #   BASELINE=DIR/bench_app scripts/bench.sh   # adds "rb-base": another build of bench_app (an
 #                                    # earlier commit), to measure a change in the same run
+#   VARIANTS="thin=A/bench_app nolto=B/bench_app" scripts/bench.sh
+#                                    # adds one ringbolt per NAME=PATH (other builds), same run
+#   PROFILE=release scripts/bench.sh # builds and runs bench_app of another cargo profile
+#                                    # (default: max, the fastest; binary in target/PROFILE/)
+#   BIN=PATH RB_NAME=NAME scripts/bench.sh    # the first ringbolt: that binary, by that name
+#   CHART=out/run.svg scripts/bench.sh        # where the chart goes, its TSV beside it
+#                                    # (out/run.tsv; CHART=0: no chart, the TSV in target/bench)
+#
+# Beside the tables it writes the raw figures of every run, one line each, to
+# target/bench/bench-YYYYmmdd-HHMMSS.tsv, and scripts/chart.py draws them (medians) into
+# bench-YYYYmmdd-HHMMSS.svg beside it, also copied to target/bench/latest.{tsv,svg}. The chart
+# needs matplotlib: a venv in target/bench/venv gets it on first use (CHART_PYTHON=python
+# picks another); without it the chart is skipped with a hint, never the bench.
 #
 # Needs: wrk, nginx (Debian nginx-light), taskset. For every server and endpoint it prints
 # requests/s, p99 latency, and the server's CPU time per response (utime+stime of the server
 # process from /proc/PID/stat, before and after the run, divided by the responses wrk counted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The command line, for the chart's title: the settings given in the environment, then the script.
+quote() { if [[ $1 =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi; }
+cmdline=
+[[ $(nice) != 0 ]] && cmdline="nice -n $(nice) "
+for v in DURATION CONNS DRIVER PIPELINE SERVER_CPU CLIENT_CPU RB_PORT NGX_PORT REPEAT ENDPOINTS FILES \
+  FILE_SEND OBSERVE MIDDLEWARE SKIP_BUILD BASELINE VARIANTS PROFILE BIN RB_NAME CHART; do
+  [[ -v $v ]] && cmdline+="$v=$(quote "${!v}") "
+done
+cmdline+=$0
+for a in "$@"; do cmdline+=" $(quote "$a")"; done
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -30,6 +56,12 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RB_PORT=${RB_PORT:-18080}
 NGX_PORT=${NGX_PORT:-18081}
+PROFILE=${PROFILE:-max}
+target_dir=${CARGO_TARGET_DIR:-target}
+profile_dir=$PROFILE; [[ $PROFILE == dev ]] && profile_dir=debug
+BIN=${BIN:-$target_dir/$profile_dir/examples/bench_app}
+RB_NAME=${RB_NAME:-ringbolt}
+FILES=${FILES:-1}
 
 for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light util-linux)" >&2; exit 1; }
@@ -43,7 +75,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example bench_app >&2
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --profile "$PROFILE" --example bench_app >&2
 
 # The 3.5 KiB JSON document bench_app encodes per request at /bigjson, for nginx to return.
 big='{"items":['
@@ -119,6 +151,7 @@ ticks() { # utime + stime of a process, in clock ticks
 hz=$(getconf CLK_TCK)
 REPEAT=${REPEAT:-3}
 results=$work/results.txt
+rep=0
 
 # run NAME PID PORT PATH [LUA]
 run() {
@@ -148,16 +181,21 @@ run() {
   local label=$path
   [[ -n $lua ]] && label="$path (pipelined x$PIPELINE)"
   printf '%s|%s|%s|%s|%s\n' "$name" "$label" "$rps" "$p99" "$us" >>"$results"
+  local kind=endpoint p99_us
+  [[ $path == /files/* ]] && kind="file"
+  p99_us=$(awk -v s="$p99" 'BEGIN { printf "%.0f", (s ~ /ms$/) ? s * 1000 : (s ~ /us$/) ? s + 0 : s * 1000000 }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$name" "$label" "$kind" "$conns" \
+    "$rps" "$p99_us" "$us" "$mbps" "$cpu_mib" >>"$work/raw.tsv"
 }
 
-# ringbolt: one instance per file sending mode (the first is "ringbolt", others "rb-MODE")
+# ringbolt: one instance per file sending mode (the first is "ringbolt" or RB_NAME, others "rb-MODE")
 FILE_SEND=${FILE_SEND:-zero-copy}
 rb_names=(); rb_pids=(); rb_ports=()
 i=0
 for mode in $FILE_SEND; do
   port=$((RB_PORT + 2 * i))
-  name=ringbolt; [[ $i -gt 0 ]] && name="rb-$mode"
-  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  name=$RB_NAME; [[ $i -gt 0 ]] && name="rb-$mode"
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --file-send "$mode" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("$name"); rb_ports+=("$port")
   wait_port "$port"
@@ -165,7 +203,7 @@ for mode in $FILE_SEND; do
 done
 if [[ ${OBSERVE:-0} == 1 ]]; then
   port=$((RB_PORT + 2 * i))
-  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" \
     --access-log "$work/access.log" --admin "127.0.0.1:$((port + 1))" >"$work/ringbolt-$i.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-observed"); rb_ports+=("$port")
@@ -173,7 +211,7 @@ if [[ ${OBSERVE:-0} == 1 ]]; then
 fi
 if [[ ${MIDDLEWARE:-0} == 1 ]]; then
   port=$((RB_PORT + 2 * i + 4))
-  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" target/release/examples/bench_app \
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$BIN" \
     --bind "127.0.0.1:$port" --workers 1 --files "$work/files" --noop-middleware >"$work/ringbolt-mw.log" 2>&1 &
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-noop-mw"); rb_ports+=("$port")
   wait_port "$port"
@@ -185,12 +223,29 @@ if [[ -n ${BASELINE:-} ]]; then
   pids+=("$!"); rb_pids+=("$!"); rb_names+=("rb-base"); rb_ports+=("$port")
   wait_port "$port"
 fi
+k=0
+for v in ${VARIANTS:-}; do
+  vname=${v%%=*} vbin=${v#*=}
+  [[ -n $vname && $vname != "$v" && -x $vbin ]] || { echo "VARIANTS: $v is not NAME=PATH of a binary" >&2; exit 1; }
+  port=$((RB_PORT + 2 * i + 6 + 2 * k))
+  RINGBOLT_DRIVER=$DRIVER taskset -c "$SERVER_CPU" "$vbin" \
+    --bind "127.0.0.1:$port" --workers 1 --files "$work/files" >"$work/ringbolt-variant-$k.log" 2>&1 &
+  pids+=("$!"); rb_pids+=("$!"); rb_names+=("$vname"); rb_ports+=("$port")
+  wait_port "$port"
+  k=$((k + 1))
+done
 # nginx
 taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
 ngx=$!; pids+=("$ngx")
 wait_port "$NGX_PORT"
 
-for _ in $(seq "$REPEAT"); do
+file_rows=()
+for f in "4k 64" "1m 16" "64m 4"; do
+  read -r size conns <<<"$f"
+  [[ $FILES == 1 || " $FILES " == *" $size "* ]] && file_rows+=("/files/$size.bin $conns")
+done
+
+for rep in $(seq "$REPEAT"); do
   if [[ ${ENDPOINTS:-} != none ]]; then
     for path in ${ENDPOINTS:-/plaintext /json /data /bigjson}; do
       run nginx "$ngx" "$NGX_PORT" "$path"
@@ -198,13 +253,15 @@ for _ in $(seq "$REPEAT"); do
         run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" "$path"
       done
     done
-    run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
-    for j in "${!rb_pids[@]}"; do
-      run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" /plaintext "$work/pipeline.lua"
-    done
+    if [[ $PIPELINE != 0 ]]; then
+      run nginx "$ngx" "$NGX_PORT" /plaintext "$work/pipeline.lua"
+      for j in "${!rb_pids[@]}"; do
+        run "${rb_names[$j]}" "${rb_pids[$j]}" "${rb_ports[$j]}" /plaintext "$work/pipeline.lua"
+      done
+    fi
   fi
-  if [[ ${FILES:-1} == 1 ]]; then
-    for f in "/files/4k.bin 64" "/files/1m.bin 16" "/files/64m.bin 4"; do
+  if [[ ${#file_rows[@]} -gt 0 ]]; then
+    for f in "${file_rows[@]}"; do
       read -r path conns <<<"$f"
       run nginx "$ngx" "$NGX_PORT" "$path" "" "$conns"
       for j in "${!rb_pids[@]}"; do
@@ -215,7 +272,7 @@ for _ in $(seq "$REPEAT"); do
 done
 
 echo
-echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND"
+echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND; bench_app: $BIN"
 echo "median of $REPEAT runs (runs alternate between the servers); CPU us/resp = server utime+stime / responses"
 printf '%-9s %-28s %12s %10s %14s\n' server endpoint "req/s" p99 "CPU us/resp"
 # Median per (server, endpoint), in the order first run.
@@ -238,7 +295,7 @@ awk -F'|' '
     }
   }' "$results"
 
-if [[ ${FILES:-1} == 1 ]]; then
+if [[ ${#file_rows[@]} -gt 0 ]]; then
   echo
   echo "static files: median MB/s (wrk Transfer/sec) and server CPU us per MiB sent"
   printf '%-16s %-28s %12s %14s\n' server file "MB/s" "CPU us/MiB"
@@ -250,4 +307,51 @@ if [[ ${FILES:-1} == 1 ]]; then
       return v[int((cnt + 1) / 2)] }
     END { for (i = 1; i <= k; i++) { key = order[i]; split(key, p, "|");
       printf "%-16s %-28s %12s %14s\n", p[1], p[2], med(mb, key, n[key]), med(cpu, key, n[key]) } }' "$work/transfer.txt"
+fi
+
+# The raw figures (one line per run) and the chart drawn from them.
+stamp=$(date +%Y%m%d-%H%M%S)
+svg=$target_dir/bench/bench-$stamp.svg
+[[ ${CHART:-} != "" && ${CHART:-} != 0 ]] && svg=$CHART
+tsv=${svg%.svg}.tsv
+mkdir -p "$(dirname "$tsv")" "$target_dir/bench"
+{
+  echo "# ringbolt scripts/bench.sh raw results: one line per run; scripts/chart.py draws the medians"
+  echo "# date: $(date '+%Y-%m-%d %H:%M:%S %Z')"
+  echo "# machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
+  echo "# command: $cmdline"
+  echo "# setup: wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers (1 worker) on CPU $SERVER_CPU; median of $REPEAT runs; ringbolt driver $DRIVER; bench_app $BIN"
+  echo "# servers: ${rb_names[*]} nginx"
+  printf 'run\tserver\trow\tkind\tconns\treq_s\tp99_us\tcpu_us_per_resp\tmb_s\tcpu_us_per_mib\n'
+  cat "$work/raw.tsv" 2>/dev/null || true
+} >"$tsv"
+cp "$tsv" "$target_dir/bench/latest.tsv" 2>/dev/null || true
+echo
+echo "raw results: $tsv"
+
+# A python3 with matplotlib: CHART_PYTHON, the venv in target/bench, python3; else installs
+# matplotlib into the venv (once).
+chart_python() {
+  local venv=$target_dir/bench/venv py
+  local pys=("$venv/bin/python" python3)
+  [[ -n ${CHART_PYTHON:-} ]] && pys=("$CHART_PYTHON")
+  for py in "${pys[@]}"; do
+    if "$py" -c 'import matplotlib' 2>/dev/null; then echo "$py"; return 0; fi
+  done
+  [[ -z ${CHART_PYTHON:-} ]] || return 1
+  echo "chart: installing matplotlib into $venv (once)" >&2
+  { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check matplotlib; } \
+    >"$work/pip.log" 2>&1 || return 1
+  echo "$venv/bin/python"
+}
+if [[ ${CHART:-} != 0 ]]; then
+  if ! py=$(chart_python); then
+    echo "chart skipped: no matplotlib (python3 -m venv $target_dir/bench/venv && $target_dir/bench/venv/bin/pip install matplotlib)" >&2
+  elif ! "$py" scripts/chart.py "$tsv" -o "$svg" 2>"$work/chart.log"; then
+    echo "chart skipped: scripts/chart.py failed: $(tail -n 1 "$work/chart.log")" >&2
+  else
+    latest=$target_dir/bench/latest.${svg##*.}
+    [[ $svg -ef $latest ]] || cp "$svg" "$latest"
+    echo "chart: $svg"
+  fi
 fi
