@@ -2,7 +2,7 @@
 //! "Responses" guide, at the routes of the reference app, answering what the reference
 //! answers on the wire (where the reference is wrong, what RFC 9110 says). The template
 //! route and compression are there with the `templates` and `compress` features (the
-//! binary has both).
+//! binary has both). `GET /` lists them all ([`front`]).
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ use crate::{
     Api, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText, Redirect, Request,
     Response, SameSite, StatusCode, StreamingResponse,
 };
+
+pub mod front;
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
 #[cfg(feature = "templates")]
@@ -470,7 +472,12 @@ pub fn app() -> Api {
     #[cfg(feature = "compress")]
     api.compression(Some(Compression::default()));
     #[cfg(feature = "templates")]
-    api.templates(Templates::new().embedded("myapp/page.html", PAGE_HTML));
+    api.templates(
+        Templates::new()
+            .embedded("myapp/page.html", PAGE_HTML)
+            .embedded(front::TEMPLATE_NAME, front::TEMPLATE),
+    );
+    api.get("/", front::front_page);
     bench_routes(&mut api);
     api.get("/items", get_items);
     api.options("/items", options_items);
