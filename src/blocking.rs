@@ -54,6 +54,7 @@ impl BlockingPool {
             std::thread::Builder::new()
                 .name(format!("ringbolt-blocking-{i}"))
                 .spawn(move || {
+                    yield_to_workers();
                     while let Ok(job) = rx.recv() {
                         queued.fetch_sub(1, Ordering::Relaxed);
                         job();
@@ -97,6 +98,21 @@ impl BlockingPool {
             self.queued.fetch_sub(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The pool threads' nice value: below the workers, so that where they share a core (a
+/// server pinned to fewer cores than it has threads, or a busy machine) a worker that wakes
+/// runs before a job that computes (a listing sorted, an iterator producing): the jobs are
+/// there so that the workers never wait.
+const NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's priority to [`NICE`] (a failure leaves it as it was).
+fn yield_to_workers() {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: setpriority reads only its three integer arguments; on Linux, PRIO_PROCESS
+    // with a thread id sets that thread's nice value alone.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE) };
 }
 
 /// Runs `f` on the blocking pool of the server whose worker runs on this thread and waits for

@@ -148,9 +148,12 @@ pub struct Config {
     pub file_sending: FileSending,
     /// The open-file cache.
     pub file_cache: FileCache,
-    /// Threads of the blocking pool that runs synchronous stream producers
-    /// ([`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter)), shared by
-    /// the workers.
+    /// Threads of the blocking pool, shared by the workers: it runs what would block a
+    /// worker (file opens and reads the page cache cannot answer at once, directory
+    /// listings, cold pages before a send, [`spawn_blocking`](crate::spawn_blocking)) and
+    /// synchronous stream producers
+    /// ([`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter)). Its threads
+    /// run at nice 10, below the workers.
     pub blocking_threads: usize,
     /// The access log (`None`: off).
     pub access_log: Option<AccessLog>,
