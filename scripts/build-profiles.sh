@@ -3,7 +3,7 @@
 # the binary from cold, and what its build of bench_app costs and serves, all in one bench run.
 #
 #   scripts/build-profiles.sh                          # the four profiles, bench.sh's 10 s runs
-#   PROFILES="release-nolto max" DURATION=2 REPEAT=1 scripts/build-profiles.sh
+#   PROFILES="release max" DURATION=2 REPEAT=1 scripts/build-profiles.sh
 #   SKIP_COLD=1 scripts/build-profiles.sh              # bench the builds of the last run again
 #   KEEP=1 scripts/build-profiles.sh                   # keep each profile's target directory
 #
@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PROFILES=${PROFILES:-release-nolto release-thin release max}
+PROFILES=${PROFILES:-release release-thin release-fat max}
 root=${BUILD_ROOT:-target/build-profiles}
 read -r -a profiles <<<"$PROFILES"
 [[ ${#profiles[@]} -gt 0 ]] || { echo "PROFILES is empty" >&2; exit 1; }
