@@ -12,6 +12,7 @@
 #   SIZE_MB=128 RATE=100M scripts/bench-cold.sh
 #   SERVERS="rb-uring nginx-aio" scripts/bench-cold.sh
 #   SKIP_BUILD=1 scripts/bench-cold.sh
+#   PROFILE=release scripts/bench-cold.sh     # bench_app of the release build (default: max, as bench.sh)
 #   BASELINE=DIR/bench_app scripts/bench-cold.sh   # adds "rb-base" (another build, io_uring)
 #   WORKLOAD=listing scripts/bench-cold.sh  # instead of downloads: a directory of ENTRIES
 #                                    # (100,000) files listed LISTINGS (4) times, one after another
@@ -50,7 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example bench_app >&2
+PROFILE=${PROFILE:-max}
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --profile "$PROFILE" --example bench_app >&2
+bench_app=${CARGO_TARGET_DIR:-target}/$PROFILE/examples/bench_app
 
 mkdir -p "$work/files" "$work/nginx"
 case $WORKLOAD in
@@ -134,7 +137,7 @@ req = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"
 lat, buf = [], b""
 end = time.monotonic() + seconds
 next_at = time.monotonic()
-while time.monotonic() < end and not (stop != "-" and os.path.exists(stop)):
+while not lat or (time.monotonic() < end and not (stop != "-" and os.path.exists(stop))):
     t0 = time.perf_counter()
     s.sendall(req)
     while True:
@@ -200,7 +203,7 @@ NGINX
 start() { # NAME -> sets $server_pid
   case $1 in
     rb-uring | rb-epoll | rb-base)
-      local driver=${1#rb-} bin=target/release/examples/bench_app
+      local driver=${1#rb-} bin=$bench_app
       [[ $1 == rb-base ]] && driver=uring bin=$BASELINE
       local mount=()
       [[ $WORKLOAD == listing ]] && mount=(--mount "$work/files")
