@@ -36,7 +36,9 @@
 //! depend on the current directory).
 //!
 //! Each worker thread has its own cache (a thread-local): no locks, no sharing, and a file's
-//! descriptor is only ever used by the thread that opened it.
+//! descriptor is only ever used by the thread that opened it. A miss never blocks that
+//! thread ([`open_name`]): what the kernel's caches cannot answer at once is opened (and read)
+//! on the blocking pool, and the worker takes the result in when it comes back.
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};

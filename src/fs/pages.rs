@@ -1,5 +1,6 @@
-//! Which parts of a file are in the page cache, and bringing them in: what lets a send decide,
-//! without blocking, whether `sendfile(2)` would wait for the disk.
+//! Which parts of a file are in the page cache, reading them only when they are, and bringing
+//! them in: what lets a send (or a small file's read) decide, without blocking, whether it
+//! would wait for the disk.
 //!
 //! A page is probed with a one-byte `preadv2(RWF_NOWAIT)`: the kernel answers from the page
 //! cache or refuses (`EAGAIN`) rather than start a read and wait. Where a filesystem does
