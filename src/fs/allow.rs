@@ -49,6 +49,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::StatusCode;
 
+use super::Wait;
+
 /// Set once `openat2` answered `ENOSYS` (or `EPERM` to the probe in [`AllowList::add`]):
 /// from then on every open goes straight to the user-space walk.
 static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
@@ -336,34 +338,24 @@ impl AllowList {
     }
 
     /// [`open`](AllowList::open), [`open_in`](AllowList::open_in) or
-    /// [`open_dir_in`](AllowList::open_dir_in) only as far as it can go without blocking:
-    /// the path is resolved from the kernel's lookup cache alone (`RESOLVE_CACHED`), and a
-    /// lookup that would need the disk (or the walk, where `openat2` is missing) fails with
-    /// an error of kind [`WouldBlock`](io::ErrorKind::WouldBlock) ([`would_block`]) instead.
-    /// The same rules apply: this never opens what the blocking call would refuse.
-    pub(crate) fn try_open(&self, name: Name<'_>) -> Result<Opened, FsError> {
+    /// [`open_dir_in`](AllowList::open_dir_in), by `name`. With [`Wait::No`] only as far as
+    /// it can go without blocking: the path is resolved from the kernel's lookup cache alone
+    /// (`RESOLVE_CACHED`), and a lookup that would need the disk (or the walk, where
+    /// `openat2` is missing) fails with an error of kind
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) ([`would_block`]) instead. The same rules
+    /// apply either way: this never opens what the blocking call would refuse.
+    pub(crate) fn open_name(&self, name: Name<'_>, wait: Wait) -> Result<Opened, FsError> {
         match name {
-            Name::Path(path) => self.open_path(path, Wait::No).map(Opened::File),
+            Name::Path(path) => self.open_path(path, wait).map(Opened::File),
             Name::In(i, rel) => {
                 let root = self.root(i, rel)?;
-                self.open_file(root, rel.as_bytes(), Wait::No)
-                    .map(Opened::File)
+                self.open_file(root, rel.as_bytes(), wait).map(Opened::File)
             }
             Name::DirIn(i, rel) => {
                 let root = self.root(i, rel)?;
-                self.resolve(root, rel.as_bytes(), DIR_FLAGS, Wait::No)
+                self.resolve(root, rel.as_bytes(), DIR_FLAGS, wait)
                     .map(|fd| Opened::Dir(File::from(fd)))
             }
-        }
-    }
-
-    /// What [`try_open`](AllowList::try_open) does, waiting for the disk where it must: for
-    /// a thread that may block.
-    pub(crate) fn open_name(&self, name: Name<'_>) -> Result<Opened, FsError> {
-        match name {
-            Name::Path(path) => self.open(path).map(Opened::File),
-            Name::In(i, rel) => self.open_in(i, rel).map(Opened::File),
-            Name::DirIn(i, rel) => self.open_dir_in(i, rel).map(Opened::Dir),
         }
     }
 
@@ -446,14 +438,7 @@ fn trim_leading_slashes(rel: &[u8]) -> &[u8] {
     &rel[start..]
 }
 
-/// Whether a call may wait for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Yes,
-    No,
-}
-
-/// A name for [`AllowList::try_open`] and [`AllowList::open_name`].
+/// A name for [`AllowList::open_name`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Name<'a> {
     /// A path from a handler ([`AllowList::open`]).
@@ -464,14 +449,14 @@ pub(crate) enum Name<'a> {
     DirIn(usize, &'a str),
 }
 
-/// What [`AllowList::try_open`] and [`AllowList::open_name`] opened.
+/// What [`AllowList::open_name`] opened.
 #[derive(Debug)]
 pub(crate) enum Opened {
     File(OpenedFile),
     Dir(File),
 }
 
-/// Whether `e` is [`AllowList::try_open`]'s "this would block".
+/// Whether `e` is [`AllowList::open_name`]'s "this would block" (with [`Wait::No`]).
 pub(crate) fn would_block(e: &FsError) -> bool {
     matches!(e, FsError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
 }

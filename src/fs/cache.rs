@@ -37,13 +37,13 @@
 //!
 //! Each worker thread has its own cache (a thread-local): no locks, no sharing, and a file's
 //! descriptor is only ever used by the thread that opened it. A miss never blocks that
-//! thread ([`open_name`]): what the kernel's caches cannot answer at once is opened (and read)
+//! thread ([`open_file`]): what the kernel's caches cannot answer at once is opened (and read)
 //! on the blocking pool, and the worker takes the result in when it comes back.
 
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::fmt::Write as _;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -53,7 +53,7 @@ use http::HeaderValue;
 use rustc_hash::FxHashMap;
 
 use super::allow::{Name, Opened, would_block};
-use super::{AllowList, FsError, OpenedFile, meta};
+use super::{AllowList, FsError, OpenedFile, Wait, meta, pages};
 use crate::blocking::{self, CallFailed};
 use crate::compress::Coding;
 
@@ -180,17 +180,15 @@ impl Entry {
     }
 }
 
-/// A small file's bytes and their CRC-32, read now; `None` for a larger file.
-fn read_small(opened: &OpenedFile) -> Result<Option<(Bytes, u32)>, FsError> {
+/// A small file's bytes and their CRC-32, read as `wait` allows ([`pages::read_exact_at`]);
+/// `None` for a larger file.
+fn read_small(opened: &OpenedFile, wait: Wait) -> Result<Option<(Bytes, u32)>, FsError> {
     let len = opened.meta.len();
     if len > SMALL {
         return Ok(None);
     }
     let mut buf = vec![0; len as usize];
-    opened
-        .file
-        .read_exact_at(&mut buf, 0)
-        .map_err(FsError::Io)?;
+    pages::read_exact_at(&opened.file, &mut buf, 0, wait).map_err(FsError::Io)?;
     let digest = crc32fast::hash(&buf);
     Ok(Some((Bytes::from(buf), digest)))
 }
@@ -592,95 +590,67 @@ pub(crate) fn stats() -> Stats {
     })
 }
 
-/// [`AllowList::open`], [`AllowList::open_in`] or [`AllowList::open_dir_in`] through the
-/// cache, without ever blocking the worker: a hit is answered at once; a miss is opened (and
-/// a small file read) on this thread as far as the kernel's caches answer it
-/// ([`AllowList::try_open`], `preadv2(RWF_NOWAIT)`), and on the blocking pool when they do
-/// not. Directories are not cached: each is opened the same way.
-pub(crate) async fn open_name(allow: &'static AllowList, name: Name<'_>) -> Result<Found, FsError> {
-    if let Name::DirIn(..) = name {
-        return match allow.try_open(name) {
-            Err(e) if would_block(&e) => {
-                let owned = OwnedName::from(name);
-                match off_worker(move || allow.open_name(owned.name())).await?? {
-                    Opened::Dir(d) => Ok(Found::Dir(d)),
-                    Opened::File(_) => Err(FsError::NotRegular),
-                }
-            }
-            Ok(Opened::Dir(d)) => Ok(Found::Dir(d)),
-            Ok(Opened::File(_)) => Err(FsError::NotRegular),
-            Err(e) => Err(e),
-        };
-    }
-    let miss = match begin(allow, name) {
-        Lookup::Hit(entry) => return Ok(Found::File(entry)),
-        Lookup::Miss(miss) => miss,
-    };
-    let resolved = match allow.try_open(name) {
-        Ok(Opened::File(opened)) => match Resolved::try_read(opened) {
-            Ok(Ok(resolved)) => Ok(resolved),
-            Ok(Err(opened)) => off_worker(move || Resolved::read(opened))
-                .await
-                .and_then(|r| r),
-            Err(e) => Err(e),
-        },
-        Ok(Opened::Dir(_)) => Err(FsError::NotRegular),
-        Err(e) if would_block(&e) => {
-            let owned = OwnedName::from(name);
-            off_worker(move || match allow.open_name(owned.name())? {
-                Opened::File(opened) => Resolved::read(opened),
-                Opened::Dir(_) => Err(FsError::NotRegular),
-            })
-            .await
-            .and_then(|r| r)
-        }
-        Err(e) => Err(e),
-    };
-    finish(allow, name, miss, resolved).map(Found::File)
-}
-
-/// What [`open_name`] found.
-#[derive(Debug)]
-pub(crate) enum Found {
-    File(Rc<Entry>),
-    Dir(std::fs::File),
-}
-
-impl Found {
-    /// The file; a directory is [`FsError::NotRegular`].
-    pub(crate) fn file(self) -> Result<Rc<Entry>, FsError> {
-        match self {
-            Found::File(entry) => Ok(entry),
-            Found::Dir(_) => Err(FsError::NotRegular),
-        }
-    }
-}
-
-/// The file at `path` ([`AllowList::open`]) through the cache; see [`open_name`].
+/// The file at `path` ([`AllowList::open`]) through the cache; see [`open_file`].
 pub(crate) async fn open(allow: &'static AllowList, path: &Path) -> Result<Rc<Entry>, FsError> {
-    open_name(allow, Name::Path(path)).await?.file()
+    open_file(allow, Name::Path(path)).await
 }
 
 /// The file at `rel` beneath root `root` ([`AllowList::open_in`]) through the cache; see
-/// [`open_name`].
+/// [`open_file`].
 pub(crate) async fn open_in(
     allow: &'static AllowList,
     root: usize,
     rel: &str,
 ) -> Result<Rc<Entry>, FsError> {
-    open_name(allow, Name::In(root, rel)).await?.file()
+    open_file(allow, Name::In(root, rel)).await
 }
 
-/// The directory at `rel` beneath root `root` ([`AllowList::open_dir_in`]); see
-/// [`open_name`].
+/// The directory at `rel` beneath root `root` ([`AllowList::open_dir_in`]), opened without
+/// blocking the worker ([`unblocked`]); directories are not cached.
 pub(crate) async fn open_dir_in(
     allow: &'static AllowList,
     root: usize,
     rel: &str,
 ) -> Result<std::fs::File, FsError> {
-    match open_name(allow, Name::DirIn(root, rel)).await? {
-        Found::Dir(d) => Ok(d),
-        Found::File(_) => Err(FsError::NotFound),
+    unblocked(allow, Name::DirIn(root, rel), |opened, _| match opened {
+        Opened::Dir(d) => Ok(d),
+        Opened::File(_) => Err(FsError::NotFound),
+    })
+    .await
+}
+
+/// A file through the cache, without ever blocking the worker: a hit is answered at once; a
+/// miss is opened, and a small file read, as [`unblocked`] does, then taken into the cache.
+async fn open_file(allow: &'static AllowList, name: Name<'_>) -> Result<Rc<Entry>, FsError> {
+    let miss = match begin(allow, name) {
+        Lookup::Hit(entry) => return Ok(entry),
+        Lookup::Miss(miss) => miss,
+    };
+    let resolved = unblocked(allow, name, |opened, wait| match opened {
+        Opened::File(opened) => Resolved::read(opened, wait),
+        Opened::Dir(_) => Err(FsError::NotRegular),
+    })
+    .await;
+    finish(allow, name, miss, resolved)
+}
+
+/// `name` opened through the allow-list and handed to `then`, on this thread as far as the
+/// kernel's caches answer both ([`Wait::No`]: `openat2(RESOLVE_CACHED)`,
+/// `preadv2(RWF_NOWAIT)`), else both again on the blocking pool ([`Wait::Yes`]).
+async fn unblocked<T: Send + 'static>(
+    allow: &'static AllowList,
+    name: Name<'_>,
+    then: fn(Opened, Wait) -> Result<T, FsError>,
+) -> Result<T, FsError> {
+    match allow
+        .open_name(name, Wait::No)
+        .and_then(|o| then(o, Wait::No))
+    {
+        Err(e) if would_block(&e) => {
+            let owned = OwnedName::from(name);
+            off_worker(move || then(allow.open_name(owned.name(), Wait::Yes)?, Wait::Yes)).await?
+        }
+        done => done,
     }
 }
 
@@ -743,34 +713,10 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    /// Reads a small file's bytes; may block.
-    fn read(opened: OpenedFile) -> Result<Resolved, FsError> {
-        let small = read_small(&opened)?;
+    /// Reads a small file's bytes, as `wait` allows.
+    fn read(opened: OpenedFile, wait: Wait) -> Result<Resolved, FsError> {
+        let small = read_small(&opened, wait)?;
         Ok(Resolved { opened, small })
-    }
-
-    /// Reads a small file's bytes if the page cache holds them all; the file back when it
-    /// does not.
-    fn try_read(opened: OpenedFile) -> Result<Result<Resolved, OpenedFile>, FsError> {
-        let len = opened.meta.len();
-        if len > SMALL {
-            return Ok(Ok(Resolved {
-                opened,
-                small: None,
-            }));
-        }
-        let mut buf = vec![0; len as usize];
-        match super::pages::read_cached(&opened.file, &mut buf, 0) {
-            Ok(true) => {
-                let digest = crc32fast::hash(&buf);
-                Ok(Ok(Resolved {
-                    opened,
-                    small: Some((Bytes::from(buf), digest)),
-                }))
-            }
-            Ok(false) => Ok(Err(opened)),
-            Err(e) => Err(FsError::Io(e)),
-        }
     }
 }
 
@@ -891,15 +837,15 @@ fn finish(
     Ok(entry)
 }
 
-/// [`open_name`] on this thread, waiting where it must: for the tests of the cache's rules.
+/// [`open_file`] on this thread, waiting where it must: for the tests of the cache's rules.
 #[cfg(test)]
 fn open_now(allow: &AllowList, name: Name<'_>) -> Result<Rc<Entry>, FsError> {
     let miss = match begin(allow, name) {
         Lookup::Hit(entry) => return Ok(entry),
         Lookup::Miss(miss) => miss,
     };
-    let resolved = match allow.open_name(name) {
-        Ok(Opened::File(opened)) => Resolved::read(opened),
+    let resolved = match allow.open_name(name, Wait::Yes) {
+        Ok(Opened::File(opened)) => Resolved::read(opened, Wait::Yes),
         Ok(Opened::Dir(_)) => Err(FsError::NotRegular),
         Err(e) => Err(e),
     };

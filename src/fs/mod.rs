@@ -15,6 +15,15 @@ pub(crate) mod stream;
 pub mod upload;
 
 pub use allow::{AllowList, FsError, OpenedFile};
+
+/// Whether a file operation may wait for the disk. With `No` it goes only as far as the
+/// kernel's caches answer, and fails with an error of kind
+/// [`WouldBlock`](std::io::ErrorKind::WouldBlock) where it would have to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Yes,
+    No,
+}
 pub use cache_policy::CachePolicy;
 pub use static_dir::StaticDir;
 pub use upload::UploadDir;

@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
+use super::Wait;
+
 /// Whether the page of `file` holding `offset` is in the page cache. The end of the file
 /// counts as cached (there is nothing to wait for).
 pub(crate) fn cached(file: &File, offset: u64) -> bool {
@@ -27,11 +29,20 @@ pub(crate) fn cached(file: &File, offset: u64) -> bool {
     n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
 }
 
-/// Fills `buf` from `offset` of `file` if the page cache holds all of it: `Ok(false)` when
-/// some of it would have to come from the disk (nothing waits for it). Where the filesystem
-/// does not support `RWF_NOWAIT`, a plain read. A file shorter than `buf` is an error of
-/// kind `UnexpectedEof`, as with `read_exact_at`.
-pub(crate) fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+/// Fills `buf` from `offset` of `file`, as `read_exact_at` does. With [`Wait::No`] only if
+/// the page cache holds all of it: where some would have to come from the disk, an error of
+/// kind `WouldBlock` (nothing waits for it); where the filesystem does not support
+/// `RWF_NOWAIT`, a plain read. A file shorter than `buf` is an error of kind
+/// `UnexpectedEof`.
+pub(crate) fn read_exact_at(
+    file: &File,
+    buf: &mut [u8],
+    offset: u64,
+    wait: Wait,
+) -> io::Result<()> {
+    if wait == Wait::Yes {
+        return std::os::unix::fs::FileExt::read_exact_at(file, buf, offset);
+    }
     let mut done = 0;
     while done < buf.len() {
         let rest = &mut buf[done..];
@@ -54,16 +65,15 @@ pub(crate) fn read_cached(file: &File, buf: &mut [u8], offset: u64) -> io::Resul
         }
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
-            Some(libc::EAGAIN) => return Ok(false),
+            Some(libc::EAGAIN) => return Err(io::Error::from(io::ErrorKind::WouldBlock)),
             Some(libc::EINTR) => {}
             Some(libc::EOPNOTSUPP | libc::EINVAL) => {
-                std::os::unix::fs::FileExt::read_exact_at(file, rest, at)?;
-                return Ok(true);
+                return std::os::unix::fs::FileExt::read_exact_at(file, rest, at);
             }
             _ => return Err(e),
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Brings `len` bytes of `file` from `offset` into the page cache and waits until the last

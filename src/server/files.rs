@@ -17,7 +17,7 @@ use crate::escape::Escaped;
 use crate::fs::meta::{self, Precondition, Validators};
 use crate::fs::range::{self, RangeOutcome};
 use crate::fs::stream::{FileStream, Piece};
-use crate::fs::{AllowList, FsError, cache, pages};
+use crate::fs::{AllowList, FsError, Wait, cache, pages};
 use crate::http::parse::Head;
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
@@ -367,30 +367,21 @@ async fn read_pieces(entry: &cache::Entry, pieces: &[Piece], total: u64) -> std:
     let file = &entry.opened.file;
     let len = entry.opened.meta.len();
     let contents = entry.contents();
-    if let Some(bytes) = gather(file, len, contents.clone(), pieces, total, Wait::No)? {
-        return Ok(bytes);
+    match gather(file, len, contents.clone(), pieces, total, Wait::No) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        done => return done,
     }
     // The cache keeps its descriptor: the pool reads through a duplicate.
     let file = file.try_clone()?;
     let pieces = pieces.to_vec();
     let read = move || gather(&file, len, contents, &pieces, total, Wait::Yes);
-    match blocking::unblocked(read).await {
-        Ok(Ok(Some(bytes))) => Ok(bytes),
-        Ok(Ok(None)) => Err(std::io::Error::other("a blocking read would not wait")),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(std::io::Error::other("the blocking pool stopped")),
-    }
-}
-
-/// Whether [`gather`] may wait for the disk.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Yes,
-    No,
+    blocking::unblocked(read)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("no answer from the blocking pool")))
 }
 
 /// The body of `pieces` read from `file` (of `len` bytes, whose whole `contents` may be at
-/// hand); `None` when, with [`Wait::No`], some of it is not in the page cache.
+/// hand), as `wait` allows ([`pages::read_exact_at`]).
 fn gather(
     file: &std::fs::File,
     len: u64,
@@ -398,26 +389,18 @@ fn gather(
     pieces: &[Piece],
     total: u64,
     wait: Wait,
-) -> std::io::Result<Option<Bytes>> {
-    let read = |buf: &mut [u8], at: u64| -> std::io::Result<bool> {
-        match wait {
-            Wait::No => pages::read_cached(file, buf, at),
-            Wait::Yes => std::os::unix::fs::FileExt::read_exact_at(file, buf, at).map(|()| true),
-        }
-    };
+) -> std::io::Result<Bytes> {
     let whole = match contents {
         Some(b) => Some(b),
         None if len <= cache::SMALL => {
             let mut buf = vec![0; len as usize];
-            if !read(&mut buf, 0)? {
-                return Ok(None);
-            }
+            pages::read_exact_at(file, &mut buf, 0, wait)?;
             Some(Bytes::from(buf))
         }
         None => None,
     };
     if let (Some(whole), [Piece::Extent(r)]) = (&whole, pieces) {
-        return Ok(Some(whole.slice(r.start as usize..r.end as usize)));
+        return Ok(whole.slice(r.start as usize..r.end as usize));
     }
     let mut out = Vec::with_capacity(total as usize);
     for p in pieces {
@@ -428,14 +411,12 @@ fn gather(
                 None => {
                     let start = out.len();
                     out.resize(start + (r.end - r.start) as usize, 0);
-                    if !read(&mut out[start..], r.start)? {
-                        return Ok(None);
-                    }
+                    pages::read_exact_at(file, &mut out[start..], r.start, wait)?;
                 }
             },
         }
     }
-    Ok(Some(out.into()))
+    Ok(out.into())
 }
 
 fn set(resp: &mut Response, name: http::HeaderName, value: &str) {
