@@ -14,13 +14,8 @@ REPEAT=${REPEAT:-3}
 CONNS=${CONNS:-32}
 command -v wrk >/dev/null || { echo "missing wrk (apt-get install wrk)" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 cargo build --release --example bench_app >&2
 mkdir -p "$work/files"

@@ -62,13 +62,8 @@ for tool in wrk curl taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk curl util-linux)" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   cargo build --profile "$PROFILE" --example bench_app >&2
@@ -219,27 +214,6 @@ mkdir -p "$(dirname "$tsv")" "$target_dir/bench"
 echo
 echo "raw results: $tsv"
 
-# A python3 with matplotlib: CHART_PYTHON, the venv in target/bench, python3; else installs
-# matplotlib into the venv (once), as bench.sh does.
-chart_python() {
-  local venv=$target_dir/bench/venv py
-  local pys=("$venv/bin/python" python3)
-  [[ -n ${CHART_PYTHON:-} ]] && pys=("$CHART_PYTHON")
-  for py in "${pys[@]}"; do
-    if "$py" -c 'import matplotlib' 2>/dev/null; then echo "$py"; return 0; fi
-  done
-  [[ -z ${CHART_PYTHON:-} ]] || return 1
-  echo "chart: installing matplotlib into $venv (once)" >&2
-  { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check matplotlib; } \
-    >"$work/pip.log" 2>&1 || return 1
-  echo "$venv/bin/python"
-}
-if [[ ${CHART:-} != 0 ]]; then
-  if ! py=$(chart_python); then
-    echo "chart skipped: no matplotlib (python3 -m venv $target_dir/bench/venv && $target_dir/bench/venv/bin/pip install matplotlib)" >&2
-  elif ! "$py" scripts/chart.py "$tsv" -o "$svg" 2>"$work/chart.log"; then
-    echo "chart skipped: scripts/chart.py failed: $(tail -n 1 "$work/chart.log")" >&2
-  else
-    echo "chart: $svg"
-  fi
+if draw_chart "$tsv" "$svg"; then
+  echo "chart: $svg"
 fi

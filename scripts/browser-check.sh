@@ -29,13 +29,8 @@ if ! command -v chromium >/dev/null; then
   apt-get update && apt-get install -y chromium
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 # Waits for a process this script started (its status is the function's); from then on it is
 # no longer ours to kill.

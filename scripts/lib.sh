@@ -1,0 +1,48 @@
+# shellcheck shell=bash
+# What the bench and check scripts share; sourced by them, not run.
+#
+#   cd "$(dirname "$0")/.." && . scripts/lib.sh
+#
+# Sourcing it makes $work (a temp directory) and $pids (the processes the script starts; add
+# each with pids+=("$!")); at exit every one of them is killed and waited for, and $work
+# removed. draw_chart TSV SVG draws a bench's raw results with scripts/chart.py.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A python3 with matplotlib: CHART_PYTHON, the venv in ${CARGO_TARGET_DIR:-target}/bench,
+# python3; else installs matplotlib into that venv (once).
+chart_python() {
+  local venv=${CARGO_TARGET_DIR:-target}/bench/venv py
+  local pys=("$venv/bin/python" python3)
+  [[ -n ${CHART_PYTHON:-} ]] && pys=("$CHART_PYTHON")
+  for py in "${pys[@]}"; do
+    if "$py" -c 'import matplotlib' 2>/dev/null; then echo "$py"; return 0; fi
+  done
+  [[ -z ${CHART_PYTHON:-} ]] || return 1
+  echo "chart: installing matplotlib into $venv (once)" >&2
+  { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check matplotlib; } \
+    >"$work/pip.log" 2>&1 || return 1
+  echo "$venv/bin/python"
+}
+
+# Draws TSV (bench.sh's raw results) as SVG (or .png) with scripts/chart.py, unless CHART=0;
+# a chart that cannot be drawn is skipped with a line saying why, never an error. Returns 0
+# only when it drew one.
+draw_chart() { # TSV SVG
+  local tsv=$1 svg=$2 py venv=${CARGO_TARGET_DIR:-target}/bench/venv
+  [[ ${CHART:-} != 0 ]] || return 1
+  if ! py=$(chart_python); then
+    echo "chart skipped: no matplotlib (python3 -m venv $venv && $venv/bin/pip install matplotlib)" >&2
+    return 1
+  fi
+  if ! "$py" scripts/chart.py "$tsv" -o "$svg" 2>"$work/chart.log"; then
+    echo "chart skipped: scripts/chart.py failed: $(tail -n 1 "$work/chart.log")" >&2
+    return 1
+  fi
+}
