@@ -12,7 +12,7 @@
 //!
 //! Run with `cargo run --example media_library -- MEDIA_DIR [STATIC_DIR]`, then
 //! `curl -H 'Authorization: Bearer demo' localhost:8000/api/media`. Its tests, written with
-//! the test client, are in `tests/media_library.rs`.
+//! the test client, are in `tests/suite/media_library.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -9,8 +9,9 @@
 //! - or in `tests/NAME.rs` of your crate, each `#[test] fn` calling your library's `app()`.
 //!
 //! `cargo test` builds examples but runs no tests in them: this file's tests run from
-//! `tests/examples.rs`, which includes it with `#[path = "../examples/testing.rs"] mod
-//! testing;` (`cargo test --test examples testing::`).
+//! `tests/suite/examples.rs`, which includes it with
+//! `#[path = "../../examples/testing.rs"] mod testing;`
+//! (`cargo test --test suite examples::testing`).
 //!
 //! `cargo run --example testing`, then
 //! `curl -H 'Accept-Language: fr' 'localhost:8000/hello?name=Ada'` and

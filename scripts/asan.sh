@@ -11,7 +11,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_su
 # Panics on purpose (tests of panicking handlers) are slow enough under ASan without
 # capturing backtraces; timing-sensitive tests keep their margins.
 export RUST_BACKTRACE=0
-# Arguments choose the targets (`--lib --test files`); none: every test target.
+# Arguments choose the targets (`--lib --test suite -- files::`); none: every test target.
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(--tests)
 cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu --target-dir target/asan --no-fail-fast "${targets[@]}"

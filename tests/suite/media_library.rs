@@ -2,8 +2,8 @@
 //! every `/api` path, CORS preflights, the JSON listing and its typed query, downloads with
 //! Range, notes in shared state, the SSE progress stream, the static mount, the custom 404.
 
-#[path = "../examples/media_library.rs"]
-mod media_library;
+#[path = "../../examples/media_library.rs"]
+mod example;
 
 use std::path::PathBuf;
 
@@ -33,7 +33,7 @@ fn service(driver: Driver) -> (TestClient, Dirs) {
     std::fs::write(media.join("b.txt"), "bee\n").unwrap();
     let page: String = (0..100).map(|i| format!("<p>item {i}</p>\n")).collect();
     std::fs::write(site.join("index.html"), page).unwrap();
-    let app = media_library::app(&media, &site);
+    let app = example::app(&media, &site);
     let client = TestClient::with_config(app, |c| {
         c.driver = driver;
         c.allow_dirs = vec![media.clone()];

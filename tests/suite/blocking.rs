@@ -2,7 +2,7 @@
 //! on the server's blocking pool while the worker goes on serving, its panics are 500s, and
 //! the re-exported timers work in handlers.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

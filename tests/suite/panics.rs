@@ -1,7 +1,7 @@
 //! A panicking handler answers 500 and harms nothing else: not its connection, not other
 //! connections on the same worker, not the worker thread.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

@@ -249,13 +249,27 @@ fn a_failed_upgrade_leaves_the_old_process_serving() {
     assert_eq!(exchange(&mut c), Some(false), "still serving, keep-alive");
 }
 
-/// Clears close-on-exec on `fd`, so that a child process inherits it.
-fn inheritable(fd: std::os::fd::RawFd) {
-    // SAFETY: F_GETFD/F_SETFD on an open descriptor; no memory involved.
+/// Makes the child of `cmd` inherit `fd` as descriptor `at`. Only the child's copy loses
+/// close-on-exec, after the fork, so that the children other tests spawn meanwhile do not
+/// inherit this socket.
+fn pass_descriptor(cmd: &mut Command, fd: std::os::fd::RawFd, at: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only dup2 and
+    // fcntl, which are async-signal-safe; it allocates nothing and touches no lock.
     unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        assert!(flags >= 0);
-        assert!(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) >= 0);
+        cmd.pre_exec(move || {
+            // dup2 leaves the new descriptor without close-on-exec; onto itself it does
+            // nothing, so that case clears the flag.
+            let done = if fd == at {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, at)
+            };
+            if done < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -264,35 +278,28 @@ fn socket_activation_serves_on_the_given_socket() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let fd = listener.as_raw_fd();
-    // The shell puts the socket at descriptor 3 and sets LISTEN_PID to its own pid, which
-    // `exec` gives to the server, as systemd does.
-    inheritable(fd);
+    // The socket is descriptor 3 of the shell, which sets LISTEN_PID to its own pid and
+    // `exec`s the server, as systemd does.
     let media = scratch("activation");
     let marker = media.display().to_string();
-    let to_3 = if fd == 3 {
-        String::new()
-    } else {
-        format!("exec 3<&{fd} {fd}<&-; ")
-    };
-    let script = format!("{to_3}export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" \"$@\"");
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            &script,
-            env!("CARGO_BIN_EXE_ringbolt"),
-            "--bind",
-            "127.0.0.1:1",
-            "--workers",
-            "1",
-            "--media-dir",
-            &marker,
-        ])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "export LISTEN_FDS=1 LISTEN_PID=$$; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_ringbolt"),
+        "--bind",
+        "127.0.0.1:1",
+        "--workers",
+        "1",
+        "--media-dir",
+        &marker,
+    ])
+    .env_remove("RUST_LOG")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    pass_descriptor(&mut cmd, fd, 3);
+    let child = cmd.spawn().unwrap();
     let _procs = Procs {
         child: Some(child),
         marker,
@@ -318,18 +325,17 @@ fn socket_activation_serves_on_the_given_socket() {
 fn a_descriptor_listed_twice_is_refused_at_startup() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let fd = listener.as_raw_fd();
-    inheritable(fd);
     let media = scratch("twice");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringbolt"))
-        .args(["--workers", "1", "--media-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringbolt"));
+    cmd.args(["--workers", "1", "--media-dir"])
         .arg(&media)
         .env("RINGBOLT_LISTEN_FDS", format!("{fd},{fd}"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    pass_descriptor(&mut cmd, fd, fd);
+    let mut child = cmd.spawn().unwrap();
     let t = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

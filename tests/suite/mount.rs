@@ -3,7 +3,7 @@
 //! compressed (and HEAD announcing the same), ranges and conditional requests, mounts in a
 //! scope behind its middleware.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! The access log over real connections: one line per request in the combined format or as
 //! JSON, with what was actually sent; reopened for logrotate; off by default.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

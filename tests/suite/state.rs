@@ -2,7 +2,7 @@
 //! value every worker sees, a per-worker value (not `Send`) each worker builds for itself,
 //! and a 500 for state nobody registered.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

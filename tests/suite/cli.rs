@@ -1,7 +1,7 @@
 //! The binary's settings: flags, `RINGBOLT_*` variables and the `--config` TOML file, in that
 //! order of precedence; errors that name the option; a server started from a file.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! HTML, redirects, templates, files read into memory or streamed from disk, streams and
 //! SSE, each answering with exactly what was set and the body of its type.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::net::SocketAddr;

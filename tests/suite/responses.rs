@@ -2,7 +2,7 @@
 //! reference sends (status, Content-Type, the headers that matter, the body), except where
 //! the reference is wrong; there, what RFC 9110 says.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::{Api, Driver, Json, Redirect, Request, Response};
 

@@ -1,7 +1,7 @@
 //! Size limits on request lines, heads, header counts and bodies, with their defaults and
 //! configured values.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

@@ -3,7 +3,7 @@
 //! answer the server makes itself (404, 405, OPTIONS 204, 501, 413, file errors) passing
 //! through the chain; CORS with real preflights.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,15 +4,13 @@
 //! (`examples/sse_timers.rs`), and the app of `examples/testing.rs`, whose own tests run
 //! here too (`testing::tests`).
 
-mod common;
-
-#[path = "../examples/blocking.rs"]
+#[path = "../../examples/blocking.rs"]
 mod blocking;
-#[path = "../examples/sse_timers.rs"]
+#[path = "../../examples/sse_timers.rs"]
 mod sse_timers;
-#[path = "../examples/state.rs"]
+#[path = "../../examples/state.rs"]
 mod state;
-#[path = "../examples/testing.rs"]
+#[path = "../../examples/testing.rs"]
 mod testing;
 
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! query), multipart uploads streamed part by part and saved beneath an upload directory
 //! (never outside it), and the limits and malformed bodies of uploads.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! body, de-chunked), across keep-alive, closes, HEAD, streams, files and compression; and
 //! its own conveniences (JSON and form bodies, a timeout instead of a hang).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

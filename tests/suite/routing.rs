@@ -2,7 +2,7 @@
 //! `Allow`, automatic HEAD and OPTIONS, 501 for extension methods, odd request targets,
 //! route default status codes.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

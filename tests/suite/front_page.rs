@@ -2,7 +2,7 @@
 //! guide's sections and examples in the guide's order, every example it lists answers the
 //! status it shows, and the page carries the live panels' script.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -4,7 +4,7 @@
 //! sibling older than its file is never sent, the open-file cache included; and files past
 //! 4 GiB (sparse, so no disk is used) through HEAD, ranges, If-Range and both sending paths.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::HashSet;

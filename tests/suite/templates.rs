@@ -2,7 +2,7 @@
 //! engines, Django syntax, autoescaping, the builder options, failures as 500 JSON, and
 //! debug-mode reloading.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::net::SocketAddr;

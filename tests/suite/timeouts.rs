@@ -2,7 +2,7 @@
 //! closes; an idle keep-alive connection is closed, but not before its time; a peer that
 //! stops reading does not hold a response write forever.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

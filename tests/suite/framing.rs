@@ -1,7 +1,7 @@
 //! Message framing (RFC 9112): what the server refuses, how request bodies are read, how
 //! responses are framed for each status, method and version.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

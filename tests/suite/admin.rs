@@ -1,7 +1,7 @@
 //! The admin listener over real sockets: `/metrics` parses as Prometheus text and its
 //! counters match the requests sent; `/healthz` turns 503 when a shutdown begins.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

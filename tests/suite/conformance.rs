@@ -5,7 +5,7 @@
 //! stay usable (checked by sending another request on it) or must close. Every response
 //! must carry `Date` and `Server`. All failures of a table are reported together.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

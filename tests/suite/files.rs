@@ -2,7 +2,7 @@
 //! conditional requests, HEAD, Content-Disposition, changing and truncated files, and many
 //! concurrent downloads.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! compressed batch by batch (smaller than identity, each slow item decodable at once),
 //! precompressed files.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

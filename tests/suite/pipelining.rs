@@ -1,7 +1,7 @@
 //! Pipelining: every request already received is answered, in order, including when
 //! handlers wait, bodies sit between heads, or the batch ends mid-request.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

@@ -2,7 +2,7 @@
 //! HEAD, back-pressure, a client leaving while the producer sleeps, producer failures,
 //! Server-Sent Events, and many concurrent SSE clients on one worker.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! Graceful shutdown: idle connections close, in-flight requests finish (within the drain
 //! deadline), the listener goes away; and the binary drains and exits 0 on SIGTERM/SIGINT.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 

@@ -2,7 +2,7 @@
 //! `Cache-Control` by a `CachePolicy` (on 200, 206 and 304 alike, never on a 404), a
 //! single-page app's fallback file, a 404 page, and the `ringbolt serve` flags for each.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

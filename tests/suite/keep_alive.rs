@@ -1,7 +1,7 @@
 //! Persistent connections: HTTP/1.1 keeps them by default, HTTP/1.0 only when asked, and
 //! `Connection: close` is honoured from either side.
 
-mod common;
+use crate::common;
 use common::*;
 use ringbolt::Driver;
 
