@@ -295,13 +295,16 @@ on_both_drivers! {
             assert!(decode(coding, &body) == want.as_bytes(), "{coding}");
             assert!(wire.len() * 4 < identity.len(), "{coding}: {} wire bytes, identity {}", wire.len(), identity.len());
         }
-        // The same for the iterator on the blocking pool, whose items come in bursts.
+        // The iterator on the blocking pool: its items reach the worker in bursts or one by
+        // one, as the two threads happen to be scheduled (one by one on a loaded machine,
+        // where each 8-byte item costs a flush of its own), so only the bytes and a bound on
+        // the per-flush overhead are certain here.
         let want: String = (0..100).map(|i| format!("chunk {i}\n")).collect();
         let identity = raw_body(a, "/stream", None);
         for coding in ["gzip", "br"] {
             let wire = raw_body(a, "/stream", Some(coding));
             assert!(decode(coding, &dechunk_all(&wire)) == want.as_bytes(), "{coding}");
-            assert!(wire.len() < identity.len(), "{coding}: {} wire bytes, identity {}", wire.len(), identity.len());
+            assert!(wire.len() < 2 * identity.len(), "{coding}: {} wire bytes, identity {}", wire.len(), identity.len());
         }
     }
 
