@@ -11,6 +11,12 @@
 #   scripts/bench-cold.sh
 #   SIZE_MB=128 RATE=100M scripts/bench-cold.sh
 #   SERVERS="rb-uring nginx-aio" scripts/bench-cold.sh
+#   SERVERS="floor ..." scripts/bench-cold.sh  # the measurement's floor: the load goes to one
+#                                    # ringbolt (io_uring), the probe to a second one on the same
+#                                    # core that does nothing else, so no disk wait can reach the
+#                                    # probe's worker; what is left is what the machine gives an
+#                                    # unblocked worker under this load (scheduling, the shared
+#                                    # client core). A server's loaded figure can not beat it.
 #   SKIP_BUILD=1 scripts/bench-cold.sh
 #   PROFILE=release scripts/bench-cold.sh     # bench_app of the release build (default: max, as bench.sh)
 #   BASELINE=DIR/bench_app scripts/bench-cold.sh   # adds "rb-base" (another build, io_uring)
@@ -33,7 +39,7 @@ LISTINGS=${LISTINGS:-4}
 OPENS=${OPENS:-20000}
 RATE=${RATE:-200M}
 UNLOADED_S=${UNLOADED_S:-3}
-SERVERS=${SERVERS:-"rb-uring rb-epoll nginx nginx-aio"}
+SERVERS=${SERVERS:-"floor rb-uring rb-epoll nginx nginx-aio"}
 [[ -n ${BASELINE:-} ]] && SERVERS="$SERVERS rb-base"
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -195,25 +201,36 @@ http {
 NGINX
 }
 
-start() { # NAME -> sets $server_pid
+start() { # NAME -> sets $server_pid, $probe_port (and $floor_pid for floor)
+  probe_port=$PORT floor_pid=
   case $1 in
-    rb-uring | rb-epoll | rb-base)
+    rb-uring | rb-epoll | rb-base | floor)
       local driver=${1#rb-} bin=$bench_app
-      [[ $1 == rb-base ]] && driver=uring bin=$BASELINE
+      [[ $1 == rb-base || $1 == floor ]] && driver=uring
+      [[ $1 == rb-base ]] && bin=$BASELINE
       local mount=()
       [[ $WORKLOAD == listing ]] && mount=(--mount "$work/files")
       taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" \
         --workers 1 --driver "$driver" --files "$work/files" "${mount[@]}" >"$work/$1.log" 2>&1 &
+      server_pid=$!
+      if [[ $1 == floor ]]; then
+        probe_port=$((PORT + 1))
+        taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$probe_port" --workers 1 --driver "$driver" \
+          >"$work/floor-probe.log" 2>&1 &
+        floor_pid=$!
+        pids+=("$floor_pid")
+      fi
       ;;
     nginx | nginx-aio)
       nginx_conf "$([[ $1 == nginx-aio ]] && echo on || echo off)"
       taskset -c "$SERVER_CPU" nginx -c "$work/nginx/nginx.conf" >"$work/$1.log" 2>&1 &
+      server_pid=$!
       ;;
   esac
-  server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$PORT/plaintext" && return 0
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/plaintext" &&
+      curl -sf -o /dev/null "http://127.0.0.1:$probe_port/plaintext" && return 0
     sleep 0.05
   done
   echo "$1 did not start" >&2
@@ -221,8 +238,11 @@ start() { # NAME -> sets $server_pid
 }
 
 stop() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  local p
+  for p in "$server_pid" $floor_pid; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
 }
 
 # The load, in the background; touches $work/done when it ends, and writes what it did to
@@ -276,13 +296,13 @@ esac
 printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "loaded p99 / max ms" "load ($what)"
 for name in $SERVERS; do
   start "$name"
-  read -r _ _ up99 umax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" "$UNLOADED_S" -)
+  read -r _ _ up99 umax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$probe_port" "$UNLOADED_S" -)
   chill
   rm -f "$work/done"
   t0=$(date +%s.%N)
   load &
   waiter=$!
-  read -r _ _ cp99 cmax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$PORT" 600 "$work/done")
+  read -r _ _ cp99 cmax < <(taskset -c "$CLIENT_CPU" python3 "$work/probe.py" "$probe_port" 600 "$work/done")
   wait "$waiter"
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
   printf '%-10s %-22s %-22s %s\n' "$name" "$up99 / $umax" "$cp99 / $cmax" "$(cat "$work/load.out") in $secs s"
