@@ -144,6 +144,8 @@ ticks() { # utime + stime of a process, in clock ticks
 }
 
 hz=$(getconf CLK_TCK)
+# Large files on loopback depend on it more than on the server (DESIGN.md): printed with the setup.
+cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
 REPEAT=${REPEAT:-3}
 results=$work/results.txt
 rep=0
@@ -267,7 +269,7 @@ for rep in $(seq "$REPEAT"); do
 done
 
 echo
-echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND; bench_app: $BIN"
+echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt-0.log" | head -1); file sending: $FILE_SEND; bench_app: $BIN; TCP congestion control: $cc"
 echo "median of $REPEAT runs (runs alternate between the servers); CPU us/resp = server utime+stime / responses"
 printf '%-9s %-28s %12s %10s %14s\n' server endpoint "req/s" p99 "CPU us/resp"
 # Median per (server, endpoint), in the order first run.
@@ -315,7 +317,7 @@ mkdir -p "$(dirname "$tsv")" "$target_dir/bench"
   echo "# date: $(date '+%Y-%m-%d %H:%M:%S %Z')"
   echo "# machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
   echo "# command: $cmdline"
-  echo "# setup: wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers (1 worker) on CPU $SERVER_CPU; median of $REPEAT runs; ringbolt driver $DRIVER; bench_app $BIN"
+  echo "# setup: wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers (1 worker) on CPU $SERVER_CPU; median of $REPEAT runs; ringbolt driver $DRIVER; bench_app $BIN; tcp congestion control $cc"
   echo "# servers: ${rb_names[*]} nginx"
   printf 'run\tserver\trow\tkind\tconns\treq_s\tp99_us\tcpu_us_per_resp\tmb_s\tcpu_us_per_mib\n'
   cat "$work/raw.tsv" 2>/dev/null || true
