@@ -16,7 +16,7 @@
 #                                    # core that does nothing else, so no disk wait can reach the
 #                                    # probe's worker; what is left is what the machine gives an
 #                                    # unblocked worker under this load (scheduling, the shared
-#                                    # client core). A server's loaded figure can not beat it.
+#                                    # client core); a server's loaded figure is read against it.
 #   SKIP_BUILD=1 scripts/bench-cold.sh
 #   PROFILE=release scripts/bench-cold.sh     # bench_app of the release build (default: max, as bench.sh)
 #   BASELINE=DIR/bench_app scripts/bench-cold.sh   # adds "rb-base" (another build, io_uring)

@@ -317,7 +317,7 @@ mkdir -p "$(dirname "$tsv")" "$target_dir/bench"
   echo "# date: $(date '+%Y-%m-%d %H:%M:%S %Z')"
   echo "# machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
   echo "# command: $cmdline"
-  echo "# setup: wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers (1 worker) on CPU $SERVER_CPU; median of $REPEAT runs; ringbolt driver $DRIVER; bench_app $BIN; tcp congestion control $cc"
+  echo "# setup: wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers (1 worker) on CPU $SERVER_CPU; median of $REPEAT runs; ringbolt driver $DRIVER; bench_app $BIN; TCP congestion control $cc"
   echo "# servers: ${rb_names[*]} nginx"
   printf 'run\tserver\trow\tkind\tconns\treq_s\tp99_us\tcpu_us_per_resp\tmb_s\tcpu_us_per_mib\n'
   cat "$work/raw.tsv" 2>/dev/null || true
