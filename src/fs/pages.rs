@@ -76,9 +76,12 @@ pub(crate) fn read_exact_at(
     Ok(())
 }
 
-/// Brings `len` bytes of `file` from `offset` into the page cache and waits until the last
-/// of them is there: `readahead(2)` asks for them all, then a plain read of the last byte
-/// waits for the end of that read. Blocks: for a thread of the blocking pool, never a worker.
+/// Brings `len` bytes of `file` from `offset` into the page cache and waits until its first
+/// and last pages are there (what a send probes with [`cached`]): `readahead(2)` asks for
+/// them all, then a plain read of the first byte and one of the last wait for those pages.
+/// Neither alone is enough: readahead only submits the reads, which may complete in any
+/// order, and it may read less than asked. Blocks: for a thread of the blocking pool, never
+/// a worker.
 pub(crate) fn warm(file: &File, offset: u64, len: u64) {
     if len == 0 {
         return;
@@ -91,7 +94,9 @@ pub(crate) fn warm(file: &File, offset: u64, len: u64) {
     unsafe { libc::readahead(file.as_raw_fd(), off, count) };
     let mut byte = [0u8; 1];
     // A failed read shows up again, and is reported, when the bytes are sent.
-    let _ = std::os::unix::fs::FileExt::read_at(file, &mut byte, offset + len - 1);
+    for at in [offset, offset + len - 1] {
+        let _ = std::os::unix::fs::FileExt::read_at(file, &mut byte, at);
+    }
 }
 
 #[cfg(test)]
