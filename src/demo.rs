@@ -379,6 +379,17 @@ fn ticking<T: 'static>(
     })
 }
 
+/// The items of a synchronous iterator, each followed by a pause on the worker's timer (as
+/// a generator that sleeps after each `yield` would send them), without a pool thread.
+fn paced<I: Iterator + 'static>(iter: I, every: Duration) -> impl Stream<Item = I::Item> {
+    stream::unfold((iter, false), move |(mut iter, pause)| async move {
+        if pause {
+            monoio::time::sleep(every).await;
+        }
+        iter.next().map(|item| (item, (iter, true)))
+    })
+}
+
 /// Logs when the stream it travels with is dropped: finished, or abandoned by its client.
 struct Cleanup(&'static str);
 
@@ -416,19 +427,12 @@ pub fn stream_routes(api: &mut Api) {
         StreamingResponse::new(items).media_type("text/event-stream")
     });
     api.get("/sync-sse", |_req: Request| async {
-        let pause = || std::thread::sleep(Duration::from_millis(100));
-        let items = (0..5)
-            .map(move |i| {
-                if i > 0 {
-                    pause();
-                }
-                format!("data: sync-message-{i}\n\n")
-            })
-            .chain(std::iter::from_fn(move || {
-                pause();
-                None
-            }));
-        StreamingResponse::from_iter(items).media_type("text/event-stream")
+        // The seed's generator sleeps between its items. An iterator must not sleep: one
+        // given to `from_iter` would hold a pool thread for each client while it does. The
+        // generator only makes the items here; the worker's timer paces them.
+        let generate = (0..5).map(|i| format!("data: sync-message-{i}\n\n"));
+        let items = paced(generate, Duration::from_millis(100));
+        StreamingResponse::new(items).media_type("text/event-stream")
     });
     api.get("/mixed-sse", |_req: Request| async {
         let items: [Bytes; 2] = [

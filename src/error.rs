@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 
 use crate::response::{APPLICATION_JSON, IntoResponse, Response};
 
@@ -14,6 +14,8 @@ use crate::response::{APPLICATION_JSON, IntoResponse, Response};
 pub struct Error {
     status: StatusCode,
     detail: Detail,
+    /// Whole seconds for `Retry-After`, when the client should come back later.
+    retry_after: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +131,7 @@ impl Error {
         Error {
             status,
             detail: Detail::Text(detail.into()),
+            retry_after: None,
         }
     }
 
@@ -145,6 +148,29 @@ impl Error {
     /// 500 Internal Server Error, with the generic detail.
     pub fn internal() -> Self {
         Error::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    }
+
+    /// 503 Service Unavailable with `Retry-After` (whole seconds, at least 1): the server
+    /// is too busy for this request now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringbolt::Error;
+    /// let err = Error::unavailable(Duration::from_secs(2));
+    /// assert_eq!(err.status(), 503);
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn unavailable(retry_after: std::time::Duration) -> Self {
+        Error {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            detail: Detail::Text(Cow::Borrowed("Service Unavailable: the server is busy")),
+            retry_after: Some(retry_after.as_secs().max(1)),
+        }
+    }
+
+    /// When the client should try again, if the error says.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after.map(std::time::Duration::from_secs)
     }
 
     /// 422 Unprocessable Content for one bad request parameter. `source` is where it came
@@ -165,6 +191,7 @@ impl Error {
         Error {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             detail: Detail::Validation(issues),
+            retry_after: None,
         }
     }
 
@@ -212,7 +239,7 @@ impl std::error::Error for Error {}
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match self.detail {
+        let mut resp = match self.detail {
             Detail::Text(t) => Response::detail(self.status, &t),
             Detail::Validation(issues) => {
                 #[derive(serde::Serialize)]
@@ -222,6 +249,10 @@ impl IntoResponse for Error {
                 let body = sonic_rs::to_vec(&Body { detail: &issues }).unwrap_or_default();
                 Response::with_body(self.status, APPLICATION_JSON, body)
             }
+        };
+        if let Some(secs) = self.retry_after {
+            resp.insert_header(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        resp
     }
 }

@@ -2,16 +2,23 @@
 //! pool, so the worker goes on serving its other connections; [`time`] has the timers a
 //! handler or a stream waits on (the worker's own), so no handler needs monoio directly.
 
-use crate::blocking::{self as pool, CallFailed};
+use crate::blocking::{self as pool, CallFailed, Class};
 use crate::error::Error;
 
-/// Runs `f` on the server's blocking pool (the threads that also run
-/// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter) producers,
-/// `Config::blocking_threads` of them) and waits for its result without blocking the worker.
+/// Runs `f` on the server's blocking pool and waits for its result without blocking the worker.
+///
+/// The pool's application threads (`Config::pool`) also run
+/// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter) producers; the
+/// server's own file work has threads of its own and never waits behind these jobs. The jobs
+/// are bounded: past [`PoolLimits::queue`](crate::PoolLimits::queue) waiting jobs, or past
+/// [`PoolLimits::per_connection`](crate::PoolLimits::per_connection) jobs of one request's
+/// handler at once, the call fails at once with a 503. A job whose request is gone before a
+/// thread takes it (the client closed the connection) is not run.
 ///
 /// # Errors
-/// A 500 [`Error`] (and a line in the log) when `f` panics, or when it is called outside a
-/// ringbolt worker (there is no pool to run it on).
+/// - A 503 [`Error`] with `Retry-After` when the pool is full (see above).
+/// - A 500 [`Error`] (and a line in the log) when `f` panics, or when it is called outside a
+///   ringbolt worker (there is no pool to run it on).
 ///
 /// ```no_run
 /// use ringbolt::{Error, Request};
@@ -32,7 +39,17 @@ where
         tracing::error!("spawn_blocking called outside a ringbolt worker");
         return Err(Error::internal());
     };
-    match pool.call(f).await {
+    let _admitted = match pool.admit() {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            tracing::warn!(
+                ?refused,
+                "spawn_blocking refused: the blocking pool is full"
+            );
+            return Err(Error::unavailable(BUSY_RETRY));
+        }
+    };
+    match pool.call(Class::App, f).await {
         Ok(value) => Ok(value),
         Err(CallFailed::Panicked) => {
             tracing::error!("a spawn_blocking task panicked");
@@ -41,6 +58,9 @@ where
         Err(CallFailed::Stopped) => Err(Error::internal()),
     }
 }
+
+/// The `Retry-After` of a 503 for a full blocking pool.
+pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The worker's timers: waiting here never blocks the worker, and a connection that ends
 /// drops what waits with it.

@@ -25,7 +25,10 @@ fn a_stopped_server_leaves_no_thread() {
             bind: "127.0.0.1:0".parse().unwrap(),
             workers: 2,
             driver,
-            blocking_threads: 4,
+            blocking: ringbolt::PoolLimits {
+                threads: 4,
+                ..Default::default()
+            },
             access_log: Some(AccessLog {
                 path: Some(log.clone()),
                 format: AccessFormat::Json,

@@ -287,7 +287,7 @@ pub static EXAMPLES: &[Example] = &[
         .show(Show::AsItArrives),
     Example::new(Sse, GET, "/sse-events", 200, "All the fields: `event: update`, `id:`, `data:`, every 0.5 s.")
         .show(Show::AsItArrives),
-    Example::new(Sse, GET, "/sync-sse", 200, "A sync generator that sleeps: on the blocking pool, the worker stays free.")
+    Example::new(Sse, GET, "/sync-sse", 200, "A sync generator paced by the worker's timer: an iterator never sleeps, the worker stays free.")
         .show(Show::AsItArrives),
     Example::new(Sse, GET, "/mixed-sse", 200, "A string and bytes: the same on the wire.")
         .show(Show::AsItArrives),

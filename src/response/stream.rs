@@ -147,7 +147,8 @@ impl StreamBody {
         }
     }
 
-    /// From a synchronous iterator, which runs on the server's blocking pool.
+    /// From a synchronous iterator, which runs on the server's blocking pool; it must not
+    /// sleep (see [`StreamingResponse::from_iter`]).
     // Not a collection built from items: a producer run later, hence no FromIterator.
     #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I, T>(iter: I) -> Self
@@ -200,6 +201,17 @@ impl StreamingResponse {
     /// A 200 response streaming the items of a synchronous iterator, run on the server's
     /// blocking pool (shared by the workers, bounded) and fed to the connection through a
     /// bounded channel: a slow client stops the iterator instead of buffering its output.
+    ///
+    /// The iterator may block on what it computes or reads (a database cursor, a file, a
+    /// CPU-bound encoder), but it **must not sleep** to pace its items: while it waits in
+    /// `next` it holds one of the pool's threads, so a few hundred clients of a sleeping
+    /// iterator would hold them all. Pace items with an async stream and
+    /// [`time::sleep`](crate::time::sleep) or [`time::interval`](crate::time::interval)
+    /// instead ([`StreamingResponse::new`]); a plain iterator that does not block can go
+    /// there too, through `futures_util::stream::iter`.
+    ///
+    /// The producer is an application job of the pool ([`PoolLimits`](crate::PoolLimits)):
+    /// when the pool's queue is full the request is answered 503 with `Retry-After` instead.
     #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I, T>(iter: I) -> Self
     where

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::access::AccessLog;
+pub use crate::blocking::PoolLimits;
 use crate::fs::cache::FileCache;
 use crate::http::Limits;
 
@@ -148,13 +149,15 @@ pub struct Config {
     pub file_sending: FileSending,
     /// The open-file cache.
     pub file_cache: FileCache,
-    /// Threads of the blocking pool, shared by the workers: it runs what would block a
-    /// worker (file opens and reads the page cache cannot answer at once, directory
-    /// listings, cold pages before a send, [`spawn_blocking`](crate::spawn_blocking)) and
-    /// synchronous stream producers
-    /// ([`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter)). Its threads
-    /// run at nice 10, below the workers.
-    pub blocking_threads: usize,
+    /// The blocking pool, shared by the workers: its threads run what would block a worker.
+    /// The server's own file work (opens and reads the page cache cannot answer at once,
+    /// directory listings, cold pages before a send, upload writes) goes first and has a
+    /// quarter of the threads to itself; application jobs
+    /// ([`spawn_blocking`](crate::spawn_blocking), the producers of
+    /// [`StreamingResponse::from_iter`](crate::StreamingResponse::from_iter), compression of
+    /// bodies over 32 KiB) share the rest within the bounds of [`PoolLimits`]. Its threads run
+    /// at nice 10, below the workers.
+    pub blocking: PoolLimits,
     /// The access log (`None`: off).
     pub access_log: Option<AccessLog>,
     /// Where the admin listener (`/healthz`, `/metrics`) listens (`None`: off, and no
@@ -180,7 +183,7 @@ impl Default for Config {
             allow_dirs: Vec::new(),
             file_sending: FileSending::default(),
             file_cache: FileCache::default(),
-            blocking_threads: 16,
+            blocking: PoolLimits::default(),
             access_log: None,
             admin: None,
             upgrade_timeout: Duration::from_secs(30),

@@ -27,7 +27,9 @@ use super::pool::BlockingPool;
 use super::write::{self, Framing};
 use super::{access, metrics};
 use crate::api::{Api, Endpoint};
+use crate::blocking::{Class, ConnJobs, InConn};
 use crate::compress::{self, Compression, Plan};
+use crate::error::Error;
 use crate::escape::Escaped;
 use crate::fs::pages;
 use crate::fs::stream::{FileStream, Piece};
@@ -38,8 +40,9 @@ use crate::http::{
 };
 use crate::middleware::{self, Finish, Middleware, guarded};
 use crate::request::{Request, RequestBody};
-use crate::response::{Body, FileBody, Response, model_failure};
+use crate::response::{Body, FileBody, IntoResponse, Response, Source, model_failure};
 use crate::router::Lookup;
+use crate::task::BUSY_RETRY;
 
 /// Pending response bytes past which the write buffer is flushed even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
@@ -351,7 +354,9 @@ pub(crate) async fn serve(
             let resp = match target {
                 Target::Endpoint(e, _) if chain.is_empty() => {
                     let fut = pin!(guarded(|| e.handler.call(request)));
-                    let Some(resp) = drive_in(&span, fut, held.as_mut(), wbuf, stall).await else {
+                    let Some(resp) =
+                        drive_in(&span, fut, &slot.jobs, held.as_mut(), wbuf, stall).await
+                    else {
                         return;
                     };
                     let resp = finish_response(resp, e);
@@ -364,7 +369,9 @@ pub(crate) async fn serve(
                 target => {
                     let end = ChainEnd::reuse(&mut chain_end, target, too_large, &kept, ctx);
                     let fut = pin!(chained(chain, end, request));
-                    let Some(resp) = drive_in(&span, fut, held.as_mut(), wbuf, stall).await else {
+                    let Some(resp) =
+                        drive_in(&span, fut, &slot.jobs, held.as_mut(), wbuf, stall).await
+                    else {
                         return;
                     };
                     ChainEnd::release(&mut chain_end);
@@ -409,11 +416,27 @@ pub(crate) async fn serve(
                 (None, None) => return,
             };
 
-            // 6. Compression, where the app asks for it and the route does not refuse it.
-            let mut resp = resp;
+            // 6. A producer for the blocking pool is admitted (503 when it is full), then
+            // compression, where the app asks for it and the route does not refuse it.
+            let mut resp = if head_only || !iter_refused(&resp, &ctx.pool) {
+                resp
+            } else {
+                api.shape_error(Error::unavailable(BUSY_RETRY).into_response())
+            };
             let encoder = match (&api.compression, no_compress) {
                 (Some(setting), false) => {
-                    compress_response(&mut resp, setting, kept.accept_encoding.as_deref())
+                    match compress_response(&mut resp, setting, kept.accept_encoding.as_deref()) {
+                        Compressed::Done => None,
+                        Compressed::Stream(encoder) => Some(encoder),
+                        Compressed::OffWorker(body, coding) => {
+                            // Earlier pipelined answers go out while the pool encodes.
+                            if io.flush(wbuf, stall).await.is_err() {
+                                return;
+                            }
+                            compress_off_worker(&mut resp, setting, body, coding, &ctx.pool).await;
+                            None
+                        }
+                    }
                 }
                 _ => None,
             };
@@ -654,10 +677,13 @@ struct Kept {
 async fn drive_in<F: Future<Output = Response>>(
     span: &tracing::Span,
     fut: std::pin::Pin<&mut F>,
+    jobs: &Rc<ConnJobs>,
     held: Option<&mut Io>,
     wbuf: &mut Vec<u8>,
     stall: Duration,
 ) -> Option<Response> {
+    // The blocking-pool jobs it starts count as this connection's.
+    let fut = InConn::new(fut, Rc::clone(jobs));
     if span.is_disabled() {
         drive(fut, held, wbuf, stall).await
     } else {
@@ -838,62 +864,112 @@ fn finish_response(resp: Response, endpoint: &Endpoint) -> Response {
     resp
 }
 
-/// Compresses a response in memory, or prepares the encoder of a stream, as the request's
-/// `Accept-Encoding` and [`compress::plan`] decide; marks the headers either way. HEAD is
-/// treated as GET, so that it announces the same representation.
+/// Whether `resp` streams a synchronous iterator that the blocking pool has no room for.
+fn iter_refused(resp: &Response, pool: &BlockingPool) -> bool {
+    matches!(resp.body(), Body::Stream(s) if matches!(s.source, Source::Iter(_)))
+        && !pool.has_room()
+}
+
+/// Bodies at least this large are compressed on the blocking pool, not on the worker: at
+/// the default levels br takes about 1 ms per 64 KiB of text (an 11 MB listing, 150 ms),
+/// time every other connection of the worker would wait; below this it costs less than the
+/// hand-over.
+const COMPRESS_OFF_WORKER: usize = 32 * 1024;
+
+/// What [`compress_response`] did.
+enum Compressed {
+    /// Done: the body is encoded (or not), the headers marked.
+    Done,
+    /// A stream, with the encoder its items go through.
+    Stream(compress::Encoder),
+    /// A body too large to encode on the worker: [`compress_off_worker`] does it.
+    OffWorker(Bytes, compress::Coding),
+}
+
+/// Compresses a small response in memory, or prepares the encoder of a stream, as the
+/// request's `Accept-Encoding` and [`compress::plan`] decide; marks the headers either way.
+/// HEAD is treated as GET, so that it announces the same representation.
 fn compress_response(
     resp: &mut Response,
     setting: &Compression,
     accept: Option<&[u8]>,
-) -> Option<compress::Encoder> {
+) -> Compressed {
     if resp.encoding_decided {
-        return None;
+        return Compressed::Done;
     }
-    match resp.body_mut() {
-        Body::Bytes(b) => {
-            let body = std::mem::take(b);
-            let (status, content_type, headers) = resp.negotiation_parts();
-            let body = compress::encode_whole(
-                setting,
-                status,
-                content_type,
-                headers,
-                body,
-                accept,
-                |c, b| compress::encode(setting, c, b),
-            );
-            *resp.body_mut() = Body::Bytes(body);
-            return None;
-        }
-        Body::Stream(_) => {}
+    let len = match resp.body() {
+        Body::Bytes(b) => Some(b.len()),
+        Body::Stream(_) => None,
         // Files are sent as they are on disk (precompressed siblings aside).
-        Body::Empty | Body::File(_) => return None,
-    }
-    let status = resp.status_code();
-    match compress::plan(
-        setting,
-        status,
-        resp.content_type(),
-        resp.headers(),
-        None,
-        accept,
-    ) {
-        Plan::Skip => None,
+        Body::Empty | Body::File(_) => return Compressed::Done,
+    };
+    let (status, content_type, headers) = resp.negotiation_parts();
+    let coding = match compress::plan(setting, status, content_type, headers, len, accept) {
+        Plan::Skip => return Compressed::Done,
         Plan::VaryOnly => {
-            compress::add_vary(resp.headers_mut());
-            None
+            compress::add_vary(headers);
+            return Compressed::Done;
+        }
+        Plan::Encode(coding) => coding,
+    };
+    match resp.body_mut() {
+        Body::Bytes(b) if b.len() >= COMPRESS_OFF_WORKER => {
+            Compressed::OffWorker(std::mem::take(b), coding)
+        }
+        Body::Bytes(b) => {
+            let encoded = compress::encode(setting, coding, b);
+            set_encoded(resp, coding, encoded);
+            Compressed::Done
         }
         // Allocated with the stream's first bytes (never, for HEAD).
-        Plan::Encode(coding) => match compress::Encoder::new(setting, coding) {
+        _ => match compress::Encoder::new(setting, coding) {
             Some(encoder) => {
                 compress::mark_encoded(resp.headers_mut(), coding);
-                Some(encoder)
+                Compressed::Stream(encoder)
             }
             None => {
                 compress::add_vary(resp.headers_mut());
-                None
+                Compressed::Done
             }
         },
+    }
+}
+
+/// Encodes a large body on the blocking pool, with the application jobs (it is CPU work the
+/// file work must not wait behind). When that queue is full the body goes out as it is:
+/// compression is an offer, not a promise.
+async fn compress_off_worker(
+    resp: &mut Response,
+    setting: &Compression,
+    body: Bytes,
+    coding: compress::Coding,
+    pool: &BlockingPool,
+) {
+    let encoded = if pool.has_room() {
+        let setting = *setting;
+        let input = body.clone();
+        pool.call(Class::App, move || {
+            compress::encode(&setting, coding, &input)
+        })
+        .await
+        .ok()
+        .flatten()
+    } else {
+        None
+    };
+    *resp.body_mut() = Body::Bytes(body);
+    set_encoded(resp, coding, encoded);
+}
+
+/// Puts an encoded body in place and marks the headers, or, when encoding was not worth it,
+/// keeps the body and says only `Vary`.
+fn set_encoded(resp: &mut Response, coding: compress::Coding, encoded: Option<Bytes>) {
+    match encoded {
+        Some(z) => {
+            compress::mark_encoded(resp.headers_mut(), coding);
+            *resp.body_mut() = Body::Bytes(z);
+        }
+        None => compress::add_vary(resp.headers_mut()),
     }
 }
 
@@ -1127,7 +1203,7 @@ async fn warm_off_worker(
 ) -> Result<(), ()> {
     // The job may outlive this send (a client that leaves): it holds its own descriptor.
     let file = file.try_clone().map_err(drop)?;
-    pool.call(move || pages::warm(&file, offset, len))
+    pool.call(Class::Server, move || pages::warm(&file, offset, len))
         .await
         .map_err(drop)
 }

@@ -16,6 +16,7 @@ use super::config::Config;
 use super::metrics::WorkerMetrics;
 use super::pool::BlockingPool;
 use crate::api::Api;
+use crate::blocking::ConnJobs;
 use crate::fs::AllowList;
 
 /// How long idle keep-alive connections stay open once a graceful shutdown begins.
@@ -100,6 +101,8 @@ impl Future for Room<'_> {
 /// cross-thread broadcast future cost a lock and reference counts.
 #[derive(Default)]
 pub(crate) struct ConnSlot {
+    /// The application jobs its handlers have on the blocking pool.
+    pub(crate) jobs: Rc<ConnJobs>,
     idle: Cell<bool>,
     killed: Cell<bool>,
     waker: Cell<Option<Waker>>,

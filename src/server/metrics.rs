@@ -324,7 +324,7 @@ impl Metrics {
             &mut out,
             "ringbolt_blocking_queue_depth",
             "gauge",
-            "Stream producers waiting for a blocking-pool thread.",
+            "Jobs waiting for a blocking-pool thread (file work, stream producers, spawn_blocking, compression).",
             self.pool.queued() as u64,
         );
         if let Some(dropped) = &self.log_dropped {

@@ -32,7 +32,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use crate::fs::cache::FileCache;
 pub use access::{AccessFormat, AccessLog};
-pub use config::{Config, Driver, FileSending, SendRate, Timeouts};
+pub use config::{Config, Driver, FileSending, PoolLimits, SendRate, Timeouts};
 pub use handover::{Inherited, notify_stopping};
 
 use crate::api::Api;
@@ -194,9 +194,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Threads that run synchronous stream producers (default 16).
+    /// Threads of the blocking pool (default 16; see [`Config::blocking`]).
     pub fn blocking_threads(mut self, n: usize) -> Self {
-        self.config.blocking_threads = n.max(1);
+        self.config.blocking.threads = n.max(1);
+        self
+    }
+
+    /// The blocking pool's threads and the bounds on application jobs (default
+    /// [`PoolLimits::default`]: 16 threads, 256 waiting jobs, 4 per connection).
+    pub fn blocking(mut self, limits: PoolLimits) -> Self {
+        self.config.blocking = limits;
         self
     }
 
@@ -249,7 +256,7 @@ impl ServerBuilder {
             .as_ref()
             .map(access::Logger::start)
             .transpose()?;
-        let pool = pool::BlockingPool::new(config.blocking_threads)?;
+        let pool = pool::BlockingPool::with_limits(config.blocking)?;
         let metrics = config.admin.map(|_| {
             Arc::new(metrics::Metrics::new(
                 api.labels.clone(),

@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 pub(crate) use crate::blocking::BlockingPool;
+use crate::blocking::Class;
 use crate::response::Chunk;
 
 /// Items a synchronous stream may run ahead of its connection.
@@ -29,7 +30,7 @@ impl BlockingPool {
             items: items_tx,
         };
         let park = parked_tx.clone();
-        self.submit(Box::new(move || producer.run(&park)));
+        self.submit(Class::App, Box::new(move || producer.run(&park)));
         IterFeed {
             park: parked_tx,
             buffered: items_rx.clone(),
@@ -112,11 +113,14 @@ impl IterFeed {
         if self.waiting.is_some() && self.buffered.len() <= CHANNEL / 2 {
             let producer = self.waiting.take();
             let park = self.park.clone();
-            self.pool.submit(Box::new(move || {
-                if let Some(p) = producer {
-                    p.run(&park);
-                }
-            }));
+            self.pool.submit(
+                Class::App,
+                Box::new(move || {
+                    if let Some(p) = producer {
+                        p.run(&park);
+                    }
+                }),
+            );
         }
         next
     }

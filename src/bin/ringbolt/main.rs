@@ -142,7 +142,11 @@ fn main() -> ExitCode {
             bytes: cli.file_cache_bytes,
             ttl: cli.file_cache_ttl,
         },
-        blocking_threads: usize::from(cli.blocking_threads),
+        blocking: ringbolt::PoolLimits {
+            threads: usize::from(cli.blocking_threads),
+            queue: cli.blocking_queue,
+            per_connection: usize::from(cli.blocking_per_connection),
+        },
         access_log: cli.access_log.as_ref().map(|to| AccessLog {
             path: (to != "-").then(|| to.into()),
             format: cli.access_log_format,

@@ -215,10 +215,23 @@ pub struct Opts {
     #[arg(long, global = true, env = "RINGBOLT_FILE_CACHE_TTL", default_value = "1s",
           value_parser = duration)]
     pub file_cache_ttl: Duration,
-    /// Threads that run synchronous stream producers, shared by the workers.
+    /// Threads of the blocking pool, shared by the workers (a quarter of them kept for file
+    /// work; the rest run the app's blocking jobs and stream producers).
     #[arg(long, global = true, env = "RINGBOLT_BLOCKING_THREADS", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub blocking_threads: u16,
+    /// The app's blocking jobs that may wait for a thread; past it, 503 with Retry-After.
+    #[arg(
+        long,
+        global = true,
+        env = "RINGBOLT_BLOCKING_QUEUE",
+        default_value_t = 256
+    )]
+    pub blocking_queue: usize,
+    /// The app's blocking jobs one request may have at once; past it, 503 with Retry-After.
+    #[arg(long, global = true, env = "RINGBOLT_BLOCKING_PER_CONNECTION", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub blocking_per_connection: u16,
     /// Compress responses (zstd, br, gzip) for clients that accept it.
     #[arg(
         long,
@@ -536,6 +549,11 @@ pub fn render(o: &Opts) -> String {
     line("file_cache_bytes", o.file_cache_bytes.to_string());
     line("file_cache_ttl", secs(o.file_cache_ttl));
     line("blocking_threads", o.blocking_threads.to_string());
+    line("blocking_queue", o.blocking_queue.to_string());
+    line(
+        "blocking_per_connection",
+        o.blocking_per_connection.to_string(),
+    );
     line(
         "compression",
         toml_str(if o.compression == Switch::On {
