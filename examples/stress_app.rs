@@ -11,6 +11,7 @@
 //!   mostly idle SSE stream);
 //! - `/hang`: an iterator that never yields (it sleeps an hour in `next`), holding a
 //!   blocking-pool thread;
+//! - `/block?ms=`: a `spawn_blocking` job that sleeps `ms` (default 2000) milliseconds;
 //! - `/panic`: a handler that panics.
 
 use std::net::SocketAddr;
@@ -78,6 +79,11 @@ fn main() -> std::io::Result<()> {
             Some("late\n")
         });
         StreamingResponse::from_iter(never).media_type("text/plain")
+    });
+    api.get("/block", |req: Request| async move {
+        let ms: u64 = req.query_as("ms")?.unwrap_or(2000);
+        ringbolt::spawn_blocking(move || std::thread::sleep(Duration::from_millis(ms))).await?;
+        Ok::<_, ringbolt::Error>("slept\n")
     });
     api.get("/panic", |_req: Request| async {
         if true {

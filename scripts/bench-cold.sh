@@ -21,7 +21,10 @@
 #   PROFILE=release scripts/bench-cold.sh     # bench_app of the release build (default: max, as bench.sh)
 #   BASELINE=DIR/bench_app scripts/bench-cold.sh   # adds "rb-base" (another build, io_uring)
 #   WORKLOAD=listing scripts/bench-cold.sh  # instead of downloads: a directory of ENTRIES
-#                                    # (100,000) files listed LISTINGS (4) times, one after another
+#                                    # (100,000) files listed LISTINGS (4) times, one after another,
+#                                    # with Accept-Encoding: $ACCEPT_ENCODING (default br; ringbolt
+#                                    # compresses, nginx's autoindex does not)
+#   WORKLOAD=listing ACCEPT_ENCODING=identity scripts/bench-cold.sh   # the same, uncompressed
 #   WORKLOAD=opens scripts/bench-cold.sh    # instead: OPENS (20,000) small files in 200
 #                                    # directories, each fetched once by 4 keep-alive clients,
 #                                    # after the kernel's dentry, inode and page caches were
@@ -37,6 +40,7 @@ SIZE_MB=${SIZE_MB:-256}
 ENTRIES=${ENTRIES:-100000}
 LISTINGS=${LISTINGS:-4}
 OPENS=${OPENS:-20000}
+ACCEPT_ENCODING=${ACCEPT_ENCODING:-br}
 RATE=${RATE:-200M}
 UNLOADED_S=${UNLOADED_S:-3}
 SERVERS=${SERVERS:-"floor rb-uring rb-epoll nginx nginx-aio"}
@@ -209,7 +213,7 @@ start() { # NAME -> sets $server_pid, $probe_port (and $floor_pid for floor)
       [[ $1 == rb-base || $1 == floor ]] && driver=uring
       [[ $1 == rb-base ]] && bin=$BASELINE
       local mount=()
-      [[ $WORKLOAD == listing ]] && mount=(--mount "$work/files")
+      [[ $WORKLOAD == listing ]] && mount=(--mount "$work/files" --compress)
       taskset -c "$SERVER_CPU" "$bin" --bind "127.0.0.1:$PORT" \
         --workers 1 --driver "$driver" --files "$work/files" "${mount[@]}" >"$work/$1.log" 2>&1 &
       server_pid=$!
@@ -265,6 +269,7 @@ load() {
       local ok=0 bytes=0
       for _ in $(seq "$LISTINGS"); do
         read -r code size < <(taskset -c "$CLIENT_CPU" curl -s -o /dev/null \
+          -H "Accept-Encoding: $ACCEPT_ENCODING" \
           -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$PORT/dir/big/")
         [[ $code == 200 ]] && ok=$((ok + 1))
         bytes=$size
@@ -290,7 +295,7 @@ chill() {
 
 case $WORKLOAD in
   downloads) what="4 x ${SIZE_MB} MiB at $RATE/s each" ;;
-  listing) what="$ENTRIES entries listed $LISTINGS times" ;;
+  listing) what="$ENTRIES entries listed $LISTINGS times, Accept-Encoding: $ACCEPT_ENCODING" ;;
   opens) what="$OPENS cold 4 KiB files, each fetched once" ;;
 esac
 printf '%-10s %-22s %-22s %s\n' server "unloaded p99 / max ms" "loaded p99 / max ms" "load ($what)"
