@@ -359,8 +359,9 @@ impl Api {
     /// files compressed when the app compresses). `prefix/` (and `prefix/sub/`) serves the
     /// directory's index file, or its listing when enabled, titled with the URL path;
     /// `prefix` and `prefix/sub` without the slash redirect (301) to it, as nginx does. The
-    /// directory joins the server's allow-list: nothing outside it is ever opened. A
-    /// [`CachePolicy`](crate::fs::CachePolicy) gives the files their `Cache-Control`
+    /// directory joins the server's allow-list: nothing outside it is ever opened, and names
+    /// that start with a dot (`.env`, `.git/`) are 404s unless allowed
+    /// ([`StaticDir::dotfiles`]). A [`CachePolicy`](crate::fs::CachePolicy) gives the files their `Cache-Control`
     /// ([`StaticDir::cache_control`]), a fallback file answers a single-page app's routes
     /// ([`StaticDir::fallback`]), a 404 page what is missing ([`StaticDir::not_found_page`]).
     ///

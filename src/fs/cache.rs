@@ -92,7 +92,7 @@ impl Entry {
         let md = &opened.meta;
         let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
         // Both are ASCII made here (hex digits, quotes, an HTTP-date): always valid values.
-        let mut etag = meta::etag(md.dev(), md.ino(), md.len(), mtime_ns);
+        let mut etag = meta::etag(md.len(), mtime_ns);
         if let Some(digest) = digest {
             etag.pop();
             let _ = write!(etag, "-{digest:x}\"");

@@ -18,7 +18,7 @@
 //! use ringbolt::fs::meta::{Precondition, Validators, evaluate, etag, last_modified};
 //!
 //! let mtime = UNIX_EPOCH + Duration::from_millis(784_111_777_500);
-//! let tag = etag(1, 42, 1000, 784_111_777_500_000_000);
+//! let tag = etag(1000, 784_111_777_500_000_000);
 //! assert_eq!(last_modified(mtime), "Sun, 06 Nov 1994 08:49:37 GMT");
 //! let v = Validators { etag: &tag, last_modified: Some(mtime) };
 //! let inm = tag.clone();
@@ -31,26 +31,33 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::Method;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// A strong entity tag for a file version: `"<ino>-<size>-<mtime_ns>"`, each in lowercase hex
+/// A strong entity tag for a file version: `"<mtime_ns>-<size>"`, each in lowercase hex
 /// (`mtime_ns` as a two's-complement `i128` when before the epoch).
 ///
-/// It changes whenever the size or the nanosecond mtime changes, and differs between files
-/// of one filesystem. `dev` is accepted but deliberately left out: device numbers can change
-/// across reboots and remounts (and differ between replicas), which would invalidate every
-/// cached tag for nothing; the inode number already tells files of one tree apart.
-pub fn etag(dev: u64, ino: u64, size: u64, mtime_ns: i128) -> String {
-    let _ = dev;
-    format!("\"{ino:x}-{size:x}-{mtime_ns:x}\"")
+/// This is nginx's tag (`"%xT-%xO"`: mtime, size) with the mtime to the nanosecond instead
+/// of the second. It names the file's content, not where the content is stored: the same
+/// file deployed to several hosts (one image, `rsync -a`, `cp -p`: mtimes kept) has the same
+/// tag on each, so a cache's revalidation gets its 304 from whichever host answers, and a
+/// reply reveals nothing about the filesystem. Device and inode numbers are left out for
+/// that reason: they differ between hosts, across restores, and after every
+/// write-and-rename.
+///
+/// It changes whenever the size or the mtime changes. Nanoseconds keep apart two versions of
+/// one size written within one second, which nginx's tag confuses; the tag still cannot
+/// tell apart two versions with the same size and the same mtime (set back on purpose, or
+/// written within one tick of a filesystem's coarse clock), so the server appends a CRC-32
+/// of the bytes for the files it keeps in memory (up to 64 KiB), where that is cheap.
+pub fn etag(size: u64, mtime_ns: i128) -> String {
+    format!("\"{mtime_ns:x}-{size:x}\"")
 }
 
 /// The entity tag of a file sent as a precompressed sibling with content coding `coding`
-/// (`br`, `gzip`, `zstd`): the sibling's own tag (from its own inode, size and mtime) with
-/// the coding appended inside the quotes, `"<ino>-<size>-<mtime_ns>-br"`.
+/// (`br`, `gzip`, `zstd`): the sibling's own tag (from its own mtime and size) with the
+/// coding appended inside the quotes, `"<mtime_ns>-<size>-br"`.
 ///
 /// The sibling's own metadata alone would tell it apart from the file in most cases, but not
-/// always: inode numbers are unique only within one filesystem and the device is left out of
-/// [`etag`], so a sibling that is a symlink into another filesystem, or an inode freed and
-/// reused, could give one coding the tag of another. Each coding is another representation,
+/// always: a build tool that gives every output the same mtime can make `x.js.gz` and
+/// `x.js.br` (or the file itself) the same size too. Each coding is another representation,
 /// and a cache holding the gzip body must never have it validated by a request that now gets
 /// br (or the file itself): with the coding in the tag, no tag of one coding can equal a tag
 /// of another or of the identity file (whose segments are hex digits only). A tag that does
@@ -511,13 +518,13 @@ mod tests {
 
     #[test]
     fn etag_changes_with_size_and_mtime() {
-        let base = etag(1, 0x2a, 1000, 1_700_000_000_123_456_789);
-        assert_eq!(base, "\"2a-3e8-17979cfe3d85cd15\"");
-        assert_ne!(base, etag(1, 0x2a, 1001, 1_700_000_000_123_456_789));
-        assert_ne!(base, etag(1, 0x2a, 1000, 1_700_000_000_123_456_790));
-        assert_ne!(base, etag(1, 0x2b, 1000, 1_700_000_000_123_456_789));
-        let pre_epoch = etag(0, 1, 2, -1);
-        assert_eq!(pre_epoch, format!("\"1-2-{}\"", "f".repeat(32)));
+        let base = etag(1000, 1_700_000_000_123_456_789);
+        assert_eq!(base, "\"17979cfe3d85cd15-3e8\"");
+        assert_ne!(base, etag(1001, 1_700_000_000_123_456_789));
+        // One nanosecond apart, within one second: still two versions.
+        assert_ne!(base, etag(1000, 1_700_000_000_123_456_790));
+        let pre_epoch = etag(2, -1);
+        assert_eq!(pre_epoch, format!("\"{}-2\"", "f".repeat(32)));
         for t in [base, pre_epoch] {
             assert!(parse_single_tag(t.as_bytes()).is_some_and(|t| !t.weak));
         }
@@ -952,19 +959,15 @@ mod tests {
 
     #[test]
     fn coded_tags_differ_per_coding() {
-        let tag = etag(1, 0x2a, 0x3e8, 0x10);
-        assert_eq!(tag, "\"2a-3e8-10\"");
+        let tag = etag(0x3e8, 0x10);
+        assert_eq!(tag, "\"10-3e8\"");
         let tags: Vec<String> = ["gzip", "br", "zstd"]
             .into_iter()
             .map(|c| coded_etag(&tag, c))
             .collect();
         assert_eq!(
             tags,
-            [
-                "\"2a-3e8-10-gzip\"",
-                "\"2a-3e8-10-br\"",
-                "\"2a-3e8-10-zstd\""
-            ]
+            ["\"10-3e8-gzip\"", "\"10-3e8-br\"", "\"10-3e8-zstd\""]
         );
         // Valid strong tags, none equal to another or to the file's, even weakly.
         for (i, t) in tags.iter().enumerate() {
@@ -977,8 +980,8 @@ mod tests {
         }
         // A small file's tag (its CRC appended) gets the coding after it.
         assert_eq!(
-            coded_etag("\"2a-3e8-10-c0ffee\"", "br"),
-            "\"2a-3e8-10-c0ffee-br\""
+            coded_etag("\"10-3e8-c0ffee\"", "br"),
+            "\"10-3e8-c0ffee-br\""
         );
         assert_eq!(coded_etag("odd", "br"), "odd-br");
     }

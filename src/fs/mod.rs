@@ -25,5 +25,5 @@ pub(crate) enum Wait {
     No,
 }
 pub use cache_policy::CachePolicy;
-pub use static_dir::StaticDir;
+pub use static_dir::{Dotfiles, StaticDir};
 pub use upload::UploadDir;

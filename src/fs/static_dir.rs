@@ -1,9 +1,11 @@
 //! `StaticDir`: a directory served under a URL prefix, as `ringbolt serve DIR` does. The URL
 //! path is percent-decoded once, segment by segment; a segment that decodes to `..`, holds a
 //! `/` (`%2F`) or a NUL is refused before anything is opened, and every open goes through the
-//! allow-list (the directory must be one of its roots). A [`CachePolicy`] gives the files
-//! their `Cache-Control`; a fallback file answers the paths without a file (a single-page
-//! app's routes), a 404 page what is still missing.
+//! allow-list (the directory must be one of its roots). Names that start with a dot (`.env`,
+//! `.git/`) are hidden unless [`Dotfiles::Allow`] is chosen: a path with such a segment is a
+//! 404 and listings leave them out (`/.well-known/` excepted). A [`CachePolicy`] gives the
+//! files their `Cache-Control`; a fallback file answers the paths without a file (a
+//! single-page app's routes), a 404 page what is still missing.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -34,9 +36,34 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'\'')
     .add(b'&');
 
+/// The top-level directory of RFC 8615's well-known URIs, served even when dotfiles are
+/// hidden.
+const WELL_KNOWN: &str = ".well-known";
+
+/// Whether a [`StaticDir`] serves the names that start with a dot: `.env`, `.htpasswd`,
+/// `.git/config`, `.DS_Store`. Such names are usually secrets, version control or editor
+/// leftovers that happen to lie in the served tree, not pages, so they are hidden unless
+/// allowed ([`StaticDir::dotfiles`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Dotfiles {
+    /// The default: a path with a segment that starts with a dot, at any depth and however
+    /// it is percent-encoded (`/.env`, `/app/.git/config`, `/%2eenv`), is a 404 as if the
+    /// name did not exist; the fallback file does not answer it; listings leave such names
+    /// out. The one exception is `.well-known` as the first segment below the mount point
+    /// (RFC 8615: `/.well-known/acme-challenge/…`, `/.well-known/security.txt`), which is
+    /// served and listed; dot-names below it are hidden again. This is what express's
+    /// `serve-static` calls `ignore` and Caddy's `hide` does.
+    #[default]
+    Hide,
+    /// Names that start with a dot are served and listed like any other.
+    Allow,
+}
+
 /// A directory to serve: files as [`FileResponse`]s, directories by their index file or (when
 /// enabled) an HTML listing; optionally with a `Cache-Control` policy, a fallback file for
 /// the paths that have no file (a single-page app) and a page for the ones still missing.
+/// Names that start with a dot are not served unless [allowed](StaticDir::dotfiles).
 ///
 /// ```
 /// use ringbolt::fs::{CachePolicy, StaticDir};
@@ -53,6 +80,7 @@ pub struct StaticDir {
     canonical: std::sync::OnceLock<Option<PathBuf>>,
     index: Option<String>,
     listing: bool,
+    dotfiles: Dotfiles,
     cache: CachePolicy,
     /// Answers (200) the paths without an extension that have nothing to serve.
     fallback: Option<String>,
@@ -76,6 +104,7 @@ impl StaticDir {
             canonical: std::sync::OnceLock::new(),
             index: Some("index.html".into()),
             listing: false,
+            dotfiles: Dotfiles::Hide,
             cache: CachePolicy::new(),
             fallback: None,
             not_found: None,
@@ -91,6 +120,29 @@ impl StaticDir {
     /// Whether a directory without an index file gets an HTML listing (default: no, 404).
     pub fn listing(mut self, on: bool) -> Self {
         self.listing = on;
+        self
+    }
+
+    /// Whether names that start with a dot are served and listed (default:
+    /// [`Dotfiles::Hide`], they are not, `/.well-known/` excepted).
+    ///
+    /// The rule is about the request's path, segment by segment after percent-decoding; it
+    /// does not look at what a name is on disk. So a symlink with a plain name that points
+    /// at a dot-directory inside the tree (`config -> .git/config`) is served like any file:
+    /// what is linked is the operator's choice. The names this `StaticDir` is given itself
+    /// ([`index`](Self::index), [`fallback`](Self::fallback),
+    /// [`not_found_page`](Self::not_found_page)) are used as given, and precompressed
+    /// siblings (`x.js.br`) are only looked up for a file that is served. A [`FileResponse`]
+    /// a handler returns is the handler's choice too: no rule applies to it.
+    ///
+    /// ```
+    /// use ringbolt::fs::{Dotfiles, StaticDir};
+    ///
+    /// // A directory of configuration samples, where `.editorconfig` is the point.
+    /// let samples = StaticDir::new("./samples").listing(true).dotfiles(Dotfiles::Allow);
+    /// ```
+    pub fn dotfiles(mut self, dotfiles: Dotfiles) -> Self {
+        self.dotfiles = dotfiles;
         self
     }
 
@@ -116,7 +168,8 @@ impl StaticDir {
     /// extension: `/settings/profile` gets the fallback, `/missing.js` stays a 404. It is
     /// served like any file (validators, conditional requests, HEAD, the cache policy by
     /// its own name), through the allow-list; when it is missing, the 404 stands. Paths the
-    /// directory refuses (`..`, `%2F`) never get it. This is what a single-page app whose
+    /// directory refuses (`..`, `%2F`) or hides (`/.env`, see [`Dotfiles`]) never get it.
+    /// This is what a single-page app whose
     /// router uses the URL path needs.
     ///
     /// # Panics
@@ -183,6 +236,18 @@ impl StaticDir {
             }
             Err(status) => return Ok(Response::detail(status, reason(status))),
         };
+        // `.git/config`, `.env`: a 404 before anything is opened, so that neither the
+        // answer nor its timing says whether the name exists, and never the fallback.
+        if self.dotfiles == Dotfiles::Hide
+            && segments
+                .iter()
+                .enumerate()
+                .any(|(i, s)| is_hidden(s, i == 0))
+        {
+            return Err(Missing {
+                may_fall_back: false,
+            });
+        }
         let rel = segments.join("/");
         let wants_dir = raw.is_empty() || raw.ends_with('/');
         let nothing = Missing {
@@ -240,7 +305,8 @@ impl StaticDir {
         // Titled by the URL path (the mount point included), not by the directory.
         let base = req.path().strip_suffix(raw).unwrap_or("/");
         let title = format!("{}/{}", base.trim_end_matches('/'), segments.join("/"));
-        Ok(listing(dir, title, !segments.is_empty()).await)
+        let hide = self.dotfiles == Dotfiles::Hide;
+        Ok(listing(dir, title, !segments.is_empty(), hide).await)
     }
 
     /// The file at `rel` beneath root `root`, with its `Cache-Control`.
@@ -288,6 +354,17 @@ pub(crate) fn inner_file(name: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// Whether a decoded path segment (or a listed name) is hidden when dotfiles are:
+/// it starts with a dot and is not `.well-known` at the top of the directory.
+fn is_hidden(name: &str, at_top: bool) -> bool {
+    is_hidden_bytes(name.as_bytes(), at_top)
+}
+
+/// [`is_hidden`] of a name as the directory holds it (not necessarily UTF-8).
+fn is_hidden_bytes(name: &[u8], at_top: bool) -> bool {
+    name.first() == Some(&b'.') && !(at_top && name == WELL_KNOWN.as_bytes())
+}
+
 fn reason(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
 }
@@ -324,8 +401,10 @@ pub(crate) const MAX_LISTED: usize = 200_000;
 
 /// The HTML listing of `dir`, read and written on the blocking pool: a large directory takes
 /// many `getdents` calls and a sort, which would stall every connection of the worker.
-async fn listing(dir: std::fs::File, title: String, below_top: bool) -> Response {
-    match blocking::unblocked(move || listing_html(&dir, &title, below_top, MAX_LISTED)).await {
+/// With `hide`, names that start with a dot are left out (and not counted).
+async fn listing(dir: std::fs::File, title: String, below_top: bool, hide: bool) -> Response {
+    let listed = move || listing_html(&dir, &title, below_top, hide, MAX_LISTED);
+    match blocking::unblocked(listed).await {
         Ok(Ok(html)) => Html::new(html).into_response(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot list directory");
@@ -339,19 +418,25 @@ fn listing_html(
     dir: &std::fs::File,
     title: &str,
     below_top: bool,
+    hide: bool,
     max: usize,
 ) -> std::io::Result<String> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
     let entries = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
     let mut names: Vec<(String, bool)> = Vec::new();
     let mut more = 0usize;
     for e in entries.filter_map(Result::ok) {
+        let file_name = e.file_name();
+        if hide && is_hidden_bytes(file_name.as_bytes(), !below_top) {
+            continue;
+        }
         if names.len() == max {
             more += 1;
             continue;
         }
         let Ok(kind) = e.file_type() else { continue };
-        names.push((e.file_name().to_string_lossy().into_owned(), kind.is_dir()));
+        names.push((file_name.to_string_lossy().into_owned(), kind.is_dir()));
     }
     names.sort();
     let title = escape_html(title);
@@ -405,14 +490,74 @@ mod tests {
             std::fs::write(dir.join(format!("f{i}")), b"").unwrap();
         }
         let open = std::fs::File::open(&dir).unwrap();
-        let html = listing_html(&open, "/x", false, 3).unwrap();
-        let whole = listing_html(&open, "/x", false, 5).unwrap();
+        let html = listing_html(&open, "/x", false, false, 3).unwrap();
+        let whole = listing_html(&open, "/x", false, false, 5).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(html.matches("<li>").count(), 3, "{html}");
         assert!(html.contains("<p>2 more entries not listed.</p>"), "{html}");
         assert_eq!(whole.matches("<li>").count(), 5, "{whole}");
         assert!(!whole.contains("more entries"), "{whole}");
         assert!(whole.ends_with("</ul></body></html>\n"), "{whole}");
+    }
+
+    #[test]
+    fn a_listing_that_hides_dot_names_neither_shows_nor_counts_them() {
+        let dir =
+            std::env::temp_dir().join(format!("ringbolt-listing-dots-{}", std::process::id()));
+        for sub in [".git", ".well-known", "pub"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for f in [".env", ".htpasswd", "a", "b"] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let open = std::fs::File::open(&dir).unwrap();
+        let bounded = listing_html(&open, "/", false, true, 3).unwrap();
+        let top = listing_html(&open, "/", false, true, 10).unwrap();
+        let below = listing_html(&open, "/x", true, true, 10).unwrap();
+        let all = listing_html(&open, "/", false, false, 10).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // `.well-known`, `a`, `b`, `pub`: three shown and one counted, or all four; no trace
+        // of the others, not even in the count.
+        assert_eq!(bounded.matches("<li>").count(), 3, "{bounded}");
+        assert!(
+            bounded.contains("<p>1 more entries not listed.</p>"),
+            "{bounded}"
+        );
+        assert_eq!(top.matches("<li>").count(), 4, "{top}");
+        assert!(top.contains(">.well-known/<"), "{top}");
+        assert!(!below.contains(".well-known"), "{below}");
+        assert_eq!(below.matches("<li>").count(), 4, "{below}"); // ../, a, b, pub
+        for hidden in [".env", ".htpasswd", ".git"] {
+            for html in [&bounded, &top, &below] {
+                assert!(!html.contains(hidden), "{hidden}: {html}");
+            }
+            assert!(all.contains(&format!(">{hidden}")), "{hidden}: {all}");
+        }
+    }
+
+    #[test]
+    fn dot_names_are_hidden_but_well_known_at_the_top() {
+        for (name, at_top, hidden) in [
+            (".env", true, true),
+            (".git", false, true),
+            ("...", true, true),
+            (".well-known", true, false),
+            (".well-known", false, true),
+            (".Well-Known", true, true),
+            (".well-known.bak", true, true),
+            ("env", true, false),
+            ("a.env", false, false),
+        ] {
+            assert_eq!(is_hidden(name, at_top), hidden, "{name} {at_top}");
+        }
+        // The check runs on decoded segments: each spelling of a dot is a dot.
+        for raw in ["%2eenv", "%2Eenv", ".%65nv", "./.env", "a/../.env"] {
+            let hidden = decode_segments(raw).map(|s| s.iter().any(|s| is_hidden(s, false)));
+            assert!(
+                matches!(hidden, Ok(true) | Err(StatusCode::NOT_FOUND)),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

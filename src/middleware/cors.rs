@@ -25,12 +25,22 @@ const SAFELISTED: [&str; 4] = [
     "content-type",
 ];
 
+/// The `Origin` of a request from an opaque origin: a sandboxed iframe, a `data:` or `file:`
+/// document, a redirect across origins. Any page can send it, so it is allowed only when
+/// listed.
+const NULL_ORIGIN: &[u8] = b"null";
+
+/// Why `Any` and credentials cannot go together, as the builder's panic says it.
+const ANY_WITH_CREDENTIALS: &str = "invalid CORS policy: credentials cannot be allowed for any \
+    origin (every site could read responses to its visitors' cookies); list the origins with \
+    `allow_origins` or accept them with `allow_origin_fn`";
+
 /// Which origins may read responses.
 #[derive(Clone)]
 enum Origins {
     /// None (the default: a `Cors` that allows nothing until told).
     None,
-    /// Any origin: `Access-Control-Allow-Origin: *` (or the origin itself, with credentials).
+    /// Any origin: `Access-Control-Allow-Origin: *`, never with credentials.
     Any,
     /// Exactly these (`https://app.example.com`, compared byte for byte as browsers send them).
     List(Vec<HeaderValue>),
@@ -79,6 +89,13 @@ enum Headers {
 /// Defaults: no origin allowed; methods `GET, HEAD, POST, PUT, PATCH, DELETE`; only the
 /// safelisted request headers (`Accept`, `Accept-Language`, `Content-Language`,
 /// `Content-Type`); no credentials; no exposed headers; max-age 600 s.
+///
+/// Two rules keep a policy from handing a user's data to any site. Credentials and
+/// [`allow_any_origin`](Self::allow_any_origin) cannot be combined: the builder panics
+/// (as tower-http's `CorsLayer` does). And `Origin: null`, which any page can send from a
+/// sandboxed iframe or a `data:` document, is allowed only when
+/// [`allow_origins`](Self::allow_origins) lists `"null"`; a function given to
+/// [`allow_origin_fn`](Self::allow_origin_fn) is never asked about it.
 #[derive(Clone)]
 #[must_use = "a Cors does nothing until it is added with `middleware`"]
 pub struct Cors {
@@ -136,6 +153,8 @@ impl Cors {
     }
 
     /// Allows these origins (`scheme://host[:port]`, as browsers send them in `Origin`).
+    /// `"null"` allows the opaque origin (sandboxed iframes, `data:` and `file:` documents):
+    /// only list it when every such page may read the responses.
     ///
     /// # Panics
     /// If an origin is not a valid header value.
@@ -151,15 +170,23 @@ impl Cors {
         self
     }
 
-    /// Allows every origin the function accepts (it gets the request's `Origin`).
+    /// Allows every origin the function accepts (it gets the request's `Origin`). It is
+    /// never called with `null`, the opaque origin any page can send: that one is refused
+    /// unless listed with [`allow_origins`](Self::allow_origins).
     pub fn allow_origin_fn(mut self, allow: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         self.origins = Origins::Predicate(Arc::new(allow));
         self
     }
 
-    /// Allows every origin. With credentials, each response names its request's origin
-    /// instead of `*` (browsers refuse `*` with credentials).
+    /// Allows every origin: responses say `Access-Control-Allow-Origin: *`, which browsers
+    /// honour only for requests without credentials (cookies, HTTP authentication).
+    ///
+    /// # Panics
+    /// If credentials are allowed ([`allow_credentials(true)`](Self::allow_credentials)):
+    /// echoing every origin with credentials would let any site read what its visitors'
+    /// cookies unlock. List the origins instead, or accept them with a function.
     pub fn allow_any_origin(mut self) -> Self {
+        assert!(!self.credentials, "{ANY_WITH_CREDENTIALS}");
         self.origins = Origins::Any;
         self
     }
@@ -207,9 +234,24 @@ impl Cors {
         self
     }
 
-    /// Lets pages send cookies and read responses to credentialed requests
-    /// (`Access-Control-Allow-Credentials: true`).
+    /// Lets pages of the allowed origins send cookies and read responses to credentialed
+    /// requests (`Access-Control-Allow-Credentials: true`); each response names the
+    /// request's origin.
+    ///
+    /// ```should_panic
+    /// use ringbolt::Cors;
+    ///
+    /// // Refused: any site could read what a visitor's cookies unlock.
+    /// let cors = Cors::new().allow_any_origin().allow_credentials(true);
+    /// ```
+    ///
+    /// # Panics
+    /// If `on` and any origin is allowed ([`allow_any_origin`](Self::allow_any_origin)).
     pub fn allow_credentials(mut self, on: bool) -> Self {
+        assert!(
+            !(on && matches!(self.origins, Origins::Any)),
+            "{ANY_WITH_CREDENTIALS}"
+        );
         self.credentials = on;
         self
     }
@@ -221,20 +263,23 @@ impl Cors {
     }
 
     /// The `Access-Control-Allow-Origin` value for `origin`, when it is allowed.
+    /// Only a listed origin, or one the function accepts, is named; `null` only when listed.
     fn allowed_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
         let yes = match &self.origins {
             Origins::None => false,
-            Origins::Any if !self.credentials => return Some(HeaderValue::from_static("*")),
-            Origins::Any => true,
+            // Never with credentials (the builder refuses them), so never the origin itself.
+            Origins::Any => return Some(HeaderValue::from_static("*")),
             Origins::List(list) => list.iter().any(|o| o == origin),
-            Origins::Predicate(f) => origin.to_str().is_ok_and(|o| f(o)),
+            Origins::Predicate(f) => {
+                origin.as_bytes() != NULL_ORIGIN && origin.to_str().is_ok_and(|o| f(o))
+            }
         };
         yes.then(|| origin.clone())
     }
 
     /// Whether the answer depends on the request's origin (then responses say so in `Vary`).
     fn varies(&self) -> bool {
-        !matches!(self.origins, Origins::Any) || self.credentials
+        !matches!(self.origins, Origins::Any)
     }
 
     /// The headers of a preflight's answer, or why it is refused.
@@ -259,7 +304,11 @@ impl Cors {
                     return Err("Disallowed CORS headers");
                 }
                 let mut all: Vec<&str> = SAFELISTED.to_vec();
-                all.extend(list.iter().map(String::as_str));
+                for h in list {
+                    if !all.contains(&h.as_str()) {
+                        all.push(h);
+                    }
+                }
                 all.join(", ")
             }
         };
@@ -335,15 +384,23 @@ impl Middleware for Cors {
     }
 }
 
-/// The header names a preflight announces in `Access-Control-Request-Headers`, lower-case.
+/// The header names a preflight announces in `Access-Control-Request-Headers`, lower-case,
+/// each once.
 fn request_headers(req: &Request) -> Vec<String> {
-    req.headers()
+    let mut names: Vec<String> = Vec::new();
+    let announced = req
+        .headers()
         .filter(|(n, _)| n.eq_ignore_ascii_case("access-control-request-headers"))
         .filter_map(|(_, v)| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(','))
         .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty())
-        .collect()
+        .filter(|h| !h.is_empty());
+    for h in announced {
+        if !names.contains(&h) {
+            names.push(h);
+        }
+    }
+    names
 }
 
 /// `a, b, c` as one header value.

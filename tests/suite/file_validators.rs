@@ -1,8 +1,9 @@
 //! Validators of file responses over real sockets, on io_uring and on epoll: every
 //! precompressed sibling has its own ETag and a 304 only for the one that would be sent
 //! again; ranges and If-Range are of the representation selected (the encoded bytes); a
-//! sibling older than its file is never sent, the open-file cache included; and files past
-//! 4 GiB (sparse, so no disk is used) through HEAD, ranges, If-Range and both sending paths.
+//! sibling older than its file is never sent, the open-file cache included; copies of a file
+//! with one mtime have one tag on every host; and files past 4 GiB (sparse, so no disk is
+//! used) through HEAD, ranges, If-Range and both sending paths.
 
 use crate::common;
 use common::*;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
+use ringbolt::fs::StaticDir;
 use ringbolt::{
     Api, Compression, Config, Driver, FileResponse, FileSending, Request, ServerHandle,
 };
@@ -435,6 +437,88 @@ on_both_drivers! {
         }
         drop(fx);
         assert!(!path.exists(), "the sparse file is removed");
+    }
+}
+
+/// One host of a fleet: a server with `root` mounted at `/` (a `StaticDir`, so siblings are
+/// served); with `cached` false, no open-file cache, so every request sees the files as they
+/// are now.
+fn host(driver: Driver, root: &Path, cached: bool) -> ServerHandle {
+    let mut api = Api::new();
+    api.mount("/", StaticDir::new(root));
+    let config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: 1,
+        driver,
+        file_cache: ringbolt::FileCache {
+            entries: if cached { 1024 } else { 0 },
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    ringbolt::ServerBuilder::config(config)
+        .spawn(api)
+        .expect("server starts")
+}
+
+/// Writes `data` to `path` with mtime `t`.
+fn write_at(path: &Path, data: &[u8], t: SystemTime) {
+    std::fs::write(path, data).unwrap();
+    set_mtime(path, t);
+}
+
+on_both_drivers! {
+    fn copies_of_a_file_have_one_etag_on_every_host(driver: Driver) {
+        // Two hosts behind a balancer, each with its own copy of one deployment: the same
+        // bytes and mtimes (as `rsync -a` or one image gives), other inodes.
+        let (one, two) = (fixture(), fixture());
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000);
+        let large = script(300_000, 3);
+        for fx in [&one, &two] {
+            write_at(&fx.dir.join("small.js"), &script(2_000, 4), t);
+            write_at(&fx.dir.join("large.js"), &large, t);
+            for c in CODINGS {
+                write_at(&fx.dir.join(format!("large.js{}", suffix(c))), &encode(c, &large), t);
+            }
+        }
+        let ino = |fx: &Fixture| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(fx.dir.join("large.js")).unwrap());
+        assert_ne!(ino(&one), ino(&two));
+        let (h1, h2) = (host(driver, &one.dir, true), host(driver, &two.dir, true));
+        let (a1, a2) = (h1.local_addr(), h2.local_addr());
+        for (path, coding) in [("/small.js", None), ("/large.js", None), ("/large.js", Some("gzip")), ("/large.js", Some("br"))] {
+            let r1 = get(a1, path, &accept(coding));
+            let r2 = get(a2, path, &accept(coding));
+            assert_eq!((r1.status, r1.header("content-encoding")), (200, coding), "{path} {coding:?}");
+            assert_eq!(etag(&r1), etag(&r2), "{path} {coding:?}");
+            // A cache that got the tag from one host revalidates with the other: 304.
+            let again = format!("{}If-None-Match: {}\r\n", accept(coding), etag(&r1));
+            assert_eq!(get(a2, path, &again).status, 304, "{path} {coding:?}");
+        }
+        // Each representation keeps a tag of its own.
+        let tags: HashSet<String> = [None, Some("gzip"), Some("br"), Some("zstd")]
+            .into_iter()
+            .map(|c| etag(&get(a1, "/large.js", &accept(c))))
+            .collect();
+        assert_eq!(tags.len(), 4, "{tags:?}");
+    }
+
+    fn a_same_size_rewrite_within_one_second_changes_the_etag(driver: Driver) {
+        // nginx's tag (mtime in seconds, size) stays the same here; the nanoseconds do not.
+        let fx = fixture();
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 100_000_000);
+        let path = fx.dir.join("large.js");
+        let old = script(300_000, 5);
+        write_at(&path, &old, t);
+        let h = host(driver, &fx.dir, false);
+        let a = h.local_addr();
+        let before = get(a, "/large.js", "");
+        let mut new = old.clone();
+        new[1000] ^= 1;
+        write_at(&path, &new, t + Duration::from_millis(600));
+        let after = get(a, "/large.js", &format!("If-None-Match: {}\r\n", etag(&before)));
+        assert_eq!(after.status, 200);
+        assert!(after.body == new);
+        assert_ne!(etag(&after), etag(&before));
     }
 }
 

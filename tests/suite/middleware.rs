@@ -1,7 +1,8 @@
 //! Middleware over real sockets, on io_uring and on epoll: the order of the app's and the
 //! scopes' middleware, short-circuits, what passes from middleware to handler, and every
 //! answer the server makes itself (404, 405, OPTIONS 204, 501, 413, file errors) passing
-//! through the chain; CORS with real preflights.
+//! through the chain; CORS with real preflights, credentials only for the origins a policy
+//! names (`null` only when listed) and never with any origin.
 
 use crate::common;
 
@@ -305,56 +306,143 @@ on_both_drivers! {
     }
 }
 
-#[test]
-fn cors_with_credentials_names_the_origin() {
+/// `/cred`: credentials for the origins a lenient function accepts (everything without
+/// "evil" in it); `/listed`: credentials for one listed origin; `/listed-null`: the same with
+/// `null` listed too; `/any`: any origin, without credentials.
+fn cors_api() -> Api {
     let mut api = Api::new();
-    api.middleware(
-        Cors::new()
-            .allow_any_origin()
-            .allow_credentials(true)
-            .allow_methods([Method::GET])
-            .expose_headers(["x-total"])
-            .max_age(None),
-    );
-    api.get("/x", |_req: Request| async { "x" });
-    api.get("/clip", |_req: Request| async {
-        FileResponse::new("/nonexistent/clip.bin")
+    api.scope("/cred", |s| {
+        s.middleware(
+            Cors::new()
+                .allow_origin_fn(|o| !o.contains("evil"))
+                .allow_credentials(true)
+                .allow_methods([Method::GET])
+                .expose_headers(["x-total"])
+                .max_age(None),
+        );
+        s.get("/me", |_req: Request| async {
+            "secret-of-the-logged-in-user"
+        });
+        s.get("/clip", |_req: Request| async {
+            FileResponse::new("/nonexistent/clip.bin")
+        });
     });
-    let s = start_api(Driver::Uring, api);
-    let a = s.local_addr();
-    let r = get(a, "/x", "Origin: https://any.example\r\n");
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://any.example")
-    );
-    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-    assert_eq!(r.header("access-control-expose-headers"), Some("x-total"));
-    assert_eq!(r.header("vary"), Some("Origin"));
-    // A file the allow-list refuses: the error still carries the CORS headers.
-    let r = get(a, "/clip", "Origin: https://any.example\r\n");
-    assert_eq!(r.status, 403);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://any.example")
-    );
-    let r = roundtrip(
-        a,
-        b"OPTIONS /x HTTP/1.1\r\nHost: t\r\nOrigin: https://o.example\r\nAccess-Control-Request-Method: GET\r\n\r\n",
-    );
-    assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
-    assert_eq!(r.header("access-control-max-age"), None);
+    for (prefix, origins) in [
+        ("/listed", &["https://app.example"][..]),
+        ("/listed-null", &["https://app.example", "null"][..]),
+    ] {
+        let origins = origins.to_vec();
+        api.scope(prefix, move |s| {
+            s.middleware(
+                Cors::new()
+                    .allow_origins(origins)
+                    .allow_credentials(true)
+                    .allow_headers(["Content-Type", "authorization", "authorization"]),
+            );
+            s.get("/me", |_req: Request| async {
+                "secret-of-the-logged-in-user"
+            });
+        });
+    }
+    api.scope("/any", |s| {
+        s.middleware(Cors::new().allow_any_origin());
+        s.get("/x", |_req: Request| async { "x" });
+    });
+    api
+}
+
+fn preflight(addr: SocketAddr, path: &str, origin: &str, headers: &str) -> Resp {
+    roundtrip(
+        addr,
+        format!(
+            "OPTIONS {path} HTTP/1.1\r\nHost: t\r\nOrigin: {origin}\r\n\
+             Access-Control-Request-Method: GET\r\n{headers}\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+on_both_drivers! {
+    fn cors_with_credentials_names_only_the_origins_it_allows(driver: Driver) {
+        let s = start_api(driver, cors_api());
+        let a = s.local_addr();
+        let r = get(a, "/cred/me", "Origin: https://app.example\r\n");
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(r.header("access-control-expose-headers"), Some("x-total"));
+        assert_eq!(r.header("vary"), Some("Origin"));
+        // A file the allow-list refuses: the error still carries the CORS headers.
+        let r = get(a, "/cred/clip", "Origin: https://app.example\r\n");
+        assert_eq!(r.status, 403);
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+        let r = preflight(a, "/cred/me", "https://o.example", "");
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("access-control-allow-methods"), Some("GET"));
+        assert_eq!(r.header("access-control-max-age"), None);
+        // Refused: the evil origin by the function, `null` before the function is asked
+        // (it would have said yes), on every path and in a preflight.
+        for (path, origin) in [
+            ("/cred/me", "https://evil.example"),
+            ("/cred/me", "null"),
+            ("/listed/me", "https://evil.example"),
+            ("/listed/me", "null"),
+        ] {
+            let r = get(a, path, &format!("Origin: {origin}\r\n"));
+            assert_eq!(r.status, 200, "{path} {origin}");
+            assert_eq!(r.header("access-control-allow-origin"), None, "{path} {origin}");
+            assert_eq!(r.header("access-control-allow-credentials"), None, "{path} {origin}");
+            assert_eq!(r.header("vary"), Some("Origin"), "{path} {origin}");
+            let r = preflight(a, path, origin, "");
+            assert_eq!((r.status, r.header("access-control-allow-origin")), (400, None), "{path} {origin}");
+        }
+        // Listed, `null` is allowed like any other origin.
+        let r = get(a, "/listed-null/me", "Origin: null\r\n");
+        assert_eq!(r.header("access-control-allow-origin"), Some("null"));
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    }
+
+    fn any_origin_is_a_star_without_credentials(driver: Driver) {
+        let s = start_api(driver, cors_api());
+        let a = s.local_addr();
+        for origin in ["https://any.example", "null"] {
+            let r = get(a, "/any/x", &format!("Origin: {origin}\r\n"));
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{origin}");
+            assert_eq!(r.header("access-control-allow-credentials"), None, "{origin}");
+            assert_eq!(r.header("vary"), None, "{origin}");
+        }
+    }
+
+    fn a_preflight_names_each_allowed_header_once(driver: Driver) {
+        let s = start_api(driver, cors_api());
+        let a = s.local_addr();
+        let asked = "Access-Control-Request-Headers: content-type, Authorization, authorization\r\n";
+        let r = preflight(a, "/listed/me", "https://app.example", asked);
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            r.header("access-control-allow-headers"),
+            Some("accept, accept-language, content-language, content-type, authorization")
+        );
+    }
 }
 
 #[test]
-fn without_credentials_any_origin_is_a_star_and_varies_not() {
-    let mut api = Api::new();
-    api.middleware(Cors::new().allow_any_origin());
-    api.get("/x", |_req: Request| async { "x" });
-    let s = start_api(Driver::Epoll, api);
-    let r = get(s.local_addr(), "/x", "Origin: https://any.example\r\n");
-    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(r.header("vary"), None);
+#[should_panic(expected = "credentials cannot be allowed for any origin")]
+fn any_origin_with_credentials_is_refused_when_built() {
+    let _ = Cors::new().allow_any_origin().allow_credentials(true);
+}
+
+#[test]
+#[should_panic(expected = "credentials cannot be allowed for any origin")]
+fn credentials_then_any_origin_is_refused_when_built() {
+    let _ = Cors::new().allow_credentials(true).allow_any_origin();
+}
+
+#[test]
+fn any_origin_without_credentials_and_credentials_for_a_list_are_built() {
+    let _ = Cors::new().allow_any_origin().allow_credentials(false);
+    let _ = Cors::new()
+        .allow_credentials(true)
+        .allow_origins(["https://app.example"]);
 }
 
 fn problem_api() -> Api {

@@ -1,6 +1,7 @@
 //! What a static site asks of its server, over real sockets on io_uring and on epoll:
 //! `Cache-Control` by a `CachePolicy` (on 200, 206 and 304 alike, never on a 404), a
-//! single-page app's fallback file, a 404 page, and the `ringbolt serve` flags for each.
+//! single-page app's fallback file, a 404 page, dotfiles kept hidden (`/.well-known/`
+//! excepted) unless allowed, and the `ringbolt serve` flags for each.
 
 use crate::common;
 
@@ -13,18 +14,32 @@ use std::time::Duration;
 
 use common::*;
 use ringbolt::fs::cache_policy::IMMUTABLE;
-use ringbolt::fs::{CachePolicy, StaticDir};
+use ringbolt::fs::{CachePolicy, Dotfiles, StaticDir};
 use ringbolt::{Api, Compression, Driver, FileResponse, Request};
 
 const INDEX: &str = "<!DOCTYPE html><title>app</title><div id=app></div>\n";
 const DOCS: &str = "<h1>docs</h1>\n";
 const PAGE_404: &str = "<!DOCTYPE html><title>Not here</title><h1>Nothing at this address</h1>\n";
 const BIG: usize = 200 * 1024;
+const SECURITY_TXT: &str = "Contact: mailto:security@example.com\n";
+
+/// The dot-names of a site: secrets and version control that are not to be served by
+/// default, and RFC 8615's `.well-known/` that is (but not the dot-names below it, nor a
+/// `.well-known` that is not at the top).
+const DOTFILES: [(&str, &str); 7] = [
+    (".env", "SECRET=hunter2\n"),
+    (".git/config", "url = https://user:token@example.com/x/y\n"),
+    (".git/HEAD", "ref: refs/heads/main\n"),
+    ("docs/.htpasswd", "admin:$apr1$secret\n"),
+    (".well-known/security.txt", SECURITY_TXT),
+    (".well-known/.secret", "hidden below well-known\n"),
+    ("docs/.well-known/x.txt", "not at the top\n"),
+];
 
 /// A site in a directory of its own (removed when dropped): `public/` holds `index.html`,
 /// `app.3f9a1c2b.js`, `logo.png`, `fonts/a.woff2`, `data/report.txt`, `big.bin` (past the
-/// size served from memory), `docs/index.html`, an empty `empty/` and `404.html`;
-/// `secret.txt` lies beside it.
+/// size served from memory), `docs/index.html`, an empty `empty/` and `404.html`, and the
+/// dot-names of [`DOTFILES`]; `secret.txt` lies beside it.
 struct Site {
     base: PathBuf,
 }
@@ -55,6 +70,11 @@ impl Site {
         for (name, bytes) in files {
             std::fs::write(public.join(name), bytes).unwrap();
         }
+        for (name, bytes) in DOTFILES {
+            let path = public.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
         std::fs::write(base.join("secret.txt"), "secret").unwrap();
         Site { base }
     }
@@ -69,6 +89,28 @@ impl Drop for Site {
         let _ = std::fs::remove_dir_all(&self.base);
     }
 }
+
+/// Paths below a mount that name a dot-name of [`DOTFILES`] (or would, if it existed), in
+/// each spelling the path decoder accepts: none may be served, redirected or fall back.
+const HIDDEN: [&str; 17] = [
+    "/.env",
+    "/%2eenv",
+    "/%2Eenv",
+    "/.%65nv",
+    "/./.env",
+    "//.env",
+    "/.env/",
+    "/.git",
+    "/.git/",
+    "/.git/config",
+    "/%2egit/config",
+    "/docs/.htpasswd",
+    "/docs/%2ehtpasswd",
+    "/.missing",
+    "/.settings",
+    "/...",
+    "/.well-known/.secret",
+];
 
 /// `/site`: the static-site preset plus a rule by extension and one by a closure, the
 /// fallback and the 404 page; `/plain`: none of it; `/broken`: a fallback and a 404 page
@@ -277,6 +319,111 @@ on_both_drivers! {
         // No page set: the usual JSON 404.
         let r = req(a, "GET", "/plain/missing.js", "");
         assert_eq!((r.status, r.text()), (404, r#"{"detail":"Not Found"}"#));
+    }
+
+    fn dot_names_are_404_at_any_depth_and_in_any_encoding(driver: Driver) {
+        let s = Site::new();
+        let srv = server(driver, &s);
+        let a = srv.local_addr();
+        // /site has the fallback and the 404 page, /plain neither: a hidden name gets the 404
+        // page where there is one, never the fallback (index.html) and never a redirect.
+        for path in HIDDEN {
+            for (mount, body) in [("/site", PAGE_404), ("/plain", r#"{"detail":"Not Found"}"#)] {
+                let path = format!("{mount}{path}");
+                let r = req(a, "GET", &path, "");
+                assert_eq!((r.status, r.text()), (404, body), "{path}");
+                assert_eq!((r.header("location"), r.header("cache-control")), (None, None), "{path}");
+                let h = req(a, "HEAD", &path, "");
+                assert_eq!(h.status, 404, "{path}");
+            }
+        }
+        // Still there, beside them.
+        let r = req(a, "GET", "/plain/docs/", "");
+        assert_eq!((r.status, r.text()), (200, DOCS));
+    }
+
+    fn well_known_is_served_at_the_top_only(driver: Driver) {
+        let s = Site::new();
+        let srv = server(driver, &s);
+        let a = srv.local_addr();
+        for path in ["/site/.well-known/security.txt", "/site/%2ewell-known/security.txt", "/site//./.well-known/security.txt"] {
+            let r = req(a, "GET", path, "");
+            assert_eq!((r.status, r.text()), (200, SECURITY_TXT), "{path}");
+            assert!(r.header("etag").is_some(), "{path}");
+        }
+        let r = req(a, "GET", "/site/.well-known", "");
+        assert_eq!((r.status, r.header("location")), (301, Some("/site/.well-known/")));
+        // Its own dot-names, and a `.well-known` below the top, stay hidden.
+        for path in ["/site/.well-known/.secret", "/site/docs/.well-known/x.txt"] {
+            let r = req(a, "GET", path, "");
+            assert_eq!((r.status, r.text()), (404, PAGE_404), "{path}");
+        }
+    }
+
+    fn listings_leave_dot_names_out_unless_allowed(driver: Driver) {
+        let s = Site::new();
+        let mut api = Api::new();
+        api.mount("/list", StaticDir::new(s.public()).index(None).listing(true));
+        api.mount(
+            "/open",
+            StaticDir::new(s.public()).index(None).listing(true).dotfiles(Dotfiles::Allow),
+        );
+        let srv = start_api(driver, api);
+        let a = srv.local_addr();
+        let top = req(a, "GET", "/list/", "");
+        assert_eq!(top.status, 200);
+        let html = top.text();
+        assert!(html.contains(r#"<a href="./docs/">docs/</a>"#), "{html}");
+        assert!(html.contains(r#"<a href="./.well-known/">.well-known/</a>"#), "{html}");
+        assert!(!html.contains(".env") && !html.contains(".git"), "{html}");
+        let docs = req(a, "GET", "/list/docs/", "");
+        assert!(docs.text().contains("index.html"), "{}", docs.text());
+        assert!(!docs.text().contains(".htpasswd") && !docs.text().contains(".well-known"), "{}", docs.text());
+        let wk = req(a, "GET", "/list/.well-known/", "");
+        assert!(wk.text().contains("security.txt") && !wk.text().contains(".secret"), "{}", wk.text());
+        // A hidden directory is not listed when asked for by name either.
+        for path in ["/list/.git/", "/list/%2Egit/", "/list/docs/.well-known/"] {
+            assert_eq!(req(a, "GET", path, "").status, 404, "{path}");
+        }
+        // Allowed: listed and served.
+        let html = req(a, "GET", "/open/", "").text().to_owned();
+        for entry in [r#"<a href="./.env">.env</a>"#, r#"<a href="./.git/">.git/</a>"#] {
+            assert!(html.contains(entry), "{entry}: {html}");
+        }
+        assert!(req(a, "GET", "/open/.well-known/", "").text().contains(".secret"));
+        for (name, body) in DOTFILES {
+            let r = req(a, "GET", &format!("/open/{name}"), "");
+            assert_eq!((r.status, r.text()), (200, body), "{name}");
+        }
+        let r = req(a, "GET", "/open/%2eenv", "");
+        assert_eq!((r.status, r.text()), (200, DOTFILES[0].1));
+    }
+
+    fn serve_hides_dotfiles_unless_given_dotfiles(driver: Driver) {
+        let s = Site::new();
+        let flags = ["--list", "--index", "none.html", "--fallback", "index.html"];
+        let bin = Binary::serve(driver, &s.public(), &flags);
+        let a = bin.addr;
+        let top = req(a, "GET", "/", "");
+        assert_eq!(top.status, 200);
+        assert!(top.text().contains("app.3f9a1c2b.js") && top.text().contains(".well-known/"), "{}", top.text());
+        assert!(!top.text().contains(".env") && !top.text().contains(".git"), "{}", top.text());
+        for path in HIDDEN {
+            let r = req(a, "GET", path, "");
+            assert_eq!(r.status, 404, "{path}");
+            assert!(!r.text().contains("SECRET") && !r.text().contains("token") && r.text() != INDEX, "{path}");
+        }
+        let r = req(a, "GET", "/.well-known/security.txt", "");
+        assert_eq!((r.status, r.text()), (200, SECURITY_TXT));
+        drop(bin);
+
+        let bin = Binary::serve(driver, &s.public(), &["--list", "--index", "none.html", "--dotfiles"]);
+        let a = bin.addr;
+        assert!(req(a, "GET", "/", "").text().contains(r#"<a href="./.env">.env</a>"#));
+        for (name, body) in DOTFILES {
+            let r = req(a, "GET", &format!("/{name}"), "");
+            assert_eq!((r.status, r.text()), (200, body), "{name}");
+        }
     }
 
     fn serve_flags_set_the_policy_the_fallback_and_the_404_page(driver: Driver) {

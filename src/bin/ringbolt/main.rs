@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             dir,
             index,
             list,
+            dotfiles,
             cache_control,
             fallback,
             not_found,
@@ -62,6 +63,9 @@ fn main() -> ExitCode {
             let mut site = ringbolt::fs::StaticDir::new(dir.clone())
                 .index(Some(&index))
                 .listing(list);
+            if dotfiles {
+                site = site.dotfiles(ringbolt::fs::Dotfiles::Allow);
+            }
             if let Some(policy) = cache_control {
                 site = site.cache_control(policy);
             }

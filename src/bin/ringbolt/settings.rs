@@ -44,6 +44,13 @@ pub enum Command {
         /// List directories that have no index file (names escaped).
         #[arg(long)]
         list: bool,
+        /// Serve and list names that start with a dot (.env, .git/, .htpasswd) too.
+        ///
+        /// Default: a path with such a segment, at any depth, is a 404 (never the
+        /// --fallback) and listings leave those names out; /.well-known/ is served all the
+        /// same, dot-names below it hidden again.
+        #[arg(long)]
+        dotfiles: bool,
         /// Cache-Control of the files served: static-site, a Cache-Control value, or off.
         ///
         /// Sent on the files' 200, 206 and 304 answers (index files and --fallback included),
