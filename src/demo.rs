@@ -319,21 +319,38 @@ pub fn file_routes(api: &mut Api, media: &std::path::Path) {
     let m = media.to_path_buf();
     api.get("/file", move |req: Request| {
         let name = req.query_param("name").unwrap_or_default().into_owned();
-        let path = m.join(name);
-        async move { FileResponse::new(path) }
+        let path = m.join(&name);
+        async move {
+            if hidden(&name) {
+                return Err(Error::not_found());
+            }
+            Ok(FileResponse::new(path))
+        }
     });
     files_mount(api, media);
 }
 
 /// Registers `GET /files/{*path}`: `FileResponse` of the path beneath `dir` (which must be in
-/// the server's allow-list; the allow-list, not this route, keeps requests inside it).
+/// the server's allow-list; the allow-list, not this route, keeps requests inside it). Names
+/// with a segment that starts with `.` (`.env`, `.git/config`) are 404, as `StaticDir` hides
+/// them.
 pub fn files_mount(api: &mut Api, dir: &std::path::Path) {
     let root = dir.to_path_buf();
     api.get("/files/{*path}", move |req: Request| {
         let rel = req.param_str("path").unwrap_or_default().into_owned();
         let path = root.join(rel.trim_start_matches('/'));
-        async move { FileResponse::new(path) }
+        async move {
+            if hidden(&rel) {
+                return Err(Error::not_found());
+            }
+            Ok(FileResponse::new(path))
+        }
     });
+}
+
+/// Whether a relative name has a segment starting with `.` (a dotfile, a dot-directory, `..`).
+fn hidden(rel: &str) -> bool {
+    rel.split('/').any(|segment| segment.starts_with('.'))
 }
 
 /// The whole demo app, with its file routes serving `media`.

@@ -803,6 +803,15 @@ on_both_drivers! {
         no_secret(&r, "/files/%2e%2e/secret.txt");
         let r = get(a, "/file?name=..%2Fsecret.txt", "");
         no_secret(&r, "/file?name=../secret.txt");
+        // Dotfiles and dot-directories in the media directory are not served.
+        std::fs::write(media.join(".env"), "SECRET=hunter2").unwrap();
+        std::fs::create_dir_all(media.join(".git")).unwrap();
+        std::fs::write(media.join(".git/config"), "url = https://user:token@x/y").unwrap();
+        for path in ["/files/.env", "/files/%2eenv", "/files/.git/config", "/file?name=.env", "/file?name=.git%2Fconfig"] {
+            let r = get(a, path, "");
+            assert_eq!(r.status, 404, "{path}");
+            assert!(!r.text().contains("hunter2") && !r.text().contains("token"), "{path}");
+        }
     }
 
     fn static_dir(driver: Driver) {
