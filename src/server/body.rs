@@ -6,7 +6,8 @@
 //! uploads): pieces are handed out as they arrive, so a body of any size costs at most a
 //! read or two of memory. Either way the limit, the body timeout, `100 Continue` and the
 //! shared [`BodyState`] work the same, and the socket goes back to the connection when the
-//! body ends, fails, or its reader is dropped.
+//! body ends, fails, or its read is abandoned (the reader dropped, or a whole-body read
+//! cancelled by a timeout around it): the connection can then still send the answer.
 
 use std::cell::Cell;
 use std::fmt;
@@ -79,7 +80,12 @@ impl PendingBody {
     /// Reads the whole body, answering `Expect: 100-continue` first when the client waits
     /// for it.
     pub(crate) async fn read(self) -> Result<Bytes, Error> {
-        let Some(mut io) = self.shared.io.take() else {
+        let mut lent = Lent {
+            shared: &self.shared,
+            io: self.shared.io.take(),
+            ended: BodyState::Failed,
+        };
+        let Some(io) = lent.io.as_mut() else {
             return Err(Error::bad_request("Request body unavailable"));
         };
         let deadline = net::now() + self.timeout;
@@ -87,16 +93,37 @@ impl PendingBody {
             if self.expect_continue && io.rbuf.is_empty() {
                 io.write_all(CONTINUE, self.write_stall).await.0?;
             }
-            read_body(&mut io, self.kind, self.limit, deadline).await
+            read_body(io, self.kind, self.limit, deadline).await
         }
         .await;
-        self.shared.state.set(if result.is_ok() {
-            BodyState::Done
-        } else {
-            BodyState::Failed
-        });
-        self.shared.io.set(Some(io));
+        if result.is_ok() {
+            lent.ended = BodyState::Done;
+        }
         result.map_err(BodyError::into_error)
+    }
+}
+
+/// The socket out of the shared cell for a whole-body read. It goes back when this is
+/// dropped: when the read ends, and also when the read is cancelled (a timeout middleware,
+/// a `select` around `body()` or `json()`), so that the connection can still send the
+/// answer. Unless the read marked it done, the body failed: a cancelled read may have taken
+/// part of the body with it (a chunked body is consumed as it is decoded, and a read in
+/// flight owns the read buffer), so what is left on the socket cannot be framed, and the
+/// connection closes after the answer instead of reading a next request from it.
+struct Lent<'a> {
+    shared: &'a BodyShared,
+    /// `None` only when the cell was empty (the body was already being read).
+    io: Option<Io>,
+    /// What the body is marked when the socket goes back.
+    ended: BodyState,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            self.shared.state.set(self.ended);
+            self.shared.io.set(Some(io));
+        }
     }
 }
 

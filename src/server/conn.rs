@@ -384,7 +384,13 @@ pub(crate) async fn serve(
                 (Some(io), _) => io,
                 (None, Some(s)) => {
                     let Some(mut io) = s.io.take() else {
-                        // The body read was abandoned mid-way (the request outlived its handler).
+                        // Something the handler left behind still reads the body (a request
+                        // moved into a spawned task or into a response stream): it holds the
+                        // socket, so no answer can go out. A read that is cancelled or dropped
+                        // gives the socket back (`body::Lent`, `BodyReader`'s drop).
+                        tracing::warn!(
+                            "a request body reader outlived its handler; dropping the connection"
+                        );
                         return;
                     };
                     match s.state.get() {
