@@ -188,8 +188,8 @@ pub use response::{
     JsonResponse, PlainText, Redirect, Response, SameSite, Sse, StreamBody, StreamingResponse,
 };
 pub use server::{
-    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, SendRate, Server,
-    ServerBuilder, ServerHandle, Timeouts, notify_stopping,
+    AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, ReceiveRate,
+    SendRate, Server, ServerBuilder, ServerHandle, Timeouts, notify_stopping,
 };
 pub use task::{spawn_blocking, time};
 #[cfg(feature = "templates")]

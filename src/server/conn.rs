@@ -322,6 +322,7 @@ pub(crate) async fn serve(
                         limit,
                         expect_continue: head.expect_continue && head.version == Version::HTTP_11,
                         timeout: config.timeouts.body,
+                        rate: config.min_receive_rate,
                         write_stall: stall,
                     };
                     shared = Some(s);
@@ -401,7 +402,8 @@ pub(crate) async fn serve(
                             keep_alive = false;
                         }
                         BodyState::Unread if keep_alive => {
-                            if Box::pin(discard(&mut io, kind, limit, config.timeouts.body))
+                            let rate = config.min_receive_rate;
+                            if Box::pin(discard(&mut io, kind, limit, config.timeouts.body, rate))
                                 .await
                                 .is_err()
                             {
@@ -1172,9 +1174,15 @@ async fn finish_without_handler(
     if has_body {
         keep_alive = keep_alive
             && !head.expect_continue
-            && discard(&mut io, head.body, config.body_limit, config.timeouts.body)
-                .await
-                .is_ok();
+            && discard(
+                &mut io,
+                head.body,
+                config.body_limit,
+                config.timeouts.body,
+                config.min_receive_rate,
+            )
+            .await
+            .is_ok();
     }
     let connection = connection_header(head.version, keep_alive);
     let head_only = head.method == Method::HEAD;
