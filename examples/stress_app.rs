@@ -1,7 +1,8 @@
 //! The app the stress and fault scripts (`scripts/stress/`) run against: the benchmark routes
 //! plus routes that misbehave on purpose.
 //!
-//! `cargo run --release --example stress_app -- --bind 127.0.0.1:PORT --files DIR [--compression]`
+//! `cargo run --release --example stress_app -- --bind 127.0.0.1:PORT --files DIR [--uploads DIR]
+//! [--compression]`
 //!
 //! - `/plaintext`, `/json`, `/data`, `/bigjson`: as bench_app;
 //! - `/files/{*path}`: `DIR` (its only allowed directory);
@@ -12,7 +13,10 @@
 //! - `/hang`: an iterator that never yields (it sleeps an hour in `next`), holding a
 //!   blocking-pool thread;
 //! - `/block?ms=`: a `spawn_blocking` job that sleeps `ms` (default 2000) milliseconds;
-//! - `/panic`: a handler that panics.
+//! - `/panic`: a handler that panics;
+//! - `POST /echo`: the body, read whole (1 MiB at most);
+//! - `POST /upload`: a multipart upload whose files are saved in `--uploads DIR` as they
+//!   arrive (up to 1 GiB), as `examples/uploads.rs` does.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +24,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::{StreamExt, stream};
-use ringbolt::{Api, Compression, Driver, Request, Server, StreamingResponse};
+use ringbolt::fs::UploadDir;
+use ringbolt::{Api, Compression, Driver, Error, Request, Server, StreamingResponse};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -32,6 +37,9 @@ struct Args {
     driver: Driver,
     #[arg(long)]
     files: Option<PathBuf>,
+    /// Where `/upload` saves files (without it, `/upload` answers 500).
+    #[arg(long)]
+    uploads: Option<PathBuf>,
     /// Blocking-pool threads.
     #[arg(long, default_value_t = 16)]
     blocking_threads: usize,
@@ -91,6 +99,22 @@ fn main() -> std::io::Result<()> {
         }
         ""
     });
+    api.post("/echo", |mut req: Request| async move { req.body().await });
+    if let Some(dir) = &args.uploads {
+        api.state(UploadDir::new(dir)?);
+    }
+    api.post("/upload", |mut req: Request| async move {
+        let uploads = req.state::<UploadDir>()?;
+        let mut form = req.multipart()?.max_fields(16).max_field_size(512 << 20);
+        let mut saved = 0;
+        while let Some(mut field) = form.next_field().await? {
+            if let Some(name) = field.file_name().map(str::to_owned) {
+                saved += field.save_to(uploads, &name).await?;
+            }
+        }
+        Ok::<_, Error>(format!("{saved} bytes saved"))
+    })
+    .body_limit(1 << 30);
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
         ringbolt::demo::files_mount(&mut api, dir);

@@ -189,7 +189,7 @@ pub use response::{
 };
 pub use server::{
     AccessFormat, AccessLog, Config, Driver, FileCache, FileSending, Inherited, PoolLimits,
-    SendRate, Server, ServerBuilder, ServerHandle, Timeouts, notify_stopping,
+    ReceiveRate, SendRate, Server, ServerBuilder, ServerHandle, Timeouts, notify_stopping,
 };
 pub use task::{spawn_blocking, time};
 #[cfg(feature = "templates")]

@@ -283,7 +283,9 @@ impl Request {
     ///
     /// # Errors
     /// 413 when it passes the route's limit, 400 when its framing is broken, 408 when the
-    /// client stops sending. After such an error the connection closes.
+    /// client stops sending or sends slower than the
+    /// [minimum receive rate](crate::Config::min_receive_rate). After such an error the
+    /// connection closes.
     pub async fn body(&mut self) -> Result<Bytes, Error> {
         match std::mem::replace(&mut self.body, RequestBody::Gone) {
             RequestBody::Empty => {
@@ -312,7 +314,8 @@ impl Request {
     ///
     /// # Errors
     /// As [`Request::body`]; 408 when no byte arrives for the body timeout (which bounds
-    /// each wait here, not the whole body).
+    /// each wait here, not the whole body) or the body arrives slower than the minimum
+    /// receive rate (judged across pieces, over the time spent waiting for them).
     pub async fn body_chunk(&mut self) -> Result<Option<Bytes>, Error> {
         self.body.chunk().await
     }

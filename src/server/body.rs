@@ -4,21 +4,25 @@
 //!
 //! A body is read whole ([`PendingBody::read`]) or a piece at a time ([`BodyReader`], for
 //! uploads): pieces are handed out as they arrive, so a body of any size costs at most a
-//! read or two of memory. Either way the limit, the body timeout, `100 Continue` and the
-//! shared [`BodyState`] work the same, and the socket goes back to the connection when the
-//! body ends, fails, or its reader is dropped.
+//! read or two of memory. Either way the limit, the body timeout, the minimum receive rate
+//! ([`Pace`]), `100 Continue` and the shared [`BodyState`] work the same, and the socket goes back to the connection when the
+//! body ends, fails, or its read is abandoned (the reader dropped, or a whole-body read
+//! cancelled by a timeout around it): the connection can then still send the answer.
 
 use std::cell::Cell;
 use std::fmt;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures_util::future::{Either, select};
 use http::StatusCode;
 use monoio::time::Instant;
 
-use super::net;
+use super::net::{self, Sleep};
 
+use super::config::ReceiveRate;
 use super::io::{ConnError, Io};
 use crate::error::Error;
 use crate::http::{BodyKind, ChunkedDecoder, ParseError};
@@ -63,6 +67,8 @@ pub(crate) struct PendingBody {
     pub(crate) limit: u64,
     pub(crate) expect_continue: bool,
     pub(crate) timeout: Duration,
+    /// The minimum receive rate (`None`: off).
+    pub(crate) rate: Option<ReceiveRate>,
     pub(crate) write_stall: Duration,
 }
 
@@ -79,24 +85,51 @@ impl PendingBody {
     /// Reads the whole body, answering `Expect: 100-continue` first when the client waits
     /// for it.
     pub(crate) async fn read(self) -> Result<Bytes, Error> {
-        let Some(mut io) = self.shared.io.take() else {
+        let mut lent = Lent {
+            shared: &self.shared,
+            io: self.shared.io.take(),
+            ended: BodyState::Failed,
+        };
+        let Some(io) = lent.io.as_mut() else {
             return Err(Error::bad_request("Request body unavailable"));
         };
         let deadline = net::now() + self.timeout;
+        let mut pace = Pace::new(self.rate);
         let result = async {
             if self.expect_continue && io.rbuf.is_empty() {
                 io.write_all(CONTINUE, self.write_stall).await.0?;
             }
-            read_body(&mut io, self.kind, self.limit, deadline).await
+            read_body(io, &mut pace, self.kind, self.limit, deadline).await
         }
         .await;
-        self.shared.state.set(if result.is_ok() {
-            BodyState::Done
-        } else {
-            BodyState::Failed
-        });
-        self.shared.io.set(Some(io));
+        if result.is_ok() {
+            lent.ended = BodyState::Done;
+        }
         result.map_err(BodyError::into_error)
+    }
+}
+
+/// The socket out of the shared cell for a whole-body read. It goes back when this is
+/// dropped: when the read ends, and also when the read is cancelled (a timeout middleware,
+/// a `select` around `body()` or `json()`), so that the connection can still send the
+/// answer. Unless the read marked it done, the body failed: a cancelled read may have taken
+/// part of the body with it (a chunked body is consumed as it is decoded, and a read in
+/// flight owns the read buffer), so what is left on the socket cannot be framed, and the
+/// connection closes after the answer instead of reading a next request from it.
+struct Lent<'a> {
+    shared: &'a BodyShared,
+    /// `None` only when the cell was empty (the body was already being read).
+    io: Option<Io>,
+    /// What the body is marked when the socket goes back.
+    ended: BodyState,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            self.shared.state.set(self.ended);
+            self.shared.io.set(Some(io));
+        }
     }
 }
 
@@ -112,6 +145,7 @@ impl PendingBody {
             stage: Stage::Start,
             io: None,
             framing,
+            pace: Pace::new(self.rate),
             pending: self,
         }
     }
@@ -164,7 +198,8 @@ enum Stage {
 /// that have arrived (up to [`MAX_READ_STEP`] at once), waiting for some when none have.
 ///
 /// The route's limit applies as for a whole read. The body timeout bounds each wait for more
-/// bytes rather than the whole body, so an upload may take as long as it keeps arriving.
+/// bytes rather than the whole body, so an upload may take as long as it keeps arriving at
+/// the minimum receive rate, which is judged across pieces ([`Pace`]).
 /// The socket goes back to the connection when the body ends or fails, or when the reader
 /// is dropped; one dropped in the middle of the body marks it failed, and the connection
 /// closes after the response.
@@ -174,6 +209,7 @@ pub(crate) struct BodyReader {
     stage: Stage,
     /// The connection's socket, from the first read until the body ends.
     io: Option<Io>,
+    pace: Pace,
 }
 
 impl fmt::Debug for BodyReader {
@@ -198,8 +234,9 @@ impl BodyReader {
     ///
     /// # Errors
     /// 413 past the route's limit, 400 for broken framing or a client that closes early,
-    /// 408 when no byte arrives for the body timeout. After an error every call fails, and
-    /// the connection closes after the response.
+    /// 408 when no byte arrives for the body timeout or the body arrives slower than the
+    /// minimum receive rate. After an error every call fails, and the connection closes after
+    /// the response.
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
         let first = match self.stage {
             Stage::Done => return Ok(None),
@@ -224,7 +261,7 @@ impl BodyReader {
                 io.write_all(CONTINUE, p.write_stall).await.0?;
             }
             let deadline = net::now() + p.timeout;
-            next_piece(io, &mut self.framing, deadline).await
+            next_piece(io, &mut self.pace, &mut self.framing, deadline).await
         }
         .await;
         match result {
@@ -269,6 +306,7 @@ impl Drop for BodyReader {
 /// Reads the next piece of a body framed by `framing` from `io` (what is buffered first).
 async fn next_piece(
     io: &mut Io,
+    pace: &mut Pace,
     framing: &mut Framing,
     deadline: Instant,
 ) -> Result<Piece, BodyError> {
@@ -281,7 +319,7 @@ async fn next_piece(
                 let want = usize::try_from(*left)
                     .unwrap_or(usize::MAX)
                     .min(MAX_READ_STEP);
-                io.fill(deadline, want).await?;
+                pace.fill(io, deadline, want).await?;
             }
             let take = (io.rbuf.len() as u64).min(*left);
             let bytes = io.rbuf.split_to(take as usize).freeze();
@@ -307,7 +345,7 @@ async fn next_piece(
             let want = usize::try_from(decoder.data_left())
                 .unwrap_or(usize::MAX)
                 .min(MAX_READ_STEP);
-            io.fill(deadline, want).await?;
+            pace.fill(io, deadline, want).await?;
         },
     }
 }
@@ -338,6 +376,9 @@ impl BodyError {
             BodyError::Conn(ConnError::Timeout) => {
                 Error::new(StatusCode::REQUEST_TIMEOUT, "Request body timeout")
             }
+            BodyError::Conn(ConnError::TooSlow) => {
+                Error::new(StatusCode::REQUEST_TIMEOUT, "Request body too slow")
+            }
             BodyError::Conn(_) => Error::bad_request("Incomplete request body"),
         }
     }
@@ -346,6 +387,7 @@ impl BodyError {
 /// Reads a body of `kind` from `io` (what is buffered first).
 async fn read_body(
     io: &mut Io,
+    pace: &mut Pace,
     kind: BodyKind,
     limit: u64,
     deadline: Instant,
@@ -358,7 +400,7 @@ async fn read_body(
             let n = usize::try_from(n).map_err(|_| ParseError::BodyTooLarge)?;
             while io.rbuf.len() < n {
                 let want = (n - io.rbuf.len()).min(MAX_READ_STEP);
-                io.fill(deadline, want).await?;
+                pace.fill(io, deadline, want).await?;
             }
             Ok(io.rbuf.split_to(n).freeze())
         }
@@ -371,7 +413,7 @@ async fn read_body(
                 if progress.done {
                     return Ok(out.into());
                 }
-                io.fill(deadline, 0).await?;
+                pace.fill(io, deadline, 0).await?;
             }
         }
         BodyKind::CloseDelimited => Ok(Bytes::new()),
@@ -379,14 +421,17 @@ async fn read_body(
 }
 
 /// Reads and drops a body nobody asked for, so the next request on the connection starts at
-/// the right byte. Fails (and the connection must close) past `limit` or the deadline.
+/// the right byte. Fails (and the connection must close) past `limit`, the deadline, or below
+/// the minimum receive `rate`.
 pub(crate) async fn discard(
     io: &mut Io,
     kind: BodyKind,
     limit: u64,
     timeout: Duration,
+    rate: Option<ReceiveRate>,
 ) -> Result<(), BodyError> {
     let deadline = net::now() + timeout;
+    let mut pace = Pace::new(rate);
     match kind {
         BodyKind::Length(n) => {
             if n > limit {
@@ -401,8 +446,10 @@ pub(crate) async fn discard(
                     return Ok(());
                 }
                 io.rbuf.clear();
-                io.fill(deadline, (left as usize).min(MAX_READ_STEP))
-                    .await?;
+                let want = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_READ_STEP);
+                pace.fill(io, deadline, want).await?;
             }
         }
         BodyKind::Chunked => {
@@ -413,9 +460,100 @@ pub(crate) async fn discard(
                 if progress.done {
                     return Ok(());
                 }
-                io.fill(deadline, 0).await?;
+                pace.fill(io, deadline, 0).await?;
             }
         }
         BodyKind::CloseDelimited => Ok(()),
     }
+}
+
+/// The minimum receive rate, judged while a body is read: each interval (`per`) of waiting
+/// for the client must bring `bytes`. Only the time spent waiting for body bytes counts, so a
+/// handler that takes its time between pieces (a disk write) costs the client nothing; each
+/// interval is judged on its own, so a burst does not excuse a trickle after it.
+///
+/// An interval that ends while a read waits is judged then, without cancelling the read: a
+/// read dropped mid-flight may have taken bytes off the socket (io_uring completes it in the
+/// kernel), which would lose part of a body the connection goes on reading.
+pub(crate) struct Pace {
+    rate: Option<ReceiveRate>,
+    /// Time waited for the client in the current interval.
+    waited: Duration,
+    /// Bytes received in it.
+    received: u64,
+    /// Fires when an interval ends in the middle of a wait; made by the first wait that
+    /// needs it.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Pace {
+    pub(crate) fn new(rate: Option<ReceiveRate>) -> Self {
+        Pace {
+            rate,
+            waited: Duration::ZERO,
+            received: 0,
+            timer: None,
+        }
+    }
+
+    /// [`Io::fill`], with the wait judged against the rate: [`ConnError::TooSlow`] when an
+    /// interval of waiting ends with fewer bytes than the rate asks for.
+    async fn fill(
+        &mut self,
+        io: &mut Io,
+        deadline: Instant,
+        want: usize,
+    ) -> Result<usize, ConnError> {
+        let Some(rate) = self.rate else {
+            return io.fill(deadline, want).await;
+        };
+        let mut start = net::now();
+        let judge_at = start + rate.per.saturating_sub(self.waited);
+        let res = if judge_at >= deadline {
+            // The deadline comes first: a plain read, counted when it ends.
+            io.fill(deadline, want).await
+        } else {
+            let timer = match &mut self.timer {
+                Some(t) => {
+                    t.as_mut().reset(judge_at);
+                    t
+                }
+                None => self.timer.insert(Box::pin(net::sleep_until(judge_at))),
+            };
+            let mut read = pin!(io.fill(deadline, want));
+            loop {
+                match select(read.as_mut(), timer.as_mut()).await {
+                    Either::Left((res, _)) => break res,
+                    Either::Right(((), _)) => {
+                        // The interval ends mid-wait: judged now, and (if it passed) the next
+                        // one starts, the read still under way.
+                        let now = net::now();
+                        self.waited += now.saturating_duration_since(start);
+                        start = now;
+                        judge(rate, &mut self.waited, &mut self.received)?;
+                        timer.as_mut().reset(now + rate.per);
+                    }
+                }
+            }
+        };
+        let n = res?;
+        self.waited += net::now().saturating_duration_since(start);
+        self.received += n as u64;
+        if self.waited >= rate.per {
+            judge(rate, &mut self.waited, &mut self.received)?;
+        }
+        Ok(n)
+    }
+}
+
+/// Judges an interval of `waited` in which `received` bytes came: too slow, or passed (and a
+/// new interval begins).
+fn judge(rate: ReceiveRate, waited: &mut Duration, received: &mut u64) -> Result<(), ConnError> {
+    let owed = u128::from(rate.bytes) * waited.as_nanos() / rate.per.as_nanos().max(1);
+    if u128::from(*received) < owed {
+        return Err(ConnError::TooSlow);
+    }
+    *waited = Duration::ZERO;
+    *received = 0;
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The server's settings: [`Config`] and the types it is made of (the driver, how files are
-//! sent, the timeouts, the minimum send rate). Plain data, read by every part of the server.
+//! sent, the timeouts, the minimum send and receive rates). Plain data, read by every part of
+//! the server.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,7 +70,7 @@ pub struct Timeouts {
     /// For the whole request body when a handler reads it at once ([`Request::body`],
     /// `json`, `form`); for each wait for more bytes when it reads the body in pieces
     /// ([`Request::body_chunk`], `multipart`), so an upload may take as long as it keeps
-    /// arriving. Past it: 408, close.
+    /// arriving at the [minimum receive rate](Config::min_receive_rate). Past it: 408, close.
     ///
     /// [`Request::body`]: crate::Request::body
     /// [`Request::body_chunk`]: crate::Request::body_chunk
@@ -117,6 +118,36 @@ impl Default for SendRate {
     }
 }
 
+/// A minimum receive rate: while the server waits for a request body, every `per` of
+/// waiting must bring at least `bytes` from the client. A slower client gets a 408 and the
+/// connection closes, so it cannot hold a connection, an upload's buffers and its partial
+/// file for long by sending a byte now and then.
+///
+/// Only the time the server waits for body bytes counts, not the time the handler spends
+/// elsewhere (writing a piece to disk), and each interval is judged on its own: bytes that
+/// came in a burst do not excuse a trickle afterwards. The first interval is the grace a
+/// body has to get going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveRate {
+    /// Bytes that must arrive in each interval of waiting.
+    pub bytes: u64,
+    /// The interval.
+    pub per: Duration,
+}
+
+impl Default for ReceiveRate {
+    /// 4 KiB in every 10 s of waiting (about 410 B/s, 3.3 kbit/s): a quarter of a
+    /// single-slot GPRS uplink (about 13 kbit/s, the slowest mobile link still in use), which
+    /// sends it in 2.5 s and may stall for the rest of the interval. A client that sends a
+    /// burst and then a byte now and then is cut within two intervals.
+    fn default() -> Self {
+        ReceiveRate {
+            bytes: 4 * 1024,
+            per: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Server settings. Build with [`Server::builder`](crate::Server::builder).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -142,6 +173,9 @@ pub struct Config {
     /// The slowest a client may take a response: a send slower than this is cut off
     /// (`None`: only [`Timeouts::write`] applies, to each write that makes no progress).
     pub min_send_rate: Option<SendRate>,
+    /// The slowest a client may send a request body: a body that arrives slower than this is
+    /// answered 408 and the connection closes (`None`: only [`Timeouts::body`] applies).
+    pub min_receive_rate: Option<ReceiveRate>,
     /// The directories file responses may read from (the allow-list). Empty: every file
     /// response is refused.
     pub allow_dirs: Vec<PathBuf>,
@@ -180,6 +214,7 @@ impl Default for Config {
             backlog: 1024,
             max_connections: 16 * 1024,
             min_send_rate: Some(SendRate::default()),
+            min_receive_rate: Some(ReceiveRate::default()),
             allow_dirs: Vec::new(),
             file_sending: FileSending::default(),
             file_cache: FileCache::default(),

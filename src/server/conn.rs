@@ -325,6 +325,7 @@ pub(crate) async fn serve(
                         limit,
                         expect_continue: head.expect_continue && head.version == Version::HTTP_11,
                         timeout: config.timeouts.body,
+                        rate: config.min_receive_rate,
                         write_stall: stall,
                     };
                     shared = Some(s);
@@ -391,7 +392,13 @@ pub(crate) async fn serve(
                 (Some(io), _) => io,
                 (None, Some(s)) => {
                     let Some(mut io) = s.io.take() else {
-                        // The body read was abandoned mid-way (the request outlived its handler).
+                        // Something the handler left behind still reads the body (a request
+                        // moved into a spawned task or into a response stream): it holds the
+                        // socket, so no answer can go out. A read that is cancelled or dropped
+                        // gives the socket back (`body::Lent`, `BodyReader`'s drop).
+                        tracing::warn!(
+                            "a request body reader outlived its handler; dropping the connection"
+                        );
                         return;
                     };
                     match s.state.get() {
@@ -402,7 +409,8 @@ pub(crate) async fn serve(
                             keep_alive = false;
                         }
                         BodyState::Unread if keep_alive => {
-                            if Box::pin(discard(&mut io, kind, limit, config.timeouts.body))
+                            let rate = config.min_receive_rate;
+                            if Box::pin(discard(&mut io, kind, limit, config.timeouts.body, rate))
                                 .await
                                 .is_err()
                             {
@@ -1242,9 +1250,15 @@ async fn finish_without_handler(
     if has_body {
         keep_alive = keep_alive
             && !head.expect_continue
-            && discard(&mut io, head.body, config.body_limit, config.timeouts.body)
-                .await
-                .is_ok();
+            && discard(
+                &mut io,
+                head.body,
+                config.body_limit,
+                config.timeouts.body,
+                config.min_receive_rate,
+            )
+            .await
+            .is_ok();
     }
     let connection = connection_header(head.version, keep_alive);
     let head_only = head.method == Method::HEAD;

@@ -553,4 +553,44 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn a_trickled_body_is_cut_by_the_receive_rate_on_the_virtual_clock() {
+        // 64 bytes in every second of waiting. The trickle (a byte every 500 ms) never waits
+        // as long as the 2 s body timeout between bytes; read whole, it would last past it.
+        let config = || Config {
+            min_receive_rate: Some(crate::ReceiveRate {
+                bytes: 64,
+                per: Duration::from_secs(1),
+            }),
+            ..config()
+        };
+        let run_with = |path: &str, every: Duration, piece: &[u8]| {
+            let head = format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n");
+            let mut s = script(head.as_bytes(), End::Eof);
+            let mut sent = 0;
+            while sent < 1000 {
+                let n = piece.len().min(1000 - sent);
+                s.segments.push((every, piece[..n].to_vec()));
+                sent += n;
+            }
+            let (api, allow) = app();
+            let o = run(api, allow, config(), &s);
+            assert!(o.ended, "{path}");
+            assert_eq!(check_responses(&o.output), Ok(1), "{path}");
+            String::from_utf8_lossy(&o.output).into_owned()
+        };
+        for path in ["/echo", "/chunks"] {
+            let text = run_with(path, Duration::from_millis(500), b"x");
+            assert!(text.starts_with("HTTP/1.1 408 "), "{path}: {text}");
+            assert!(
+                text.ends_with(r#"{"detail":"Request body too slow"}"#),
+                "{path}: {text}"
+            );
+            assert!(text.contains("\r\nConnection: close\r\n"), "{path}: {text}");
+        }
+        // 100 bytes every 500 ms: three times the rate, read to the end.
+        let text = run_with("/chunks", Duration::from_millis(500), &[b'y'; 100]);
+        assert!(text.ends_with("1000 bytes"), "{text}");
+    }
 }

@@ -84,7 +84,8 @@ pub(crate) enum ConnError {
     Timeout,
     /// The peer closed its side (read returned 0).
     Closed,
-    /// The client takes the response slower than the minimum send rate.
+    /// The client takes the response slower than the minimum send rate, or sends the request
+    /// body slower than the minimum receive rate.
     TooSlow,
     /// The read buffer is at its cap and the bytes in it make no whole element: the peer
     /// sends more than any limit lets through.

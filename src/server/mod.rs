@@ -32,7 +32,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use crate::fs::cache::FileCache;
 pub use access::{AccessFormat, AccessLog};
-pub use config::{Config, Driver, FileSending, PoolLimits, SendRate, Timeouts};
+pub use config::{Config, Driver, FileSending, PoolLimits, ReceiveRate, SendRate, Timeouts};
 pub use handover::{Inherited, notify_stopping};
 
 use crate::api::Api;
@@ -152,6 +152,24 @@ impl ServerBuilder {
     /// The slowest send tolerated (default 16 KiB per 10 s; `None`: only the write timeout).
     pub fn min_send_rate(mut self, rate: Option<SendRate>) -> Self {
         self.config.min_send_rate = rate;
+        self
+    }
+
+    /// The slowest a client may send a request body (default 4 KiB per 10 s of waiting;
+    /// `None`: only the body timeout). A slower body is answered 408 and the connection
+    /// closes; see [`ReceiveRate`] for how it is measured.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ringbolt::{Api, ReceiveRate, Server};
+    ///
+    /// // Clients on a fast network only: a body under 64 KiB a second is cut after 1 s.
+    /// let rate = ReceiveRate { bytes: 64 * 1024, per: Duration::from_secs(1) };
+    /// Server::builder().min_receive_rate(Some(rate)).serve(Api::new())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn min_receive_rate(mut self, rate: Option<ReceiveRate>) -> Self {
+        self.config.min_receive_rate = rate;
         self
     }
 

@@ -164,6 +164,38 @@ fn file_cache_bounds_from_every_source() {
 }
 
 #[test]
+fn min_receive_rate_from_every_source() {
+    let check = |cmd: &mut Command| setting(&run(cmd.arg("--check-config")), "min_receive_rate");
+    assert_eq!(check(&mut ringbolt()), "\"4096/10s\"");
+    let s = Scratch::new("min_receive_rate = \"1000/1s\"\n");
+    let file = || {
+        let mut c = ringbolt();
+        c.args(["--config", &s.file()]);
+        c
+    };
+    assert_eq!(check(&mut file()), "\"1000/1s\"");
+    assert_eq!(
+        check(file().env("RINGBOLT_MIN_RECEIVE_RATE", "off")),
+        "\"off\""
+    );
+    assert_eq!(
+        check(
+            file()
+                .env("RINGBOLT_MIN_RECEIVE_RATE", "off")
+                .args(["--min-receive-rate", "64/500ms"])
+        ),
+        "\"64/500ms\""
+    );
+    let out = run(ringbolt().args(["--min-receive-rate", "fast", "--check-config"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--min-receive-rate") && err.contains("fast"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_values_fail_startup_naming_the_option() {
     let fails = |out: Output, needles: &[&str]| {
         assert!(

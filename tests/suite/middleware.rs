@@ -560,3 +560,109 @@ on_both_drivers! {
         assert_eq!(get("/keep/b"), "a /keep/b");
     }
 }
+
+/// How long the `/limited` scope's timeout middleware lets a request run.
+const BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A scope whose middleware answers 504 when the rest of the chain takes longer than
+/// [`BUDGET`]: its handlers read the whole body (raw, as JSON), or a piece at a time.
+fn limited_api() -> Api {
+    let mut api = Api::new();
+    api.scope("/limited", |s| {
+        s.middleware(|req: Request, next: Next| async move {
+            match ringbolt::time::timeout(BUDGET, next.run(req)).await {
+                Ok(resp) => resp,
+                Err(_) => Response::detail(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
+            }
+        });
+        s.post("/echo", |mut req: Request| async move { req.body().await });
+        s.post("/json", |mut req: Request| async move {
+            req.json::<serde_json::Value>().await.map(|v| v.to_string())
+        });
+        s.post("/pieces", |mut req: Request| async move {
+            let mut n = 0;
+            while let Some(piece) = req.body_chunk().await? {
+                n += piece.len();
+            }
+            Ok::<_, ringbolt::Error>(format!("{n} bytes"))
+        });
+    });
+    api
+}
+
+/// Sends `head` and the start of its body on a fresh connection, then waits: the answer has
+/// to come from the middleware, with `Connection: close`, and the connection then closes.
+fn cut_by_the_middleware(addr: SocketAddr, request: &[u8]) {
+    let mut c = Client::connect(addr);
+    c.set_timeout(std::time::Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    c.send(request);
+    let resp = c.try_response_to("POST").unwrap_or_else(|| {
+        panic!(
+            "connection closed without the middleware's answer after {:?}: {:?}",
+            started.elapsed(),
+            String::from_utf8_lossy(c.leftover())
+        )
+    });
+    assert_eq!(resp.status, 504, "{resp:?}");
+    assert_eq!(resp.text(), r#"{"detail":"Gateway Timeout"}"#);
+    assert_eq!(
+        resp.header("connection"),
+        Some("close"),
+        "the unread rest of the body cannot be framed: the connection closes"
+    );
+    assert!(started.elapsed() + std::time::Duration::from_millis(50) >= BUDGET);
+    assert!(c.closed(), "connection closes after the answer");
+}
+
+on_both_drivers! {
+    fn a_timeout_around_a_whole_body_read_still_answers(driver: Driver) {
+        let s = start_api(driver, limited_api());
+        let addr = s.local_addr();
+        let part = "x".repeat(100);
+        // A body of known length, 100 of its 1000 bytes sent.
+        cut_by_the_middleware(addr, format!(
+            "POST /limited/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{part}"
+        ).as_bytes());
+        // The same read through `json()`.
+        cut_by_the_middleware(addr, format!(
+            "POST /limited/json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+             Content-Length: 1000\r\n\r\n[\"{part}"
+        ).as_bytes());
+        // A chunked body, cut inside its first chunk (the decoder has consumed what came).
+        cut_by_the_middleware(addr, format!(
+            "POST /limited/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+             3e8\r\n{part}"
+        ).as_bytes());
+        // A body read in pieces, for comparison.
+        cut_by_the_middleware(addr, format!(
+            "POST /limited/pieces HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{part}"
+        ).as_bytes());
+        // What arrives in time is answered, and the connection is kept.
+        let mut c = Client::connect(addr);
+        for _ in 0..2 {
+            c.send(b"POST /limited/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+            let resp = c.response_to("POST");
+            assert_eq!((resp.status, resp.text()), (200, "hello"));
+            assert_eq!(resp.header("connection"), None);
+        }
+    }
+
+    fn a_cancelled_body_read_is_not_taken_for_the_next_request(driver: Driver) {
+        // The rest of the body arrives after the middleware answered, shaped like a request:
+        // it must never be answered as one.
+        let s = start_api(driver, limited_api());
+        let mut c = Client::connect(s.local_addr());
+        c.set_timeout(std::time::Duration::from_secs(3));
+        let smuggled = "GET /limited/echo HTTP/1.1\r\nHost: t\r\n\r\n";
+        c.send(format!(
+            "POST /limited/echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            smuggled.len() + 10
+        ).as_bytes());
+        let resp = c.response_to("POST");
+        assert_eq!((resp.status, resp.header("connection")), (504, Some("close")));
+        let _ = c.try_send(smuggled.as_bytes());
+        let rest = c.read_to_close();
+        assert!(rest.is_empty(), "answered after the 504: {:?}", String::from_utf8_lossy(&rest));
+    }
+}

@@ -1,10 +1,11 @@
 //! Connection timeouts: a head or a body that takes too long gets a 408 and the connection
-//! closes; an idle keep-alive connection is closed, but not before its time; a peer that
-//! stops reading does not hold a response write forever.
+//! closes, and so does a body that arrives slower than the minimum receive rate; an idle
+//! keep-alive connection is closed, but not before its time; a peer that stops reading does
+//! not hold a response write forever.
 
 use crate::common;
 use common::*;
-use ringbolt::Driver;
+use ringbolt::{Config, Driver, ReceiveRate, Request};
 
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -248,5 +249,126 @@ on_both_drivers! {
         // The worker is still serving.
         let resp = roundtrip(s.local_addr(), b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!((resp.status, resp.text()), (200, "Hello, World!"));
+    }
+}
+
+/// The receive rate of the rate tests: 16 bytes in every 250 ms of waiting (64 B/s).
+const RATE: ReceiveRate = ReceiveRate {
+    bytes: 16,
+    per: Duration::from_millis(250),
+};
+
+/// The test app plus `/pieces`, which reads its body a piece at a time, served with [`RATE`]
+/// and a body timeout long enough never to be what cuts a body here.
+fn rate_server(driver: Driver) -> ringbolt::ServerHandle {
+    let mut api = test_api();
+    api.post("/pieces", |mut req: Request| async move {
+        let mut n = 0;
+        while let Some(piece) = req.body_chunk().await? {
+            n += piece.len();
+        }
+        Ok::<_, ringbolt::Error>(format!("{n} bytes"))
+    });
+    let config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        workers: 1,
+        driver,
+        min_receive_rate: Some(RATE),
+        timeouts: ringbolt::Timeouts {
+            body: Duration::from_secs(10),
+            ..ringbolt::Timeouts::default()
+        },
+        ..Config::default()
+    };
+    ringbolt::ServerBuilder::config(config)
+        .spawn(api)
+        .expect("server starts")
+}
+
+/// The head of a POST to `path` with a 100,000-byte body, as `Content-Length` or chunked
+/// (then the start of one chunk that size).
+fn upload_head(path: &str, chunked: bool) -> String {
+    if chunked {
+        format!("POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\n")
+    } else {
+        format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+    }
+}
+
+on_both_drivers! {
+    fn a_trickled_body_is_cut_at_the_minimum_receive_rate(driver: Driver) {
+        let s = rate_server(driver);
+        // Read whole, read in pieces, and skipped by the server after a handler that never
+        // read it; each with a length and chunked.
+        for path in ["/echo", "/pieces", "/ignore"] {
+            for chunked in [false, true] {
+                let case = format!("{path} chunked={chunked}");
+                let mut c = Client::connect(s.local_addr());
+                c.set_timeout(Duration::from_secs(5));
+                let started = Instant::now();
+                c.send(upload_head(path, chunked).as_bytes());
+                // A burst in the first interval, then a byte every 50 ms (5 per interval):
+                // the burst passes its own interval and buys nothing after it.
+                std::thread::sleep(Duration::from_millis(50));
+                c.send(&[b'b'; 4000]);
+                let trickle = Trickle::start(&c.stream, b"", b'b', Duration::from_millis(50));
+                let resp = c.try_response_to("POST");
+                let elapsed = started.elapsed();
+                let sent = trickle.stop();
+                let resp = resp.unwrap_or_else(|| {
+                    panic!("{case}: closed without an answer after {elapsed:?}: {:?}", String::from_utf8_lossy(c.leftover()))
+                });
+                if path == "/ignore" {
+                    // The handler answered; the body it left is what the rate cut.
+                    assert_eq!((resp.status, resp.text()), (200, "ignored"), "{case}");
+                    assert_eq!(resp.header("connection"), Some("close"), "{case}");
+                } else {
+                    assert_408(&resp);
+                    assert_eq!(resp.text(), r#"{"detail":"Request body too slow"}"#, "{case}");
+                }
+                assert!(c.closed(), "{case}: connection closes after the answer");
+                // Cut at the end of the second interval: not before the first one ended,
+                // long before a body timeout or an average over the burst (4000 B at 64 B/s:
+                // a minute) would have.
+                assert!(elapsed + EARLY >= RATE.per, "{case}: cut after {elapsed:?}");
+                assert!(elapsed < RATE.per * 2 + Duration::from_secs(1), "{case}: cut after {elapsed:?}");
+                assert!(sent >= 3, "{case}: the client was still sending ({sent} bytes)");
+            }
+        }
+    }
+
+    fn a_slow_body_above_the_minimum_receive_rate_is_read_whole(driver: Driver) {
+        // 25 bytes every 25 ms (1000 B/s) for 0.75 s, three intervals: 16x the rate.
+        let s = rate_server(driver);
+        let body = vec![b'q'; 750];
+        for (path, chunked) in [("/echo", false), ("/pieces", true)] {
+            let mut c = Client::connect(s.local_addr());
+            c.set_timeout(Duration::from_secs(5));
+            let head = if chunked {
+                format!("POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            } else {
+                format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", body.len())
+            };
+            c.send(head.as_bytes());
+            for piece in body.chunks(25) {
+                std::thread::sleep(Duration::from_millis(25));
+                if chunked {
+                    c.send(format!("{:x}\r\n", piece.len()).as_bytes()).send(piece).send(b"\r\n");
+                } else {
+                    c.send(piece);
+                }
+            }
+            if chunked {
+                c.send(b"0\r\n\r\n");
+            }
+            let resp = c.response_to("POST");
+            assert_eq!(resp.status, 200, "{path}: {resp:?}");
+            if chunked {
+                assert_eq!(resp.text(), "750 bytes", "{path}");
+            } else {
+                assert_eq!(resp.body, body, "{path}");
+            }
+            assert_eq!(resp.header("connection"), None, "{path}: the connection stays open");
+        }
     }
 }

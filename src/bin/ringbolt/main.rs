@@ -137,6 +137,7 @@ fn main() -> ExitCode {
         },
         max_connections: cli.max_connections as usize,
         min_send_rate: cli.min_send_rate.0,
+        min_receive_rate: cli.min_receive_rate.0,
         drain_timeout: cli.drain_timeout,
         allow_dirs,
         file_sending: cli.file_send,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use ringbolt::fs::CachePolicy;
-use ringbolt::{Driver, FileSending, SendRate};
+use ringbolt::{Driver, FileSending, ReceiveRate, SendRate};
 
 /// An HTTP/1.1 server on io_uring: the ringbolt demo app, or `serve DIR` for a directory.
 ///
@@ -164,6 +164,12 @@ pub struct Opts {
     #[arg(long, global = true, env = "RINGBOLT_MIN_SEND_RATE", default_value = "16384/10s",
           value_parser = send_rate)]
     pub min_send_rate: Rate,
+    /// Slowest request body tolerated, as BYTES/DURATION (a body that brings fewer bytes
+    /// than that in any such interval spent waiting for it is answered 408, and the
+    /// connection closes), or "off".
+    #[arg(long, global = true, env = "RINGBOLT_MIN_RECEIVE_RATE", default_value = "4096/10s",
+          value_parser = receive_rate)]
+    pub min_receive_rate: InRate,
     /// Longest a closing connection reads and drops what the client still sends, so that
     /// the response is not lost to a reset (it stops sooner when the client closes).
     #[arg(long, global = true, env = "RINGBOLT_LINGER_TIMEOUT", default_value = "5s",
@@ -355,11 +361,27 @@ pub fn inner_file(s: &str) -> Result<String, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate(pub Option<SendRate>);
 
+/// A `--min-receive-rate` value: `None` is "off".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InRate(pub Option<ReceiveRate>);
+
 /// `BYTES/DURATION` (`4096/10s`) or `off`.
 pub fn send_rate(s: &str) -> Result<Rate, String> {
+    Ok(Rate(rate(s)?.map(|(bytes, per)| SendRate { bytes, per })))
+}
+
+/// `BYTES/DURATION` (`4096/10s`) or `off`.
+pub fn receive_rate(s: &str) -> Result<InRate, String> {
+    Ok(InRate(
+        rate(s)?.map(|(bytes, per)| ReceiveRate { bytes, per }),
+    ))
+}
+
+/// Bytes and interval of `BYTES/DURATION`; `None` for `off`.
+fn rate(s: &str) -> Result<Option<(u64, Duration)>, String> {
     let s = s.trim();
     if s == "off" {
-        return Ok(Rate(None));
+        return Ok(None);
     }
     let (bytes, per) = s
         .split_once('/')
@@ -372,7 +394,7 @@ pub fn send_rate(s: &str) -> Result<Rate, String> {
     if per.is_zero() {
         return Err(format!("{s:?}: the interval must be longer than 0"));
     }
-    Ok(Rate(Some(SendRate { bytes, per })))
+    Ok(Some((bytes, per)))
 }
 
 /// Parses the command line, the environment and the `--config` file. Exits with a message
@@ -530,12 +552,19 @@ pub fn render(o: &Opts) -> String {
     line("body_timeout", secs(o.body_timeout));
     line("idle_timeout", secs(o.idle_timeout));
     line("write_timeout", secs(o.write_timeout));
+    let rate = |r: Option<(u64, Duration)>| {
+        toml_str(&match r {
+            None => "off".to_owned(),
+            Some((bytes, per)) => format!("{bytes}/{}", secs(per).trim_matches('"')),
+        })
+    };
     line(
         "min_send_rate",
-        toml_str(&match o.min_send_rate.0 {
-            None => "off".to_owned(),
-            Some(r) => format!("{}/{}", r.bytes, secs(r.per).trim_matches('"')),
-        }),
+        rate(o.min_send_rate.0.map(|r| (r.bytes, r.per))),
+    );
+    line(
+        "min_receive_rate",
+        rate(o.min_receive_rate.0.map(|r| (r.bytes, r.per))),
     );
     line("linger_timeout", secs(o.linger_timeout));
     line("drain_timeout", secs(o.drain_timeout));
@@ -640,6 +669,19 @@ mod tests {
         assert_eq!(send_rate("off"), Ok(Rate(None)));
         for bad in ["", "4096", "x/1s", "1/0", "1/x", "-1/1s"] {
             assert!(send_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn receive_rates() {
+        let per = Duration::from_millis(500);
+        assert_eq!(
+            receive_rate("100/500ms"),
+            Ok(InRate(Some(ReceiveRate { bytes: 100, per })))
+        );
+        assert_eq!(receive_rate("off"), Ok(InRate(None)));
+        for bad in ["", "100", "1/0s", "x/1"] {
+            assert!(receive_rate(bad).is_err(), "{bad}");
         }
     }
 
