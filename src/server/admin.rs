@@ -51,6 +51,8 @@ const DRAIN_MAX: usize = 64 * 1024;
 const ACCEPT_BATCH: usize = 8;
 /// How long to wait before accepting again after an accept error (out of descriptors).
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// Accept errors are logged at most this often.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKE: Token = Token(usize::MAX);
@@ -152,6 +154,8 @@ struct Loop {
     accept_at: Option<Instant>,
     /// Connections wait in the backlog until a slot is free (every one was answering).
     full: bool,
+    /// When an accept failure was last logged.
+    accept_logged: Option<Instant>,
     /// Reads of heads and drains land here first.
     scratch: Vec<u8>,
 }
@@ -165,6 +169,7 @@ impl Loop {
             conns: (0..MAX_CONNS).map(|_| None).collect(),
             accept_at: None,
             full: false,
+            accept_logged: None,
             scratch: vec![0; HEAD_MAX],
         }
     }
@@ -243,8 +248,16 @@ impl Loop {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Out of descriptors, or the like: the connection waits in the backlog.
-                    tracing::warn!(error = %e, "admin listener: accept failed");
-                    self.accept_at = Some(Instant::now() + ACCEPT_RETRY);
+                    // Logged at most every ACCEPT_LOG_EVERY, not at each retry.
+                    let now = Instant::now();
+                    if self
+                        .accept_logged
+                        .is_none_or(|t| now >= t + ACCEPT_LOG_EVERY)
+                    {
+                        tracing::warn!(error = %e, "admin listener: accept failed");
+                        self.accept_logged = Some(now);
+                    }
+                    self.accept_at = Some(now + ACCEPT_RETRY);
                     return;
                 }
             };
