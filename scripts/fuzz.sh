@@ -27,7 +27,7 @@ case "$target" in
   connection)
     # Four control bytes (see ringbolt::fuzzing::Script::from_fuzz), then what the client sends.
     # The harness's own tests run first: the in-memory socket and virtual clock must hold.
-    RUSTFLAGS="--cfg fuzzing" cargo test -q --lib --target-dir target/fuzzing server::mock
+    RUSTFLAGS="--cfg fuzzing" cargo test -q --lib --target-dir target/fuzzing server::fuzz
     printf '\x00\x00\x00\x00GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /users/7 HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-pipelined"
     printf '\x21\x07\x00\x00POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /stream HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-chunked"
     printf '\x18\x03\x10\x40GET /files/big.bin HTTP/1.1\r\nHost: a\r\nRange: bytes=0-9,100-\r\n\r\nGET /sse HTTP/1.1\r\nHost: a\r\n\r\n' > "fuzz/corpus/$target/seed-window"

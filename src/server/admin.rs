@@ -1,15 +1,22 @@
 //! The admin listener (`--admin ADDR`, off by default, never the public port): `/healthz`
 //! (200 while serving, 503 once a shutdown began, so a load balancer stops sending new
-//! requests) and `/metrics` (Prometheus text format). Served one connection at a time by
-//! its own thread, with short timeouts: scrapes and probes are rare and small, and nothing
+//! requests) and `/metrics` (Prometheus text format). One thread of its own, apart from the
+//! workers, answers every connection with non-blocking sockets and one `epoll` (mio): a
+//! probe's head is read as soon as it arrives, whatever other clients do. Each phase of a
+//! connection has one deadline for the whole phase (the head, the answer, the lingering
+//! close), and past [`MAX_CONNS`] the oldest connection not being answered is closed to
+//! make room, so clients that trickle bytes or sit idle cannot keep a probe waiting. Nothing
 //! here touches the workers but their counters.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::metrics::Metrics;
 
@@ -18,12 +25,37 @@ use super::metrics::Metrics;
 pub(crate) struct Admin {
     pub(crate) addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
     handover: Option<TcpListener>,
 }
 
-/// How often an idle admin thread looks for a connection or a stop.
-const POLL: Duration = Duration::from_millis(20);
+/// Connections served at once. A probe or a scrape takes about a millisecond, so this
+/// covers every prober and scraper of a fleet; more at once are clients holding
+/// connections open, and the oldest of them that is not being answered is closed (without
+/// an answer) for each new one.
+const MAX_CONNS: usize = 32;
+/// The whole request head must arrive within this, however it is split; then a 408.
+const HEAD_DEADLINE: Duration = Duration::from_secs(1);
+/// The whole answer must be written within this.
+const WRITE_DEADLINE: Duration = Duration::from_secs(1);
+/// The lingering close reads what the client still sends for at most this long, in all.
+const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+/// The largest request head (a larger one is a 400).
+const HEAD_MAX: usize = 8192;
+/// The most the lingering close reads.
+const DRAIN_MAX: usize = 64 * 1024;
+/// Connections accepted in a row before the ready ones are served again: one accepted before
+/// its head arrived is read in the next round, before a flood of newer ones could make it
+/// the oldest, to be closed for room.
+const ACCEPT_BATCH: usize = 8;
+/// How long to wait before accepting again after an accept error (out of descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// Accept errors are logged at most this often.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKE: Token = Token(usize::MAX);
 
 impl Admin {
     /// Starts answering on `listener` (bound to the admin address, or handed over by the
@@ -31,27 +63,25 @@ impl Admin {
     pub(crate) fn start(listener: TcpListener, metrics: Arc<Metrics>) -> io::Result<Admin> {
         let addr = listener.local_addr()?;
         let handover = listener.try_clone()?;
-        // Polled, so that the thread can stop without a connection to wake it (after an
-        // upgrade the socket lives on in the new process, which would take that connection).
         listener.set_nonblocking(true)?;
+        // A connection reaches `accept` with its head (one segment), which is then answered
+        // at once: no flood of newer connections can make it the oldest before it is read.
+        // Silent connections wait in the kernel and take no slot meanwhile.
+        super::sys::defer_accept(&listener, 1)?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("ringbolt-admin".into())
-            .spawn(move || {
-                while !stopped.load(Ordering::Acquire) {
-                    match listener.accept() {
-                        Ok((conn, _)) => {
-                            let _ = conn.set_nonblocking(false);
-                            let _ = answer(conn, &metrics);
-                        }
-                        Err(_) => std::thread::sleep(POLL),
-                    }
-                }
-            })?;
+            .spawn(move || Loop::new(poll, listener, metrics).run(&stopped))?;
         Ok(Admin {
             addr,
             stop,
+            waker,
             thread: Some(thread),
             handover: Some(handover),
         })
@@ -73,10 +103,12 @@ impl Admin {
         self.handover.as_ref()
     }
 
-    /// Stops answering and waits for the thread; the socket closes here (it lives on in a
-    /// process it was handed to).
+    /// Stops answering and waits for the thread: connections still reading their head are
+    /// closed, answers already started are finished (within their deadlines). The socket
+    /// closes here (it lives on in a process it was handed to).
     pub(crate) fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -90,84 +122,320 @@ impl Drop for Admin {
     }
 }
 
-/// Reads one request and answers it; the connection then closes.
-fn answer(mut conn: TcpStream, metrics: &Metrics) -> io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-    conn.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut buf = vec![0u8; 8192];
-    let mut len = 0;
-    let (status, body, ctype, head_only) = loop {
-        let n = conn.read(&mut buf[len..])?;
-        if n == 0 {
-            return Ok(());
+/// Where a connection is.
+enum Phase {
+    /// Reading the request head: the bytes so far.
+    Head(Vec<u8>),
+    /// Writing the answer: all of it, and how much is written.
+    Answer(Vec<u8>, usize),
+    /// The lingering close: how much was read and dropped.
+    Drain(usize),
+}
+
+/// One connection.
+struct Conn {
+    stream: TcpStream,
+    /// When it was accepted.
+    since: Instant,
+    /// When its phase ends.
+    deadline: Instant,
+    phase: Phase,
+}
+
+/// The admin thread's state.
+struct Loop {
+    poll: Poll,
+    listener: mio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    /// Indexed by token.
+    conns: Vec<Option<Conn>>,
+    /// Accept again at this time without an event: more connections were waiting after a
+    /// batch, or an accept failed.
+    accept_at: Option<Instant>,
+    /// Connections wait in the backlog until a slot is free (every one was answering).
+    full: bool,
+    /// When an accept failure was last logged.
+    accept_logged: Option<Instant>,
+    /// Reads of heads and drains land here first.
+    scratch: Vec<u8>,
+}
+
+impl Loop {
+    fn new(poll: Poll, listener: mio::net::TcpListener, metrics: Arc<Metrics>) -> Loop {
+        Loop {
+            poll,
+            listener,
+            metrics,
+            conns: (0..MAX_CONNS).map(|_| None).collect(),
+            accept_at: None,
+            full: false,
+            accept_logged: None,
+            scratch: vec![0; HEAD_MAX],
         }
-        len += n;
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf[..len]) {
-            Ok(httparse::Status::Complete(_)) => {
-                let method = req.method.unwrap_or("");
-                let path = req.path.unwrap_or("").split('?').next().unwrap_or("");
-                let head_only = method == "HEAD";
-                if method != "GET" && !head_only {
-                    break (
-                        "405 Method Not Allowed",
-                        "method not allowed\n".to_owned(),
-                        "text/plain",
-                        false,
-                    );
+    }
+
+    /// Serves until `stop`; then closes the connections still reading their head and
+    /// finishes the others.
+    fn run(mut self, stop: &AtomicBool) {
+        let mut events = Events::with_capacity(64);
+        let mut stopping = false;
+        loop {
+            if !stopping && stop.load(Ordering::Acquire) {
+                stopping = true;
+                let _ = self.poll.registry().deregister(&mut self.listener);
+                for slot in &mut self.conns {
+                    if slot
+                        .as_ref()
+                        .is_some_and(|c| matches!(c.phase, Phase::Head(_)))
+                    {
+                        *slot = None;
+                    }
                 }
-                break match path {
-                    "/healthz" if metrics.draining.load(Ordering::Relaxed) => (
-                        "503 Service Unavailable",
-                        "draining\n".to_owned(),
-                        "text/plain",
-                        head_only,
-                    ),
-                    "/healthz" => ("200 OK", "ok\n".to_owned(), "text/plain", head_only),
-                    "/metrics" => (
-                        "200 OK",
-                        metrics.render(),
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        head_only,
-                    ),
-                    _ => (
-                        "404 Not Found",
-                        "not found\n".to_owned(),
-                        "text/plain",
-                        head_only,
-                    ),
+            }
+            if stopping && self.conns.iter().all(Option::is_none) {
+                return;
+            }
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != ErrorKind::Interrupted
+            {
+                tracing::warn!(error = %e, "admin listener: poll failed");
+                std::thread::sleep(ACCEPT_RETRY);
+            }
+            let mut accept = false;
+            for ev in &events {
+                match ev.token() {
+                    LISTENER => accept = true,
+                    WAKE => {}
+                    Token(i) => self.advance(i),
+                }
+            }
+            let now = Instant::now();
+            for i in 0..self.conns.len() {
+                if self.conns[i].as_ref().is_some_and(|c| c.deadline <= now) {
+                    self.expire(i, now);
+                }
+            }
+            let room = self.full && self.conns.iter().any(Option::is_none);
+            if !stopping && (accept || room || self.accept_at.is_some_and(|t| t <= now)) {
+                self.accept_all();
+            }
+        }
+    }
+
+    /// The earliest time something must be done without an event.
+    fn next_deadline(&self) -> Option<Instant> {
+        let conns = self.conns.iter().flatten().map(|c| c.deadline);
+        conns.chain(self.accept_at).min()
+    }
+
+    /// Accepts every waiting connection there is room for.
+    fn accept_all(&mut self) {
+        (self.accept_at, self.full) = (None, false);
+        for _ in 0..ACCEPT_BATCH {
+            let free = self.conns.iter().position(Option::is_none);
+            if free.is_none() && self.oldest_unanswered().is_none() {
+                // Every slot is answering: one ends within its deadline. Meanwhile the
+                // connections wait in the backlog.
+                self.full = true;
+                return;
+            }
+            let mut stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors, or the like: the connection waits in the backlog.
+                    // Logged at most every ACCEPT_LOG_EVERY, not at each retry.
+                    let now = Instant::now();
+                    if self
+                        .accept_logged
+                        .is_none_or(|t| now >= t + ACCEPT_LOG_EVERY)
+                    {
+                        tracing::warn!(error = %e, "admin listener: accept failed");
+                        self.accept_logged = Some(now);
+                    }
+                    self.accept_at = Some(now + ACCEPT_RETRY);
+                    return;
+                }
+            };
+            // Room for it: the oldest connection not being answered is closed, unanswered,
+            // when every slot is taken.
+            let Some(slot) = free.or_else(|| self.oldest_unanswered()) else {
+                return;
+            };
+            self.conns[slot] = None;
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if (self.poll.registry())
+                .register(&mut stream, Token(slot), interest)
+                .is_err()
+            {
+                continue;
+            }
+            let now = Instant::now();
+            self.conns[slot] = Some(Conn {
+                stream,
+                since: now,
+                deadline: now + HEAD_DEADLINE,
+                phase: Phase::Head(Vec::new()),
+            });
+            // Its head may be here already.
+            self.advance(slot);
+        }
+        // More may be waiting: the next round polls without waiting.
+        self.accept_at = Some(Instant::now());
+    }
+
+    /// The slot of the oldest connection that is not writing its answer.
+    fn oldest_unanswered(&self) -> Option<usize> {
+        (self.conns.iter().enumerate())
+            .filter_map(|(i, c)| Some((i, c.as_ref()?)))
+            .filter(|(_, c)| !matches!(c.phase, Phase::Answer(..)))
+            .min_by_key(|(_, c)| c.since)
+            .map(|(i, _)| i)
+    }
+
+    /// A connection's deadline passed: a head gets a 408, anything else is closed.
+    fn expire(&mut self, i: usize, now: Instant) {
+        let Some(c) = &mut self.conns[i] else { return };
+        if let Phase::Head(_) = c.phase {
+            c.phase = Phase::Answer(answer(plain("408 Request Timeout", "request timeout\n")), 0);
+            c.deadline = now + WRITE_DEADLINE;
+            self.advance(i);
+        } else {
+            self.conns[i] = None;
+        }
+    }
+
+    /// Moves connection `i` on as far as its socket allows; closes it when it is done.
+    fn advance(&mut self, i: usize) {
+        let Some(c) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        if step(c, &mut self.scratch, &self.metrics).is_err() {
+            self.conns[i] = None;
+        }
+    }
+}
+
+/// Reads and writes connection `c` until its socket would block. `Err`: it is done (closed
+/// by the client, failed, or its lingering close is over).
+fn step(c: &mut Conn, scratch: &mut [u8], metrics: &Metrics) -> io::Result<()> {
+    loop {
+        match &mut c.phase {
+            Phase::Head(head) => {
+                let room = HEAD_MAX - head.len();
+                let Some(n) = read(&c.stream, &mut scratch[..room])? else {
+                    return Ok(());
                 };
+                head.extend_from_slice(&scratch[..n]);
+                let mut headers = [httparse::EMPTY_HEADER; 32];
+                let mut req = httparse::Request::new(&mut headers);
+                let reply = match req.parse(head) {
+                    Ok(httparse::Status::Complete(_)) => route(&req, metrics),
+                    Ok(httparse::Status::Partial) if head.len() < HEAD_MAX => continue,
+                    _ => plain("400 Bad Request", "bad request\n"),
+                };
+                c.phase = Phase::Answer(answer(reply), 0);
+                c.deadline = Instant::now() + WRITE_DEADLINE;
             }
-            Ok(httparse::Status::Partial) if len < buf.len() => {}
-            _ => {
-                break (
-                    "400 Bad Request",
-                    "bad request\n".to_owned(),
-                    "text/plain",
-                    false,
-                );
+            Phase::Answer(out, at) => {
+                let n = match (&c.stream).write(&out[*at..]) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                *at += n;
+                if *at == out.len() {
+                    // A lingering close: what the client still sends is read, so that no
+                    // reset destroys the answer on its way.
+                    c.stream.shutdown(Shutdown::Write)?;
+                    c.phase = Phase::Drain(0);
+                    c.deadline = Instant::now() + DRAIN_DEADLINE;
+                }
+            }
+            Phase::Drain(drained) => {
+                let Some(n) = read(&c.stream, scratch)? else {
+                    return Ok(());
+                };
+                *drained += n;
+                if *drained >= DRAIN_MAX {
+                    return Err(ErrorKind::InvalidData.into());
+                }
             }
         }
+    }
+}
+
+/// One non-blocking read: `None` when it would block; the end of the stream is an error.
+fn read(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An answer: status line, content type, body, whether the body is left out (HEAD).
+struct Reply {
+    status: &'static str,
+    ctype: &'static str,
+    body: String,
+    head_only: bool,
+}
+
+fn plain(status: &'static str, body: &str) -> Reply {
+    Reply {
+        status,
+        ctype: "text/plain",
+        body: body.to_owned(),
+        head_only: false,
+    }
+}
+
+/// The answer to a complete request head.
+fn route(req: &httparse::Request<'_, '_>, metrics: &Metrics) -> Reply {
+    let method = req.method.unwrap_or("");
+    let path = req.path.unwrap_or("").split('?').next().unwrap_or("");
+    if method != "GET" && method != "HEAD" {
+        return plain("405 Method Not Allowed", "method not allowed\n");
+    }
+    let mut reply = match path {
+        "/healthz" if metrics.draining.load(Ordering::Relaxed) => {
+            plain("503 Service Unavailable", "draining\n")
+        }
+        "/healthz" => plain("200 OK", "ok\n"),
+        "/metrics" => Reply {
+            status: "200 OK",
+            ctype: "text/plain; version=0.0.4; charset=utf-8",
+            body: metrics.render(),
+            head_only: false,
+        },
+        _ => plain("404 Not Found", "not found\n"),
     };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes())?;
-    if !head_only {
-        conn.write_all(body.as_bytes())?;
+    reply.head_only = method == "HEAD";
+    reply
+}
+
+/// The bytes of an answer, which closes the connection.
+fn answer(r: Reply) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        r.status,
+        r.ctype,
+        r.body.len()
+    )
+    .into_bytes();
+    if !r.head_only {
+        out.extend_from_slice(r.body.as_bytes());
     }
-    // A lingering close, short (one connection at a time is answered): what the client
-    // still sends is read, so that no reset destroys the answer on its way.
-    let _ = conn.shutdown(std::net::Shutdown::Write);
-    conn.set_read_timeout(Some(Duration::from_millis(500)))?;
-    let mut drained = 0;
-    while drained < 64 * 1024 {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
-    }
-    Ok(())
+    out
 }

@@ -144,6 +144,8 @@ impl ServerBuilder {
     }
 
     /// Most open connections per worker (default 16,384); more wait in the listen backlog.
+    /// Lowered at startup, with a warning, when the descriptor limit cannot hold it (see
+    /// [`ServerBuilder::spawn`]).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n.max(1);
         self
@@ -227,6 +229,11 @@ impl ServerBuilder {
 
     /// Binds and starts the workers in the background.
     ///
+    /// The process's soft `RLIMIT_NOFILE` is raised to what every worker at
+    /// `max_connections` with a full file cache needs, as far as the hard limit allows; when
+    /// that is too low, `max_connections` and the file cache's descriptors are lowered to fit,
+    /// with a warning. Out of descriptors anyway, new connections are answered 503 and closed.
+    ///
     /// # Errors
     /// When the address cannot be bound or a worker thread cannot start.
     pub fn spawn(self, api: Api) -> stdio::Result<ServerHandle> {
@@ -251,6 +258,7 @@ impl ServerBuilder {
             }
             all
         };
+        worker::fit_descriptors(&mut config);
         let config = Arc::new(config);
         let addr = listeners[0].local_addr()?;
         // Copies of the listening sockets, for a handover to a new process (upgrade).

@@ -1,7 +1,9 @@
 //! The syscall edge of the connection code: zero-copy file sending — `sendfile(2)` from the
 //! page cache straight into the socket, and `send(2)` with `MSG_MORE` so a response head
 //! waits for the first file bytes and leaves in the same segment — and a peek at the receive
-//! queue to tell a client that left from one that sent more.
+//! queue to tell a client that left from one that sent more. Also the few socket options and
+//! descriptor checks the listeners need (deferred accept, handed-over sockets, the limit on
+//! open descriptors).
 //!
 //! Every call here is non-blocking: the caller waits for writability with the runtime
 //! (`TcpStream::writable`) when one answers `WouldBlock`. The io_uring driver's sockets are
@@ -147,6 +149,56 @@ pub(crate) fn reset_on_close(sock: &TcpStream) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
     }
+}
+
+/// Makes `accept` hand over a connection only once its first bytes have arrived, or after
+/// about `secs` (`TCP_DEFER_ACCEPT`): a client that connects and stays silent is not a
+/// connection to serve yet.
+pub(crate) fn defer_accept(listener: &std::net::TcpListener, secs: u32) -> io::Result<()> {
+    let secs = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the option value is a live local of the size passed; the descriptor belongs to
+    // a listener borrowed for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&raw const secs).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The process's limits on open descriptors (`RLIMIT_NOFILE`): soft, hard.
+/// `RLIM_INFINITY` comes back as `u64::MAX`.
+pub(crate) fn nofile_limit() -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through the pointer, which points at a live local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// Sets the soft limit on open descriptors (it may not pass the hard one).
+pub(crate) fn set_nofile_soft(soft: u64) -> io::Result<()> {
+    let (_, hard) = nofile_limit()?;
+    let lim = libc::rlimit {
+        rlim_cur: soft.min(hard),
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads one `rlimit` through the pointer, which points at a live local.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Whether `fd` is an open TCP socket in the listening state.

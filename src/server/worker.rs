@@ -1,5 +1,7 @@
 //! One worker thread: its own monoio runtime, its own listener, its connections. Nothing
-//! here is shared with other workers but the read-only `Api` and `Config`.
+//! here is shared with other workers but the read-only `Api` and `Config`, and a flag that
+//! says the process ran out of descriptors (each worker then answers new connections 503).
+//! Also the startup step that fits the configuration to the limit on open descriptors.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -17,12 +19,12 @@ use super::access::{AccessWriter, Logger};
 use super::config::{Config, Driver};
 use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, Slab, WorkerCtx};
 use super::metrics::Metrics;
-use super::{conn, net};
+use super::{conn, net, sys};
 use crate::api::Api;
 use crate::blocking::{self as pool, BlockingPool};
 use crate::fs::{AllowList, cache};
 use crate::http::date;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// What a server's workers share.
 pub(crate) struct Shared {
@@ -38,6 +40,15 @@ pub(crate) struct Shared {
 
 /// SQ entries of an io_uring runtime.
 const URING_ENTRIES: u32 = 1024;
+/// How long the accept loop waits after an accept error it cannot do anything about.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How long a refused connection has to take its 503 and send its request (which is read
+/// before the close), in all.
+const REFUSE_LINGER: Duration = Duration::from_millis(20);
+/// The most read from a refused connection before its close.
+const REFUSE_DRAIN: usize = 64 * 1024;
+/// Accept failures for want of descriptors are logged at most this often.
+const SHORTAGE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The worker thread's body: builds the runtime for the configured driver and serves until
 /// told to stop.
@@ -154,6 +165,8 @@ async fn serve(
     });
 
     let mut stop_signal = pin!(stop_rx.recv_async());
+    let mut spare = Spare::open();
+    let mut shortage = Shortage::default();
     loop {
         if ctx.open() >= ctx.config.max_connections
             && let Either::Right(_) = select(pin!(Room(&ctx)), stop_signal.as_mut()).await
@@ -168,6 +181,14 @@ async fn serve(
             }
         };
         match accepted {
+            // Accepted with the spare's descriptor, and no other to be had for a new spare
+            // (or none left beside it): the process is out of descriptors, and this
+            // connection is refused.
+            Ok((stream, _)) if !spare.held() || !headroom() => {
+                refuse(stream).await;
+                shortage.refused += 1;
+                spare.take_back().await;
+            }
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let slot = Rc::new(ConnSlot::default());
@@ -186,10 +207,22 @@ async fn serve(
                     let _ = select(serve, killed).await;
                 });
             }
+            // Out of descriptors: the spare is given up, so that the next accept takes the
+            // waiting connection (to refuse it) instead of failing again at once.
+            Err(e) if out_of_descriptors(&e) => {
+                shortage.failed(id, &e);
+                EXHAUSTED.store(true, Ordering::Relaxed);
+                if !spare.release() {
+                    // No spare to give up: back off instead of spinning on the error, then
+                    // take one if a descriptor came free meanwhile.
+                    monoio::time::sleep(ACCEPT_BACKOFF).await;
+                    spare.held();
+                }
+            }
             Err(e) => {
-                // Out of descriptors or memory: back off instead of spinning on the error.
+                // Out of memory, or the like: back off instead of spinning on the error.
                 tracing::warn!(worker = id, error = %e, "accept failed");
-                monoio::time::sleep(Duration::from_millis(50)).await;
+                monoio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
@@ -255,4 +288,185 @@ async fn serve(
         "worker stopped"
     );
     Ok(())
+}
+
+/// Whether an accept failed for want of descriptors, the process's (EMFILE) or the
+/// system's (ENFILE).
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// A descriptor held in reserve for when the process runs out: given up, it lets the
+/// connection waiting in the backlog be accepted, answered 503 and closed, instead of
+/// waiting there with nobody to answer it (the reserve-descriptor trick of libuv and
+/// others). Each worker holds its own.
+struct Spare(Option<std::fs::File>);
+
+impl Spare {
+    fn open() -> Spare {
+        Spare(std::fs::File::open("/dev/null").ok())
+    }
+
+    /// Whether it is held, opened again first if it was given up: `false` while the
+    /// process is out of descriptors.
+    fn held(&mut self) -> bool {
+        if self.0.is_none() {
+            self.0 = std::fs::File::open("/dev/null").ok();
+        }
+        self.0.is_some()
+    }
+
+    /// Closes it: whether it was held.
+    fn release(&mut self) -> bool {
+        self.0.take().is_some()
+    }
+
+    /// Takes a spare again after a refusal: the refused socket's descriptor may close a
+    /// moment later (io_uring closes it with an operation of the ring).
+    async fn take_back(&mut self) {
+        for _ in 0..3 {
+            if self.held() {
+                return;
+            }
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Set when an accept fails for want of descriptors, in any worker; cleared when a new
+/// connection finds one to spare beside it. While set, every worker checks for that before
+/// serving a new connection: a worker whose own spare is still held would otherwise take
+/// the last descriptor, which another worker needs for its spare (and file opens need).
+static EXHAUSTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a descriptor is free beside the spare (always, unless descriptors ran out
+/// lately): a new connection may be served.
+fn headroom() -> bool {
+    if !EXHAUSTED.load(Ordering::Relaxed) {
+        return true;
+    }
+    let free = std::fs::File::open("/dev/null").is_ok();
+    if free {
+        EXHAUSTED.store(false, Ordering::Relaxed);
+    }
+    free
+}
+
+/// Accept failures for want of descriptors, logged when they begin and then at most every
+/// [`SHORTAGE_LOG_EVERY`] with what happened meanwhile: a flood of connections would
+/// otherwise log a line for each.
+#[derive(Default)]
+struct Shortage {
+    logged: Option<std::time::Instant>,
+    failures: u64,
+    refused: u64,
+}
+
+impl Shortage {
+    fn failed(&mut self, worker: usize, e: &io::Error) {
+        self.failures += 1;
+        if self
+            .logged
+            .is_none_or(|t| t.elapsed() >= SHORTAGE_LOG_EVERY)
+        {
+            tracing::warn!(
+                worker,
+                error = %e,
+                accept_failures = self.failures,
+                refused = self.refused,
+                "accept failed: out of descriptors; new connections are answered 503 until some close (raise RLIMIT_NOFILE)"
+            );
+            (self.logged, self.failures, self.refused) = (Some(std::time::Instant::now()), 0, 0);
+        }
+    }
+}
+
+/// Answers a connection that cannot be served (the process is out of descriptors) with a
+/// 503 and closes it, within [`REFUSE_LINGER`].
+async fn refuse(mut stream: monoio::net::TcpStream) {
+    use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nDate: {}\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nRetry-After: 1\r\nConnection: close\r\n\r\nserver busy\n",
+        String::from_utf8_lossy(&date::now())
+    );
+    let refusal = async {
+        let (res, _) = stream.write_all(answer.into_bytes()).await;
+        res?;
+        stream.shutdown().await?;
+        // The request is read before the close (closing with it unread would reset the
+        // connection, and the reset could destroy the answer on its way), and whatever else
+        // is queued by then; a client that sent nothing yet is not waited for long.
+        let mut buf = vec![0u8; 4096];
+        let mut drained = 0;
+        loop {
+            let (res, b) = stream.read(buf).await;
+            buf = b;
+            match res? {
+                0 => return Ok::<(), io::Error>(()),
+                n => drained += n,
+            }
+            if drained >= REFUSE_DRAIN || !matches!(sys::peek(&stream), sys::Peeked::Data) {
+                return Ok(());
+            }
+        }
+    };
+    let _ = select(pin!(refusal), pin!(monoio::time::sleep(REFUSE_LINGER))).await;
+}
+
+/// Descriptors the server holds besides connections and cached files: per worker its
+/// listener, the copy kept for an upgrade, the spare, the ring or epoll and its wake-ups
+/// (8); one per blocking-pool thread (an open in flight); the admin listener's (40, its
+/// connections included); 64 for stdio, the logs and the application.
+fn overhead(config: &Config) -> u64 {
+    let admin = if config.admin.is_some() { 40 } else { 0 };
+    64 + 8 * config.workers as u64 + config.blocking_threads as u64 + admin
+}
+
+/// Makes the configuration fit the limit on open descriptors (`RLIMIT_NOFILE`): every
+/// worker at `max_connections` with its file cache full, plus [`overhead`]. The soft limit
+/// is raised as far as that needs (the hard limit allows it; 1024 is a common soft default).
+/// When even the hard limit is too low, `max_connections` (and the file cache's descriptors,
+/// when they would take more than half) are lowered to what fits, with a warning:
+/// connections, the one resource a client controls, must not take the descriptors that file
+/// opens, the admin listener and the log need. Connections past the lowered cap wait in the
+/// backlog, as past any cap.
+pub(crate) fn fit_descriptors(config: &mut Config) {
+    let Ok((soft, hard)) = sys::nofile_limit() else {
+        return;
+    };
+    let workers = config.workers.max(1) as u64;
+    let cache = config.file_cache.descriptors as u64;
+    let need = workers
+        .saturating_mul((config.max_connections as u64).saturating_add(cache))
+        .saturating_add(overhead(config));
+    if need > soft {
+        let _ = sys::set_nofile_soft(need);
+    }
+    let limit = sys::nofile_limit().map_or(soft, |(now, _)| now);
+    if need <= limit {
+        if limit > soft {
+            tracing::info!(from = soft, to = limit, "RLIMIT_NOFILE raised");
+        }
+        return;
+    }
+    // Each worker's share after the overhead, split between connections and the file cache
+    // (which keeps what it asked for when that is less than half).
+    let share = limit.saturating_sub(overhead(config)) / workers;
+    let cache_fit = cache.min(share / 2);
+    let conns = (share - cache_fit).max(1);
+    let conns = usize::try_from(conns).unwrap_or(usize::MAX);
+    let cache_fit = usize::try_from(cache_fit.max(1)).unwrap_or(usize::MAX);
+    if conns < config.max_connections || cache_fit < config.file_cache.descriptors {
+        tracing::warn!(
+            rlimit_nofile = limit,
+            hard_limit = hard,
+            needed = need,
+            workers,
+            max_connections = conns.min(config.max_connections),
+            file_cache_descriptors = cache_fit.min(config.file_cache.descriptors),
+            "too few descriptors for max_connections and the file cache on every worker: both lowered to these (per worker); raise LimitNOFILE / ulimit -n to the needed figure"
+        );
+        config.max_connections = conns.min(config.max_connections);
+        config.file_cache.descriptors = cache_fit.min(config.file_cache.descriptors);
+    }
 }

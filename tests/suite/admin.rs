@@ -1,12 +1,13 @@
 //! The admin listener over real sockets: `/metrics` parses as Prometheus text and its
-//! counters match the requests sent; `/healthz` turns 503 when a shutdown begins.
+//! counters match the requests sent; `/healthz` turns 503 when a shutdown begins, and is
+//! answered at once while other clients trickle bytes or hold connections open.
 
 use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use ringbolt::Driver;
@@ -37,6 +38,43 @@ fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A client that trickles a request head to `addr`, one byte every 100 ms, until the server
+/// answers or closes: when that happened and what came back.
+fn trickler(addr: SocketAddr) -> std::thread::JoinHandle<(Instant, Duration, String)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let connected = Instant::now();
+    std::thread::spawn(move || {
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Pad: ");
+        let mut got = Vec::new();
+        while connected.elapsed() < Duration::from_secs(5) {
+            if got.is_empty() && s.write_all(b"a").is_err() {
+                break;
+            }
+            let mut buf = [0u8; 1024];
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        (
+            Instant::now(),
+            connected.elapsed(),
+            String::from_utf8_lossy(&got).into_owned(),
+        )
+    })
+}
+
+/// `GET /healthz` on a new connection: its status and how long the answer took.
+fn timed_healthz(admin: SocketAddr) -> (u16, Duration) {
+    let started = Instant::now();
+    let (status, _) = admin_get(admin, "/healthz");
+    (status, started.elapsed())
 }
 
 /// Samples of a scrape, by metric name and labels (`name{k=v,...}` with sorted labels).
@@ -134,6 +172,59 @@ on_both_drivers! {
         assert_eq!(admin_get(admin, "/nope").0, 404);
         assert_eq!(roundtrip(addr, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").status, 404);
         drop(conns);
+    }
+
+    fn healthz_answers_at_once_while_clients_trickle(driver: Driver) {
+        let s = start_admin(driver, 1);
+        let admin = s.admin_addr().unwrap();
+        let tricklers: Vec<_> = (0..6).map(|_| trickler(admin)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..5 {
+            let (status, took) = timed_healthz(admin);
+            assert_eq!(status, 200);
+            assert!(took < Duration::from_millis(500), "/healthz took {took:?}");
+        }
+        let probed = Instant::now();
+        // Each trickling head is cut at its deadline (1 s for the whole head), with a 408.
+        for t in tricklers {
+            let (cut, lasted, got) = t.join().unwrap();
+            assert!(got.starts_with("HTTP/1.1 408 "), "{got:?}");
+            assert!(cut > probed, "the probes ran while every trickler was connected");
+            assert!(lasted >= Duration::from_millis(900) && lasted < Duration::from_secs(2), "{lasted:?}");
+        }
+    }
+
+    fn connections_past_the_bound_make_room_for_a_probe(driver: Driver) {
+        let s = start_admin(driver, 1);
+        let admin = s.admin_addr().unwrap();
+        // Silent connections, and twice the bound (32) of connections that sent the first
+        // byte of a head and stopped.
+        let silent: Vec<TcpStream> = (0..32).map(|_| TcpStream::connect(admin).unwrap()).collect();
+        let started: Vec<TcpStream> = (0..64)
+            .map(|_| {
+                let mut c = TcpStream::connect(admin).unwrap();
+                c.write_all(b"G").unwrap();
+                c
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        for _ in 0..3 {
+            let (status, took) = timed_healthz(admin);
+            assert_eq!(status, 200);
+            assert!(took < Duration::from_millis(500), "/healthz took {took:?}");
+        }
+        // The oldest started ones were closed to make room (no answer, before the head
+        // deadline would have answered them with a 408).
+        let mut closed = 0;
+        for mut c in started {
+            c.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 64];
+            if let Ok(0) = c.read(&mut buf) {
+                closed += 1;
+            }
+        }
+        assert!(closed >= 32, "{closed} of 64 closed");
+        drop(silent);
     }
 
     fn healthz_fails_once_a_shutdown_begins(driver: Driver) {

@@ -3,8 +3,8 @@
 //!
 //! Tests that measure the whole process stay binaries of their own, beside this one: thread
 //! counts (`threads`), peak memory and CPU time (`upload_memory`), the process-wide log
-//! subscriber (`tracing`, `hardening`), and the latency probes of cold files (`cold_files`,
-//! `off_worker`), which other tests' load would disturb.
+//! subscriber (`tracing`, `hardening`), the descriptor limit (`emfile`), and the latency
+//! probes of cold files (`cold_files`, `off_worker`), which other tests' load would disturb.
 
 #[macro_use]
 #[path = "../common/mod.rs"]
