@@ -43,7 +43,10 @@ fn server(driver: Driver, tweak: impl FnOnce(&mut Config)) -> ServerHandle {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         workers: 2,
         driver,
-        blocking_threads: 2,
+        blocking: ringbolt::PoolLimits {
+            threads: 2,
+            ..Default::default()
+        },
         file_cache: FileCache {
             descriptors: 16,
             ..FileCache::default()

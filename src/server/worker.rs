@@ -419,7 +419,7 @@ async fn refuse(mut stream: monoio::net::TcpStream) {
 /// connections included); 64 for stdio, the logs and the application.
 fn overhead(config: &Config) -> u64 {
     let admin = if config.admin.is_some() { 40 } else { 0 };
-    64 + 8 * config.workers as u64 + config.blocking_threads as u64 + admin
+    64 + 8 * config.workers as u64 + config.blocking.threads as u64 + admin
 }
 
 /// Makes the configuration fit the limit on open descriptors (`RLIMIT_NOFILE`): every
