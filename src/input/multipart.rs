@@ -28,6 +28,7 @@ use http::StatusCode;
 
 use crate::error::{Error, Loc, ValidationIssue};
 use crate::escape::Escaped;
+use crate::fs::upload::NewFile;
 use crate::fs::{FsError, UploadDir};
 use crate::request::RequestBody;
 
@@ -326,6 +327,42 @@ impl Multipart {
     }
 }
 
+/// The 409 for a file name that is taken.
+fn exists() -> Error {
+    Error::new(StatusCode::CONFLICT, "File exists")
+}
+
+/// The answer to a failed create, write or commit of the upload `name`, logged: 507 for a
+/// full disk (or quota, or file size limit), 500 for anything else.
+fn storage_error(
+    dir: &UploadDir,
+    name: &str,
+    what: &str,
+    error: &dyn std::fmt::Display,
+    errno: Option<i32>,
+) -> Error {
+    if matches!(errno, Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)) {
+        tracing::warn!(
+            dir = %dir.path().display(),
+            name = %Escaped(name),
+            %error,
+            "{what}: no space"
+        );
+        return Error::new(StatusCode::INSUFFICIENT_STORAGE, "Insufficient storage");
+    }
+    tracing::error!(dir = %dir.path().display(), name = %Escaped(name), %error, "{what}");
+    Error::internal()
+}
+
+/// [`storage_error`] for an [`FsError`].
+fn fs_error(dir: &UploadDir, name: &str, what: &str, e: FsError) -> Error {
+    let errno = match &e {
+        FsError::Io(io) => io.raw_os_error(),
+        _ => None,
+    };
+    storage_error(dir, name, what, &e, errno)
+}
+
 /// A 400 for a body that is not valid multipart.
 fn malformed() -> Error {
     Error::bad_request("Malformed multipart body")
@@ -462,15 +499,20 @@ impl Field<'_> {
     }
 
     /// Writes the rest of the part's data to a new file `name` in `dir`, and returns how
-    /// many bytes it wrote. The file is created with `O_EXCL` (never replacing anything)
-    /// and written off the worker, on the blocking pool, while the next data is read; a
-    /// failed upload removes what it wrote. After a refused name or an existing file the
-    /// part is still unread: the handler may go on with the next one.
+    /// many bytes it wrote. The data is written off the worker, on the blocking pool, while
+    /// the next data is read, to a file that has no name until every byte is written
+    /// ([`UploadDir::begin`]): only then is it named `name`, never replacing anything. An
+    /// upload that does not get there leaves no file, whatever stopped it: an error, the
+    /// client leaving, a timeout or `select` dropping the handler's future, the drain
+    /// deadline at shutdown, a panic. After a refused name or an existing file the part is
+    /// still unread: the handler may go on with the next one.
     ///
     /// # Errors
     /// 422 naming the field when `name` is not [one plain component](UploadDir::is_plain_name)
-    /// (`../x`, `/etc/x`, `.env`, ...); 409 when a file of that name exists; 500 (and a log
-    /// line) when the file cannot be created or written; otherwise as [`chunk`](Field::chunk).
+    /// (`../x`, `/etc/x`, `.env`, ...); 409 when a file of that name exists, checked before
+    /// any data is read and again when the file is named; 507 when the disk is full (or
+    /// the quota or file size limit is reached); 500 (and a log line) when the file cannot
+    /// be created or written otherwise; otherwise as [`chunk`](Field::chunk).
     pub async fn save_to(&mut self, dir: &UploadDir, name: &str) -> Result<u64, Error> {
         if !UploadDir::is_plain_name(name) {
             return Err(Error::unprocessable(vec![
@@ -478,53 +520,32 @@ impl Field<'_> {
                     .input(name),
             ]));
         }
-        let created = {
+        let begun = {
             let (dir, name) = (dir.clone(), name.to_owned());
-            crate::spawn_blocking(move || dir.create(&name)).await?
+            crate::spawn_blocking(move || dir.begin(&name)).await?
         };
-        let file = match created {
-            Ok(file) => Arc::new(file),
-            Err(FsError::Exists) => {
-                return Err(Error::new(StatusCode::CONFLICT, "File exists"));
-            }
-            Err(e) => {
-                tracing::error!(
-                    dir = %dir.path().display(),
-                    name = %Escaped(name),
-                    error = %e,
-                    "cannot create upload file"
-                );
-                return Err(Error::internal());
-            }
+        let file = match begun {
+            Ok(file) => file,
+            Err(FsError::Exists) => return Err(exists()),
+            Err(e) => return Err(fs_error(dir, name, "cannot create upload file", e)),
         };
-        let written = self.write_to(&file, dir, name).await;
-        if written.is_ok() {
-            // Closing may flush (on some filesystems): off the worker too.
-            crate::spawn_blocking(move || drop(file)).await?;
-        } else {
-            let (dir, name) = (dir.clone(), name.to_owned());
-            let removed = crate::spawn_blocking(move || {
-                drop(file);
-                dir.remove(&name).map_err(|e| (dir, name, e))
-            })
-            .await;
-            if let Ok(Err((dir, name, e))) = removed {
-                tracing::error!(
-                    dir = %dir.path().display(),
-                    name = %Escaped(&name),
-                    error = %e,
-                    "cannot remove a partial upload"
-                );
-            }
+        // From here on, `file` going away unnamed (this future returning early, or dropped)
+        // is what removes the partial upload.
+        let written = self.write_to(&file, dir, name).await?;
+        // Naming, then closing (which may flush on some filesystems): off the worker too.
+        let committed = crate::spawn_blocking(move || file.commit()).await?;
+        match committed {
+            Ok(()) => Ok(written),
+            Err(FsError::Exists) => Err(exists()),
+            Err(e) => Err(fs_error(dir, name, "cannot name upload file", e)),
         }
-        written
     }
 
     /// Copies the rest of the part to `file`: each batch is written on the blocking pool
     /// while the next one is read.
     async fn write_to(
         &mut self,
-        file: &Arc<std::fs::File>,
+        file: &NewFile,
         dir: &UploadDir,
         name: &str,
     ) -> Result<u64, Error> {
@@ -532,17 +553,18 @@ impl Field<'_> {
         let mut batch = self.batch().await?;
         while !batch.is_empty() {
             total += batch.iter().map(|b| b.len() as u64).sum::<u64>();
-            let file = Arc::clone(file);
+            let file = file.shared();
             let write = crate::spawn_blocking(move || write_batch(&file, &batch));
             let (written, next) = futures_util::future::join(write, self.batch()).await;
             if let Err(e) = written? {
-                tracing::error!(
-                    dir = %dir.path().display(),
-                    name = %Escaped(name),
-                    error = %e,
-                    "cannot write upload file"
-                );
-                return Err(Error::internal());
+                let errno = e.raw_os_error();
+                return Err(storage_error(
+                    dir,
+                    name,
+                    "cannot write upload file",
+                    &e,
+                    errno,
+                ));
             }
             batch = next?;
         }
