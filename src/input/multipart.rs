@@ -18,6 +18,7 @@
 //! [`Multipart::max_fields`] parts (413), and the route's body limit bounds the whole body
 //! (413), as for any body.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -47,6 +48,11 @@ const DEFAULT_MAX_IN_MEMORY: usize = 1024 * 1024;
 
 /// How much [`Field::save_to`] hands to one disk write.
 const WRITE_BATCH: usize = 1024 * 1024;
+
+/// How long [`Field::save_to`] keeps a batch in memory waiting for more data: then it is
+/// written as it is, so an upload that stalls holds none (a slow one writes a little every
+/// time this passes between pieces).
+const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The slot between the body reader and the parser.
 #[derive(Debug)]
@@ -541,8 +547,10 @@ impl Field<'_> {
         }
     }
 
-    /// Copies the rest of the part to `file`: each batch is written on the blocking pool
-    /// while the next one is read.
+    /// Copies the rest of the part to `file`. Pieces are collected into batches of about
+    /// [`WRITE_BATCH`] bytes, each written on the blocking pool while the next is read; a
+    /// batch that waits [`IDLE_FLUSH`] for more data is written as it is, so that an upload
+    /// that stalls holds no data in memory.
     async fn write_to(
         &mut self,
         file: &NewFile,
@@ -550,40 +558,81 @@ impl Field<'_> {
         name: &str,
     ) -> Result<u64, Error> {
         let mut total = 0;
-        let mut batch = self.batch().await?;
-        while !batch.is_empty() {
-            total += batch.iter().map(|b| b.len() as u64).sum::<u64>();
-            let file = file.shared();
-            let write = crate::spawn_blocking(move || write_batch(&file, &batch));
-            let (written, next) = futures_util::future::join(write, self.batch()).await;
-            if let Err(e) = written? {
+        let mut batch = Batch::default();
+        let mut writing: Option<Writing> = None;
+        let finish = |written: Result<std::io::Result<()>, Error>| match written? {
+            Ok(()) => Ok(()),
+            Err(e) => {
                 let errno = e.raw_os_error();
-                return Err(storage_error(
+                Err(storage_error(
                     dir,
                     name,
                     "cannot write upload file",
                     &e,
                     errno,
-                ));
+                ))
             }
-            batch = next?;
-        }
-        Ok(total)
-    }
-
-    /// The next pieces of the part, about [`WRITE_BATCH`] bytes (fewer at its end; none
-    /// after it).
-    async fn batch(&mut self) -> Result<Vec<Bytes>, Error> {
-        let mut batch = Vec::new();
-        let mut len = 0;
-        while len < WRITE_BATCH {
-            let Some(piece) = self.chunk().await? else {
-                break;
+        };
+        loop {
+            let piece = {
+                let mut next = std::pin::pin!(self.chunk());
+                let mut idle = None;
+                loop {
+                    // What comes first: the next piece, the end of the write in flight, or
+                    // (with none in flight) the batch's idle time.
+                    let event = std::future::poll_fn(|cx| {
+                        if let Poll::Ready(piece) = next.as_mut().poll(cx) {
+                            return Poll::Ready(Event::Piece(piece));
+                        }
+                        if let Some(write) = writing.as_mut()
+                            && let Poll::Ready(done) = write.as_mut().poll(cx)
+                        {
+                            return Poll::Ready(Event::Written(done));
+                        }
+                        if writing.is_none() && !batch.pieces.is_empty() {
+                            let timer = idle
+                                .get_or_insert_with(|| Box::pin(crate::time::sleep(IDLE_FLUSH)));
+                            if timer.as_mut().poll(cx).is_ready() {
+                                return Poll::Ready(Event::Idle);
+                            }
+                        }
+                        Poll::Pending
+                    })
+                    .await;
+                    match event {
+                        Event::Piece(piece) => break piece?,
+                        Event::Written(done) => {
+                            writing = None;
+                            idle = None;
+                            finish(done)?;
+                        }
+                        Event::Idle => {
+                            idle = None;
+                            writing = Some(batch.write(file));
+                        }
+                    }
+                }
             };
-            len += piece.len();
-            batch.push(piece);
+            let Some(piece) = piece else {
+                if let Some(write) = writing.take() {
+                    finish(write.await)?;
+                }
+                if !batch.pieces.is_empty() {
+                    finish(batch.write(file).await)?;
+                }
+                return Ok(total);
+            };
+            total += piece.len() as u64;
+            batch.len += piece.len();
+            batch.pieces.push(piece);
+            if batch.len >= WRITE_BATCH {
+                // One write in flight at a time: reading waits for the one before.
+                if let Some(write) = writing.take() {
+                    finish(write.await)?;
+                }
+                writing = Some(batch.write(file));
+            }
         }
-        Ok(batch)
     }
 
     /// Where a problem with this part is reported: `["body", name]`.
@@ -603,4 +652,35 @@ fn write_batch(mut file: &std::fs::File, batch: &[Bytes]) -> std::io::Result<()>
         file.write_all(piece)?;
     }
     Ok(())
+}
+
+/// Pieces of a part waiting to be written.
+#[derive(Default)]
+struct Batch {
+    pieces: Vec<Bytes>,
+    /// Their length in all.
+    len: usize,
+}
+
+impl Batch {
+    /// Hands every piece to a write on the blocking pool, leaving the batch empty.
+    fn write(&mut self, file: &NewFile) -> Writing {
+        let pieces = std::mem::take(&mut self.pieces);
+        self.len = 0;
+        let file = file.shared();
+        Box::pin(crate::spawn_blocking(move || write_batch(&file, &pieces)))
+    }
+}
+
+/// A batch's write on the blocking pool.
+type Writing = Pin<Box<dyn Future<Output = Result<std::io::Result<()>, Error>>>>;
+
+/// What [`Field::write_to`] waits for.
+enum Event {
+    /// The next piece of the part (`None` at its end).
+    Piece(Result<Option<Bytes>, Error>),
+    /// The write in flight ended.
+    Written(Result<std::io::Result<()>, Error>),
+    /// The batch waited [`IDLE_FLUSH`] for more.
+    Idle,
 }
