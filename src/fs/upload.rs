@@ -4,8 +4,14 @@
 //! created relative to that fd, by a name that must be one plain path component. The name
 //! is checked and refused, never repaired: no `/` (a path, absolute or not), no `\`
 //! (a Windows path, which some clients send as the file name), no leading `.` (`.`, `..`
-//! and hidden files such as `.htaccess`), no NUL or other control character, at most 255
-//! bytes. A name that passes cannot leave the directory, so the open needs no
+//! and hidden files such as `.htaccess`), at most 255 bytes. Nor what would mislead
+//! whoever reads or handles the directory: no control character (NUL, C0 and C1: a line
+//! break forges a listing or a log line), no invisible format character (Unicode category
+//! Cf: `U+202E` RIGHT-TO-LEFT OVERRIDE shows `invoice\u{202E}fdp.exe` as
+//! `invoiceexe.pdf`; zero-width spaces make two names look alike), no whitespace at either
+//! end (`" "`, `"a.pdf "`) nor a line or paragraph separator, and no leading `-`: in the
+//! directory, `rm *` or `tar cf x *` would read a file `-rf` or `--checkpoint-action=…` as
+//! an option. A name that passes cannot leave the directory, so the open needs no
 //! `RESOLVE_BENEATH`: `openat(dir, name, O_CREAT | O_EXCL | O_NOFOLLOW)` creates a new file
 //! or fails. `O_EXCL` never follows a symlink nor opens what exists, so a link planted in
 //! the directory, or an earlier upload of the same name, is `EEXIST` ([`FsError::Exists`]).
@@ -135,15 +141,11 @@ impl UploadDir {
         self.inner.unnamed.store(false, Ordering::Relaxed);
     }
 
-    /// Whether `name` can name a file here: one path component, not starting with `.`, no
-    /// `/`, `\`, NUL or control character, 1 to 255 bytes. See the [module docs](self).
+    /// Whether `name` can name a file here: one path component of 1 to 255 bytes, not
+    /// starting with `.` or `-`, no `/` or `\`, no control or invisible format character, no
+    /// whitespace at either end. See the [module docs](self).
     pub fn is_plain_name(name: &str) -> bool {
-        !name.is_empty()
-            && name.len() <= MAX_NAME
-            && !name.starts_with('.')
-            && !name
-                .bytes()
-                .any(|b| b == b'/' || b == b'\\' || b.is_ascii_control())
+        name_problem(name).is_none()
     }
 
     /// Begins the new file `name`: a file with no name yet (mode 0600 before the umask),
@@ -304,6 +306,63 @@ impl Drop for NewFile {
             None => drop(file),
         }
     }
+}
+
+/// Why `name` is not [plain](UploadDir::is_plain_name), in words a client may see; `None`
+/// when it is.
+pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty()
+        || name.len() > MAX_NAME
+        || name.starts_with('.')
+        || name.contains(['/', '\\'])
+    {
+        return Some("file name must be one plain path component");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("file name must not contain control characters");
+    }
+    if name.chars().any(is_format) {
+        return Some("file name must not contain invisible format characters");
+    }
+    if name.starts_with(char::is_whitespace)
+        || name.ends_with(char::is_whitespace)
+        || name.contains(['\u{2028}', '\u{2029}'])
+    {
+        return Some("file name must not start or end with whitespace or break lines");
+    }
+    if name.starts_with('-') {
+        return Some("file name must not start with '-'");
+    }
+    None
+}
+
+/// Whether `c` is a format character: Unicode's general category Cf (Unicode 16.0), the
+/// invisible ones that steer how the text around them is shown.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// `name` as a C string, once it passed [`UploadDir::is_plain_name`].
@@ -497,9 +556,13 @@ mod tests {
             "report.pdf",
             "photo 1.JPG",
             "é.txt",
+            "日本語.txt",
             "a..b",
             "x.",
-            "-rf",
+            "a-b",
+            "x-",
+            "😀.png",
+            "a\u{00A0}b",
         ] {
             assert!(UploadDir::is_plain_name(ok), "{ok:?}");
         }
@@ -519,6 +582,27 @@ mod tests {
             "a\rb",
             "\x7f",
             long.as_str(),
+            // C1 controls (NEL breaks lines in some viewers), format characters.
+            "a\u{85}b",
+            "a\u{9b}31m",
+            "invoice\u{202E}fdp.exe",
+            "\u{200B}",
+            "a\u{200D}b",
+            "\u{FEFF}a",
+            "a\u{2066}b",
+            "tag\u{E0041}",
+            // Whitespace at the ends, only whitespace, line and paragraph separators.
+            " ",
+            "   ",
+            "\u{3000}",
+            " a.txt",
+            "a.txt ",
+            "a.txt\u{00A0}",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            // A leading dash reads as an option to `rm *` and the like.
+            "-rf",
+            "--checkpoint-action=exec=sh",
         ] {
             assert!(!UploadDir::is_plain_name(bad), "{bad:?}");
         }

@@ -514,16 +514,16 @@ impl Field<'_> {
     /// still unread: the handler may go on with the next one.
     ///
     /// # Errors
-    /// 422 naming the field when `name` is not [one plain component](UploadDir::is_plain_name)
-    /// (`../x`, `/etc/x`, `.env`, ...); 409 when a file of that name exists, checked before
+    /// 422 naming the field and what is wrong when `name` is not
+    /// [one plain component](UploadDir::is_plain_name) (`../x`, `/etc/x`, `.env`, `-rf`, a
+    /// bidi override, ...); 409 when a file of that name exists, checked before
     /// any data is read and again when the file is named; 507 when the disk is full (or
     /// the quota or file size limit is reached); 500 (and a log line) when the file cannot
     /// be created or written otherwise; otherwise as [`chunk`](Field::chunk).
     pub async fn save_to(&mut self, dir: &UploadDir, name: &str) -> Result<u64, Error> {
-        if !UploadDir::is_plain_name(name) {
+        if let Some(problem) = crate::fs::upload::name_problem(name) {
             return Err(Error::unprocessable(vec![
-                ValidationIssue::new(self.loc(), "file name must be one plain path component")
-                    .input(name),
+                ValidationIssue::new(self.loc(), problem).input(name),
             ]));
         }
         let begun = {

@@ -324,6 +324,34 @@ on_both_drivers! {
         }
     }
 
+    fn misleading_file_names_are_422_and_create_nothing(driver: Driver) {
+        let dir = Scratch::new("names", driver, false);
+        let s = serve(driver, app(&dir.0, false), Duration::from_secs(5));
+        let cases = [
+            ("invoice\u{202E}fdp.exe", "must not contain invisible format characters"),
+            ("a\u{200B}b.txt", "must not contain invisible format characters"),
+            ("a\u{85}b.txt", "must not contain control characters"),
+            (" ", "must not start or end with whitespace or break lines"),
+            ("report.pdf ", "must not start or end with whitespace or break lines"),
+            ("a\u{2028}b.txt", "must not start or end with whitespace or break lines"),
+            ("-rf", "must not start with '-'"),
+            ("../x", "must be one plain path component"),
+        ];
+        for (name, why) in cases {
+            let mut c = Client::connect(s.local_addr());
+            c.send(&upload_head("/upload", name, 3)).send(b"abc").send(&tail());
+            let r = c.response_to("POST");
+            assert_eq!(r.status, 422, "{name:?}: {}", String::from_utf8_lossy(&r.body));
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let issue = &v["detail"][0];
+            assert_eq!(issue["loc"], serde_json::json!(["body", "f"]), "{name:?}");
+            assert_eq!(issue["input"], name, "{name:?}");
+            assert_eq!(issue["msg"], format!("file name {why}"), "{name:?}");
+        }
+        assert_eq!(dir.names(), Vec::<String>::new());
+        assert_eq!(dir.staged(), 0);
+    }
+
     fn a_taken_name_is_409_before_the_data_and_at_the_end(driver: Driver) {
         for hidden in [false, true] {
             let dir = Scratch::new("taken", driver, hidden);
