@@ -12,8 +12,11 @@
 //! Bounds: pieces go to the parser at most [`FEED_MAX`] at a time. `multer` keeps in its
 //! buffer whatever precedes the next boundary while it looks for a part's head (a
 //! preamble, the part headers), and scans that buffer again for every piece: the search for
-//! one head is fed no more once it has had [`HEAD_BUDGET`] bytes (then 400), so it holds at
-//! most that and one piece, which bounds both the memory and the rescanning. Part data is handed on as it is found and never accumulates.
+//! one head is fed at most [`HEAD_BUDGET`] bytes (then 400), so it holds at most that and
+//! what the parser already had from the previous part's last piece (less than one piece),
+//! which bounds both the memory and the rescanning. A head found in that previous piece is
+//! measured once parsed: its boundary line and header lines over [`HEAD_BUDGET`] are a 400
+//! as well. Part data is handed on as it is found and never accumulates.
 //! Each part is at most [`Multipart::max_field_size`] bytes (413), a form has at most
 //! [`Multipart::max_fields`] parts (413), and the route's body limit bounds the whole body
 //! (413), as for any body.
@@ -142,7 +145,9 @@ impl Pump {
                     }
                 }
             }
-            let piece = self.rest.split_to(self.rest.len().min(FEED_MAX));
+            // Never past the budget: the parser sees at most that much of a head's input.
+            let room = budget.map_or(FEED_MAX, |b| FEED_MAX.min(b - fed));
+            let piece = self.rest.split_to(self.rest.len().min(room));
             fed += piece.len();
             *self.feed.slot() = Slot::Piece(piece);
         }
@@ -188,6 +193,8 @@ pub struct Multipart {
     max_fields: usize,
     max_field_size: u64,
     max_in_memory: usize,
+    /// The boundary's length, for [`head_len`].
+    boundary_len: usize,
     state: FormState,
 }
 
@@ -215,6 +222,7 @@ impl Multipart {
     /// A form over `body` with `boundary` (from the Content-Type).
     pub(crate) fn new(body: RequestBody, boundary: String) -> Multipart {
         let feed = Feed(Arc::new(Mutex::new(Slot::Empty)));
+        let boundary_len = boundary.len();
         Multipart {
             parser: multer::Multipart::new(feed.clone(), boundary),
             pump: Pump {
@@ -228,6 +236,7 @@ impl Multipart {
             max_fields: DEFAULT_MAX_FIELDS,
             max_field_size: u64::MAX,
             max_in_memory: DEFAULT_MAX_IN_MEMORY,
+            boundary_len,
             state: FormState::Parts,
         }
     }
@@ -258,7 +267,9 @@ impl Multipart {
     ///
     /// # Errors
     /// 400 for a malformed body (no boundary where one must be, broken part headers, a
-    /// body that ends inside a part, a part head over 16 KiB), 413 past
+    /// body that ends inside a part) and for a part head over 16 KiB (its boundary line and
+    /// header lines, not counting optional whitespace; or 16 KiB of input read in search of
+    /// it, a preamble included, without its end), 413 past
     /// [`max_fields`](Multipart::max_fields) or [`max_field_size`](Multipart::max_field_size)
     /// or the route's body limit, 408 when the client stops sending. After an error every
     /// call fails.
@@ -295,6 +306,11 @@ impl Multipart {
             while self.pump.body.chunk().await?.is_some() {}
             return Ok(false);
         };
+        // What the parser had read before the search began (the end of the previous part's
+        // last piece) was not counted: the fields themselves are.
+        if head_len(&field, self.boundary_len) > HEAD_BUDGET {
+            return Err(Error::bad_request("Multipart part head too large"));
+        }
         self.fields += 1;
         if self.fields > self.max_fields {
             return Err(Error::new(
@@ -331,6 +347,17 @@ impl Multipart {
         }
         Ok(Some(piece))
     }
+}
+
+/// The length of `field`'s head as sent, but for optional whitespace: its boundary line,
+/// each header field line and the empty line.
+fn head_len(field: &multer::Field<'static>, boundary_len: usize) -> usize {
+    let fields: usize = field
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    2 + boundary_len + 2 + fields + 2
 }
 
 /// The 409 for a file name that is taken.

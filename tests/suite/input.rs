@@ -419,6 +419,35 @@ on_both_drivers! {
         assert_eq!(std::fs::read(dir.uploads().join("notes.txt")).unwrap(), small);
     }
 
+    fn part_heads_over_16_kib_are_400(driver: Driver) {
+        let dir = Scratch::new("heads", driver);
+        let s = start_api(driver, app(&dir.uploads()));
+        // A text part whose head (boundary line, header lines, empty line) is `len` bytes.
+        let part = |name: &str, len: usize| -> Vec<u8> {
+            let fixed = format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\nX-Pad: \r\n\r\n"
+            );
+            let head = fixed.replace("X-Pad: ", &format!("X-Pad: {}", "p".repeat(len - fixed.len())));
+            assert_eq!(head.len(), len);
+            [head.as_bytes(), b"value\r\n"].concat()
+        };
+        let end = format!("--{BOUNDARY}--\r\n").into_bytes();
+        for (len, status) in [(16 * 1024, 200), (16 * 1024 + 1, 400), (20 * 1024, 400)] {
+            // The first part (its search starts with the body) and a later one (its head
+            // arrives with the end of the part before).
+            for body in [
+                [part("a", len), end.clone()].concat(),
+                [part("a", 200), part("b", len), end.clone()].concat(),
+            ] {
+                let r = post(s.local_addr(), "/upload", Some(&multipart_type()), &body);
+                assert_eq!(r.status, status, "{len}: {}", r.text());
+                if status == 400 {
+                    assert_eq!(body_json(&r), json!({"detail": "Multipart part head too large"}));
+                }
+            }
+        }
+    }
+
     fn multipart_arriving_in_small_pieces_and_chunked(driver: Driver) {
         let dir = Scratch::new("pieces", driver);
         let s = start_api(driver, app(&dir.uploads()));
