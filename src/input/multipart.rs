@@ -18,8 +18,9 @@
 //! measured once parsed: its boundary line and header lines over [`HEAD_BUDGET`] are a 400
 //! as well. Part data is handed on as it is found and never accumulates.
 //! Each part is at most [`Multipart::max_field_size`] bytes (413), a form has at most
-//! [`Multipart::max_fields`] parts (413), and the route's body limit bounds the whole body
-//! (413), as for any body.
+//! [`Multipart::max_fields`] parts (413), the parts collected in memory at most
+//! [`Multipart::max_in_memory`] bytes each and [`Multipart::max_in_memory_total`] in all
+//! (413), and the route's body limit bounds the whole body (413), as for any body.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,6 +49,10 @@ const DEFAULT_MAX_FIELDS: usize = 1000;
 
 /// The most bytes [`Field::bytes`] and [`Field::text`] collect unless told otherwise.
 const DEFAULT_MAX_IN_MEMORY: usize = 1024 * 1024;
+
+/// The most bytes [`Field::bytes`] and [`Field::text`] collect over a whole form unless told
+/// otherwise.
+const DEFAULT_MAX_IN_MEMORY_TOTAL: usize = 4 * 1024 * 1024;
 
 /// How much [`Field::save_to`] hands to one disk write.
 const WRITE_BATCH: usize = 1024 * 1024;
@@ -193,6 +198,9 @@ pub struct Multipart {
     max_fields: usize,
     max_field_size: u64,
     max_in_memory: usize,
+    max_in_memory_total: usize,
+    /// Bytes collected by [`Field::bytes`] so far, over every part.
+    in_memory: usize,
     /// The boundary's length, for [`head_len`].
     boundary_len: usize,
     state: FormState,
@@ -236,6 +244,8 @@ impl Multipart {
             max_fields: DEFAULT_MAX_FIELDS,
             max_field_size: u64::MAX,
             max_in_memory: DEFAULT_MAX_IN_MEMORY,
+            max_in_memory_total: DEFAULT_MAX_IN_MEMORY_TOTAL,
+            in_memory: 0,
             boundary_len,
             state: FormState::Parts,
         }
@@ -259,6 +269,23 @@ impl Multipart {
     /// [`Field::save_to`] instead).
     pub fn max_in_memory(mut self, bytes: usize) -> Self {
         self.max_in_memory = bytes;
+        self
+    }
+
+    /// At most `bytes` collected by [`Field::bytes`] and [`Field::text`] over the whole form
+    /// (default 4 MiB); the part that would pass it is a 413. Without it, a form's text parts
+    /// could each be [`max_in_memory`](Multipart::max_in_memory) long, as many as
+    /// [`max_fields`](Multipart::max_fields) allows (1000 parts of 1 MiB under a 1 GiB route
+    /// limit: 1 GiB held by a handler that keeps them).
+    ///
+    /// ```no_run
+    /// # async fn f(mut req: ringbolt::Request) -> Result<(), ringbolt::Error> {
+    /// // A form of short text fields and files: 64 KiB of text in all is plenty.
+    /// let form = req.multipart()?.max_in_memory(16 << 10).max_in_memory_total(64 << 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn max_in_memory_total(mut self, bytes: usize) -> Self {
+        self.max_in_memory_total = bytes;
         self
     }
 
@@ -487,23 +514,30 @@ impl Field<'_> {
         piece
     }
 
-    /// The rest of the part's data, at most [`Multipart::max_in_memory`] bytes.
+    /// The rest of the part's data, at most [`Multipart::max_in_memory`] bytes, and at most
+    /// what is left of [`Multipart::max_in_memory_total`] for the whole form.
     ///
     /// # Errors
-    /// 413 past that bound; otherwise as [`chunk`](Field::chunk).
+    /// 413 past either bound; otherwise as [`chunk`](Field::chunk).
     pub async fn bytes(&mut self) -> Result<Bytes, Error> {
         let limit = self.form.max_in_memory;
+        let left = (self.form.max_in_memory_total).saturating_sub(self.form.in_memory);
         let mut first = None;
         let mut out = Vec::new();
         while let Some(piece) = self.chunk().await? {
             let have = first.as_ref().map_or(0, Bytes::len) + out.len();
-            if have + piece.len() > limit {
+            let over = if have + piece.len() > limit {
+                Some("Multipart field too large")
+            } else if have + piece.len() > left {
+                Some("Multipart fields too large in all")
+            } else {
+                None
+            };
+            if let Some(detail) = over {
                 self.form.state = FormState::Failed;
-                return Err(Error::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Multipart field too large",
-                ));
+                return Err(Error::new(StatusCode::PAYLOAD_TOO_LARGE, detail));
             }
+            self.form.in_memory += piece.len();
             // One piece is returned as it is; more are joined.
             match first.take() {
                 None if out.is_empty() => first = Some(piece),

@@ -62,6 +62,20 @@ async fn upload(mut req: Request, max_field: u64) -> Result<Json<Value>, Error> 
     Ok(Json(Value::Array(parts)))
 }
 
+/// Reads every part as text (with `total` as the form's in-memory bound); answers how
+/// many bytes in all.
+async fn texts(mut req: Request, total: Option<usize>) -> Result<String, Error> {
+    let mut form = req.multipart()?;
+    if let Some(total) = total {
+        form = form.max_in_memory_total(total);
+    }
+    let mut n = 0;
+    while let Some(mut field) = form.next_field().await? {
+        n += field.text().await?.len();
+    }
+    Ok(n.to_string())
+}
+
 /// An app whose uploads go to `dir`.
 fn app(dir: &Path) -> Api {
     let mut api = Api::new();
@@ -86,6 +100,11 @@ fn app(dir: &Path) -> Api {
     api.post("/upload", |req: Request| upload(req, u64::MAX))
         .body_limit(64 << 20);
     api.post("/upload-small", |req: Request| upload(req, 1024))
+        .body_limit(64 << 20);
+    // Collects every part as text: at most 1000 bytes in all, and the default bounds.
+    api.post("/texts", |req: Request| texts(req, Some(1000)))
+        .body_limit(64 << 20);
+    api.post("/texts-default", |req: Request| texts(req, None))
         .body_limit(64 << 20);
     // Reads only the first part, then answers.
     api.post("/first", |mut req: Request| async move {
@@ -417,6 +436,30 @@ on_both_drivers! {
         let r = post(s.local_addr(), "/upload", Some(&multipart_type()), &body);
         assert_eq!(r.status, 409);
         assert_eq!(std::fs::read(dir.uploads().join("notes.txt")).unwrap(), small);
+    }
+
+    fn text_parts_are_bounded_in_all(driver: Driver) {
+        let dir = Scratch::new("texts", driver);
+        let s = start_api(driver, app(&dir.uploads()));
+        let a = s.local_addr();
+        let v400 = "v".repeat(400);
+        let parts = |n: usize, value: &str| -> Vec<u8> {
+            let part = || Part { name: "t", file: None, content_type: None, data: value.as_bytes() };
+            multipart(&(0..n).map(|_| part()).collect::<Vec<_>>())
+        };
+        let r = post(a, "/texts", Some(&multipart_type()), &parts(2, &v400));
+        assert_eq!((r.status, r.text()), (200, "800"));
+        let r = post(a, "/texts", Some(&multipart_type()), &parts(3, &v400));
+        assert_eq!(r.status, 413);
+        assert_eq!(body_json(&r), json!({"detail": "Multipart fields too large in all"}));
+        // By default 4 MiB in all: four parts of 1 MiB (each at the per-part bound) fit, a
+        // fifth does not.
+        let mib = "m".repeat(1 << 20);
+        let r = post(a, "/texts-default", Some(&multipart_type()), &parts(4, &mib));
+        assert_eq!((r.status, r.text()), (200, (4 << 20).to_string().as_str()));
+        let r = post(a, "/texts-default", Some(&multipart_type()), &parts(5, &mib));
+        assert_eq!(r.status, 413);
+        assert_eq!(body_json(&r), json!({"detail": "Multipart fields too large in all"}));
     }
 
     fn part_heads_over_16_kib_are_400(driver: Driver) {
