@@ -644,6 +644,39 @@ on_both_drivers! {
         assert_eq!(dir.entries(), ["uploads"], "no partial file is left");
     }
 
+    // How the parser (multer) reads three things other parsers may read differently; what
+    // a filter in front of the server sees can differ (docs/RELIABILITY.md, Uploads).
+    fn multipart_parser_readings_are_as_documented(driver: Driver) {
+        let dir = Scratch::new("readings", driver);
+        let s = start_api(driver, app(&dir.uploads()));
+        let a = s.local_addr();
+        let ct = multipart_type();
+        let with_disposition = |cd: &str| -> Vec<u8> {
+            format!("--{BOUNDARY}\r\nContent-Disposition: {cd}\r\n\r\ndata\r\n--{BOUNDARY}--\r\n")
+                .into_bytes()
+        };
+        // Two `filename` parameters: the first counts (and either would have to be plain).
+        let body = with_disposition(r#"form-data; name="f"; filename="safe.txt"; filename="../x""#);
+        let r = post(a, "/upload", Some(&ct), &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(body_json(&r)[0]["file"], "safe.txt");
+        assert_eq!(dir.entries(), ["uploads", "uploads/safe.txt"]);
+        std::fs::remove_file(dir.uploads().join("safe.txt")).unwrap();
+        // `filename*` (RFC 7578 §4.2: not to be used in form-data) is not a file name: the
+        // part is a text field.
+        let body = with_disposition(r#"form-data; name="f"; filename*=UTF-8''x.txt"#);
+        let r = post(a, "/upload", Some(&ct), &body);
+        assert_eq!((r.status, body_json(&r)), (200, json!([{"name": "f", "value": "data"}])));
+        // The first boundary is found anywhere in the preamble, not only at a line start
+        // (RFC 2046 §5.1.1 wants a CRLF before it); a line start works as well, of course.
+        let part = multipart(&[text("t", "v")]);
+        for preamble in [&b"junk"[..], b"preamble\r\n"] {
+            let r = post(a, "/upload", Some(&ct), &[preamble, &part].concat());
+            assert_eq!((r.status, body_json(&r)), (200, json!([{"name": "t", "value": "v"}])));
+        }
+        assert_eq!(dir.entries(), ["uploads"]);
+    }
+
     fn unread_parts_are_skipped(driver: Driver) {
         let dir = Scratch::new("skip", driver);
         let s = start_api(driver, app(&dir.uploads()));
