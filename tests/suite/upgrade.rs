@@ -1,6 +1,7 @@
 //! Zero-downtime operations of the binary over real sockets: an in-place upgrade (SIGUSR2)
 //! under load loses no request; a failed upgrade leaves the old process serving; systemd
-//! socket activation (`LISTEN_FDS`) serves on the socket it is given.
+//! socket activation (`LISTEN_FDS`) serves on the socket it is given; no connection lives on
+//! in a program the server starts, on io_uring or epoll.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use ringbolt::Driver;
 
 /// Processes started by a test (the binary and what it started), killed when dropped.
 struct Procs {
@@ -357,4 +360,49 @@ fn a_descriptor_listed_twice_is_refused_at_startup() {
         .unwrap();
     assert!(!status.success());
     assert!(stderr.contains("listed twice"), "{stderr}");
+}
+
+on_both_drivers! {
+    // The successor of an upgrade is one such program: a connection it inherited would stay
+    // open there, unread, after the old process closed it (a graceful close sends its FIN
+    // with shutdown(2) whoever holds a copy; a connection cut at the drain deadline is only
+    // closed).
+    fn connections_are_not_inherited_by_programs_the_server_starts(driver: Driver) {
+        let (tx, rx) = std::sync::mpsc::channel::<std::process::Child>();
+        let tx = std::sync::Mutex::new(tx);
+        let mut api = ringbolt::Api::new();
+        api.get("/spawn", move |_req: ringbolt::Request| {
+            let child = Command::new("sleep")
+                .arg("3")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn sleep");
+            let _ = tx.lock().unwrap().send(child);
+            async {
+                ringbolt::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }
+        });
+        let config = ringbolt::Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
+            driver,
+            drain_timeout: Duration::from_millis(200),
+            ..ringbolt::Config::default()
+        };
+        let s = ringbolt::ServerBuilder::config(config).spawn(api).expect("server starts");
+        let mut c = crate::common::Client::connect(s.local_addr());
+        c.send(b"GET /spawn HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut child = rx.recv_timeout(Duration::from_secs(5)).expect("the handler ran");
+        s.shutdown().expect("shutdown");
+        let started = Instant::now();
+        let got = c.read_to_close();
+        let took = started.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(got.is_empty(), "{got:?}");
+        assert!(took < Duration::from_secs(2), "closed only when the child exited: {took:?}");
+    }
 }
