@@ -521,7 +521,10 @@ impl Field<'_> {
     /// 413 past either bound; otherwise as [`chunk`](Field::chunk).
     pub async fn bytes(&mut self) -> Result<Bytes, Error> {
         let limit = self.form.max_in_memory;
-        let left = (self.form.max_in_memory_total).saturating_sub(self.form.in_memory);
+        let left = self
+            .form
+            .max_in_memory_total
+            .saturating_sub(self.form.in_memory);
         let mut first = None;
         let mut out = Vec::new();
         while let Some(piece) = self.chunk().await? {
