@@ -348,9 +348,11 @@ pub fn files_mount(api: &mut Api, dir: &std::path::Path) {
     });
 }
 
-/// Whether a relative name has a segment starting with `.` (a dotfile, a dot-directory, `..`).
+/// Whether a relative name has a segment that names a dotfile or a dot-directory (`.` and
+/// `..` are left to the allow-list, which refuses a path that leaves the directory: 403).
 fn hidden(rel: &str) -> bool {
-    rel.split('/').any(|segment| segment.starts_with('.'))
+    rel.split('/')
+        .any(|segment| segment.starts_with('.') && segment != "." && segment != "..")
 }
 
 /// The whole demo app, with its file routes serving `media`.

@@ -59,6 +59,26 @@ where
     }
 }
 
+/// Runs the server's own file work `f` (an upload's create, writes and commit) on the
+/// blocking pool's file-work class: never refused, never queued behind application jobs.
+///
+/// # Errors
+/// A 500 [`Error`] when `f` panics or the pool has stopped.
+pub(crate) async fn file_work<F, T>(f: F) -> Result<T, Error>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match pool::unblocked(f).await {
+        Ok(value) => Ok(value),
+        Err(CallFailed::Panicked) => {
+            tracing::error!("a file job panicked");
+            Err(Error::internal())
+        }
+        Err(CallFailed::Stopped) => Err(Error::internal()),
+    }
+}
+
 /// The `Retry-After` of a 503 for a full blocking pool.
 pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 

@@ -12,12 +12,17 @@
 //! Bounds: pieces go to the parser at most [`FEED_MAX`] at a time. `multer` keeps in its
 //! buffer whatever precedes the next boundary while it looks for a part's head (a
 //! preamble, the part headers), and scans that buffer again for every piece: the search for
-//! one head is fed no more once it has had [`HEAD_BUDGET`] bytes (then 400), so it holds at
-//! most that and one piece, which bounds both the memory and the rescanning. Part data is handed on as it is found and never accumulates.
+//! one head is fed at most [`HEAD_BUDGET`] bytes (then 400), so it holds at most that and
+//! what the parser already had from the previous part's last piece (less than one piece),
+//! which bounds both the memory and the rescanning. A head found in that previous piece is
+//! measured once parsed: its boundary line and header lines over [`HEAD_BUDGET`] are a 400
+//! as well. Part data is handed on as it is found and never accumulates.
 //! Each part is at most [`Multipart::max_field_size`] bytes (413), a form has at most
-//! [`Multipart::max_fields`] parts (413), and the route's body limit bounds the whole body
-//! (413), as for any body.
+//! [`Multipart::max_fields`] parts (413), the parts collected in memory at most
+//! [`Multipart::max_in_memory`] bytes each and [`Multipart::max_in_memory_total`] in all
+//! (413), and the route's body limit bounds the whole body (413), as for any body.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -28,6 +33,7 @@ use http::StatusCode;
 
 use crate::error::{Error, Loc, ValidationIssue};
 use crate::escape::Escaped;
+use crate::fs::upload::NewFile;
 use crate::fs::{FsError, UploadDir};
 use crate::request::RequestBody;
 
@@ -44,8 +50,17 @@ const DEFAULT_MAX_FIELDS: usize = 1000;
 /// The most bytes [`Field::bytes`] and [`Field::text`] collect unless told otherwise.
 const DEFAULT_MAX_IN_MEMORY: usize = 1024 * 1024;
 
+/// The most bytes [`Field::bytes`] and [`Field::text`] collect over a whole form unless told
+/// otherwise.
+const DEFAULT_MAX_IN_MEMORY_TOTAL: usize = 4 * 1024 * 1024;
+
 /// How much [`Field::save_to`] hands to one disk write.
 const WRITE_BATCH: usize = 1024 * 1024;
+
+/// How long [`Field::save_to`] keeps a batch in memory waiting for more data: then it is
+/// written as it is, so an upload that stalls holds none (a slow one writes a little every
+/// time this passes between pieces).
+const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The slot between the body reader and the parser.
 #[derive(Debug)]
@@ -135,7 +150,9 @@ impl Pump {
                     }
                 }
             }
-            let piece = self.rest.split_to(self.rest.len().min(FEED_MAX));
+            // Never past the budget: the parser sees at most that much of a head's input.
+            let room = budget.map_or(FEED_MAX, |b| FEED_MAX.min(b - fed));
+            let piece = self.rest.split_to(self.rest.len().min(room));
             fed += piece.len();
             *self.feed.slot() = Slot::Piece(piece);
         }
@@ -181,6 +198,11 @@ pub struct Multipart {
     max_fields: usize,
     max_field_size: u64,
     max_in_memory: usize,
+    max_in_memory_total: usize,
+    /// Bytes collected by [`Field::bytes`] so far, over every part.
+    in_memory: usize,
+    /// The boundary's length, for [`head_len`].
+    boundary_len: usize,
     state: FormState,
 }
 
@@ -208,6 +230,7 @@ impl Multipart {
     /// A form over `body` with `boundary` (from the Content-Type).
     pub(crate) fn new(body: RequestBody, boundary: String) -> Multipart {
         let feed = Feed(Arc::new(Mutex::new(Slot::Empty)));
+        let boundary_len = boundary.len();
         Multipart {
             parser: multer::Multipart::new(feed.clone(), boundary),
             pump: Pump {
@@ -221,6 +244,9 @@ impl Multipart {
             max_fields: DEFAULT_MAX_FIELDS,
             max_field_size: u64::MAX,
             max_in_memory: DEFAULT_MAX_IN_MEMORY,
+            max_in_memory_total: DEFAULT_MAX_IN_MEMORY_TOTAL,
+            in_memory: 0,
+            boundary_len,
             state: FormState::Parts,
         }
     }
@@ -246,12 +272,31 @@ impl Multipart {
         self
     }
 
+    /// At most `bytes` collected by [`Field::bytes`] and [`Field::text`] over the whole form
+    /// (default 4 MiB); the part that would pass it is a 413. Without it, a form's text parts
+    /// could each be [`max_in_memory`](Multipart::max_in_memory) long, as many as
+    /// [`max_fields`](Multipart::max_fields) allows (1000 parts of 1 MiB under a 1 GiB route
+    /// limit: 1 GiB held by a handler that keeps them).
+    ///
+    /// ```no_run
+    /// # async fn f(mut req: ringbolt::Request) -> Result<(), ringbolt::Error> {
+    /// // A form of short text fields and files: 64 KiB of text in all is plenty.
+    /// let form = req.multipart()?.max_in_memory(16 << 10).max_in_memory_total(64 << 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn max_in_memory_total(mut self, bytes: usize) -> Self {
+        self.max_in_memory_total = bytes;
+        self
+    }
+
     /// The next part, or `None` after the last one. The rest of the part before it is read
     /// and dropped first.
     ///
     /// # Errors
     /// 400 for a malformed body (no boundary where one must be, broken part headers, a
-    /// body that ends inside a part, a part head over 16 KiB), 413 past
+    /// body that ends inside a part) and for a part head over 16 KiB (its boundary line and
+    /// header lines, not counting optional whitespace; or 16 KiB of input read in search of
+    /// it, a preamble included, without its end), 413 past
     /// [`max_fields`](Multipart::max_fields) or [`max_field_size`](Multipart::max_field_size)
     /// or the route's body limit, 408 when the client stops sending. After an error every
     /// call fails.
@@ -288,6 +333,11 @@ impl Multipart {
             while self.pump.body.chunk().await?.is_some() {}
             return Ok(false);
         };
+        // What the parser had read before the search began (the end of the previous part's
+        // last piece) was not counted: the fields themselves are.
+        if head_len(&field, self.boundary_len) > HEAD_BUDGET {
+            return Err(Error::bad_request("Multipart part head too large"));
+        }
         self.fields += 1;
         if self.fields > self.max_fields {
             return Err(Error::new(
@@ -324,6 +374,53 @@ impl Multipart {
         }
         Ok(Some(piece))
     }
+}
+
+/// The length of `field`'s head as sent, but for optional whitespace: its boundary line,
+/// each header field line and the empty line.
+fn head_len(field: &multer::Field<'static>, boundary_len: usize) -> usize {
+    let fields: usize = field
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    2 + boundary_len + 2 + fields + 2
+}
+
+/// The 409 for a file name that is taken.
+fn exists() -> Error {
+    Error::new(StatusCode::CONFLICT, "File exists")
+}
+
+/// The answer to a failed create, write or commit of the upload `name`, logged: 507 for a
+/// full disk (or quota, or file size limit), 500 for anything else.
+fn storage_error(
+    dir: &UploadDir,
+    name: &str,
+    what: &str,
+    error: &dyn std::fmt::Display,
+    errno: Option<i32>,
+) -> Error {
+    if matches!(errno, Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)) {
+        tracing::warn!(
+            dir = %dir.path().display(),
+            name = %Escaped(name),
+            %error,
+            "{what}: no space"
+        );
+        return Error::new(StatusCode::INSUFFICIENT_STORAGE, "Insufficient storage");
+    }
+    tracing::error!(dir = %dir.path().display(), name = %Escaped(name), %error, "{what}");
+    Error::internal()
+}
+
+/// [`storage_error`] for an [`FsError`].
+fn fs_error(dir: &UploadDir, name: &str, what: &str, e: FsError) -> Error {
+    let errno = match &e {
+        FsError::Io(io) => io.raw_os_error(),
+        _ => None,
+    };
+    storage_error(dir, name, what, &e, errno)
 }
 
 /// A 400 for a body that is not valid multipart.
@@ -417,23 +514,33 @@ impl Field<'_> {
         piece
     }
 
-    /// The rest of the part's data, at most [`Multipart::max_in_memory`] bytes.
+    /// The rest of the part's data, at most [`Multipart::max_in_memory`] bytes, and at most
+    /// what is left of [`Multipart::max_in_memory_total`] for the whole form.
     ///
     /// # Errors
-    /// 413 past that bound; otherwise as [`chunk`](Field::chunk).
+    /// 413 past either bound; otherwise as [`chunk`](Field::chunk).
     pub async fn bytes(&mut self) -> Result<Bytes, Error> {
         let limit = self.form.max_in_memory;
+        let left = self
+            .form
+            .max_in_memory_total
+            .saturating_sub(self.form.in_memory);
         let mut first = None;
         let mut out = Vec::new();
         while let Some(piece) = self.chunk().await? {
             let have = first.as_ref().map_or(0, Bytes::len) + out.len();
-            if have + piece.len() > limit {
+            let over = if have + piece.len() > limit {
+                Some("Multipart field too large")
+            } else if have + piece.len() > left {
+                Some("Multipart fields too large in all")
+            } else {
+                None
+            };
+            if let Some(detail) = over {
                 self.form.state = FormState::Failed;
-                return Err(Error::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Multipart field too large",
-                ));
+                return Err(Error::new(StatusCode::PAYLOAD_TOO_LARGE, detail));
             }
+            self.form.in_memory += piece.len();
             // One piece is returned as it is; more are joined.
             match first.take() {
                 None if out.is_empty() => first = Some(piece),
@@ -462,106 +569,134 @@ impl Field<'_> {
     }
 
     /// Writes the rest of the part's data to a new file `name` in `dir`, and returns how
-    /// many bytes it wrote. The file is created with `O_EXCL` (never replacing anything)
-    /// and written off the worker, on the blocking pool, while the next data is read; a
-    /// failed upload removes what it wrote. After a refused name or an existing file the
-    /// part is still unread: the handler may go on with the next one.
+    /// many bytes it wrote. The data is written off the worker, on the blocking pool, while
+    /// the next data is read, to a file that has no name until every byte is written
+    /// ([`UploadDir::begin`]): only then is it named `name`, never replacing anything. An
+    /// upload that does not get there leaves no file, whatever stopped it: an error, the
+    /// client leaving, a timeout or `select` dropping the handler's future, the drain
+    /// deadline at shutdown, a panic. After a refused name or an existing file the part is
+    /// still unread: the handler may go on with the next one.
     ///
     /// # Errors
-    /// 422 naming the field when `name` is not [one plain component](UploadDir::is_plain_name)
-    /// (`../x`, `/etc/x`, `.env`, ...); 409 when a file of that name exists; 500 (and a log
-    /// line) when the file cannot be created or written; otherwise as [`chunk`](Field::chunk).
+    /// 422 naming the field and what is wrong when `name` is not
+    /// [one plain component](UploadDir::is_plain_name) (`../x`, `/etc/x`, `.env`, `-rf`, a
+    /// bidi override, ...); 409 when a file of that name exists, checked before
+    /// any data is read and again when the file is named; 507 when the disk is full (or
+    /// the quota or file size limit is reached); 500 (and a log line) when the file cannot
+    /// be created or written otherwise; otherwise as [`chunk`](Field::chunk).
     pub async fn save_to(&mut self, dir: &UploadDir, name: &str) -> Result<u64, Error> {
-        if !UploadDir::is_plain_name(name) {
+        if let Some(problem) = crate::fs::upload::name_problem(name) {
             return Err(Error::unprocessable(vec![
-                ValidationIssue::new(self.loc(), "file name must be one plain path component")
-                    .input(name),
+                ValidationIssue::new(self.loc(), problem).input(name),
             ]));
         }
-        let created = {
+        let begun = {
             let (dir, name) = (dir.clone(), name.to_owned());
-            crate::spawn_blocking(move || dir.create(&name)).await?
+            crate::task::file_work(move || dir.begin(&name)).await?
         };
-        let file = match created {
-            Ok(file) => Arc::new(file),
-            Err(FsError::Exists) => {
-                return Err(Error::new(StatusCode::CONFLICT, "File exists"));
-            }
-            Err(e) => {
-                tracing::error!(
-                    dir = %dir.path().display(),
-                    name = %Escaped(name),
-                    error = %e,
-                    "cannot create upload file"
-                );
-                return Err(Error::internal());
-            }
+        let file = match begun {
+            Ok(file) => file,
+            Err(FsError::Exists) => return Err(exists()),
+            Err(e) => return Err(fs_error(dir, name, "cannot create upload file", e)),
         };
-        let written = self.write_to(&file, dir, name).await;
-        if written.is_ok() {
-            // Closing may flush (on some filesystems): off the worker too.
-            crate::spawn_blocking(move || drop(file)).await?;
-        } else {
-            let (dir, name) = (dir.clone(), name.to_owned());
-            let removed = crate::spawn_blocking(move || {
-                drop(file);
-                dir.remove(&name).map_err(|e| (dir, name, e))
-            })
-            .await;
-            if let Ok(Err((dir, name, e))) = removed {
-                tracing::error!(
-                    dir = %dir.path().display(),
-                    name = %Escaped(&name),
-                    error = %e,
-                    "cannot remove a partial upload"
-                );
-            }
+        // From here on, `file` going away unnamed (this future returning early, or dropped)
+        // is what removes the partial upload.
+        let written = self.write_to(&file, dir, name).await?;
+        // Naming, then closing (which may flush on some filesystems): off the worker too.
+        let committed = crate::task::file_work(move || file.commit()).await?;
+        match committed {
+            Ok(()) => Ok(written),
+            Err(FsError::Exists) => Err(exists()),
+            Err(e) => Err(fs_error(dir, name, "cannot name upload file", e)),
         }
-        written
     }
 
-    /// Copies the rest of the part to `file`: each batch is written on the blocking pool
-    /// while the next one is read.
+    /// Copies the rest of the part to `file`. Pieces are collected into batches of about
+    /// [`WRITE_BATCH`] bytes, each written on the blocking pool while the next is read; a
+    /// batch that waits [`IDLE_FLUSH`] for more data is written as it is, so that an upload
+    /// that stalls holds no data in memory.
     async fn write_to(
         &mut self,
-        file: &Arc<std::fs::File>,
+        file: &NewFile,
         dir: &UploadDir,
         name: &str,
     ) -> Result<u64, Error> {
         let mut total = 0;
-        let mut batch = self.batch().await?;
-        while !batch.is_empty() {
-            total += batch.iter().map(|b| b.len() as u64).sum::<u64>();
-            let file = Arc::clone(file);
-            let write = crate::spawn_blocking(move || write_batch(&file, &batch));
-            let (written, next) = futures_util::future::join(write, self.batch()).await;
-            if let Err(e) = written? {
-                tracing::error!(
-                    dir = %dir.path().display(),
-                    name = %Escaped(name),
-                    error = %e,
-                    "cannot write upload file"
-                );
-                return Err(Error::internal());
+        let mut batch = Batch::default();
+        let mut writing: Option<Writing> = None;
+        let finish = |written: Result<std::io::Result<()>, Error>| match written? {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let errno = e.raw_os_error();
+                Err(storage_error(
+                    dir,
+                    name,
+                    "cannot write upload file",
+                    &e,
+                    errno,
+                ))
             }
-            batch = next?;
-        }
-        Ok(total)
-    }
-
-    /// The next pieces of the part, about [`WRITE_BATCH`] bytes (fewer at its end; none
-    /// after it).
-    async fn batch(&mut self) -> Result<Vec<Bytes>, Error> {
-        let mut batch = Vec::new();
-        let mut len = 0;
-        while len < WRITE_BATCH {
-            let Some(piece) = self.chunk().await? else {
-                break;
+        };
+        loop {
+            let piece = {
+                let mut next = std::pin::pin!(self.chunk());
+                let mut idle = None;
+                loop {
+                    // What comes first: the next piece, the end of the write in flight, or
+                    // (with none in flight) the batch's idle time.
+                    let event = std::future::poll_fn(|cx| {
+                        if let Poll::Ready(piece) = next.as_mut().poll(cx) {
+                            return Poll::Ready(Event::Piece(piece));
+                        }
+                        if let Some(write) = writing.as_mut()
+                            && let Poll::Ready(done) = write.as_mut().poll(cx)
+                        {
+                            return Poll::Ready(Event::Written(done));
+                        }
+                        if writing.is_none() && !batch.pieces.is_empty() {
+                            let timer = idle
+                                .get_or_insert_with(|| Box::pin(crate::time::sleep(IDLE_FLUSH)));
+                            if timer.as_mut().poll(cx).is_ready() {
+                                return Poll::Ready(Event::Idle);
+                            }
+                        }
+                        Poll::Pending
+                    })
+                    .await;
+                    match event {
+                        Event::Piece(piece) => break piece?,
+                        Event::Written(done) => {
+                            writing = None;
+                            idle = None;
+                            finish(done)?;
+                        }
+                        Event::Idle => {
+                            idle = None;
+                            writing = Some(batch.write(file));
+                        }
+                    }
+                }
             };
-            len += piece.len();
-            batch.push(piece);
+            let Some(piece) = piece else {
+                if let Some(write) = writing.take() {
+                    finish(write.await)?;
+                }
+                if !batch.pieces.is_empty() {
+                    finish(batch.write(file).await)?;
+                }
+                return Ok(total);
+            };
+            total += piece.len() as u64;
+            batch.len += piece.len();
+            batch.pieces.push(piece);
+            if batch.len >= WRITE_BATCH {
+                // One write in flight at a time: reading waits for the one before.
+                if let Some(write) = writing.take() {
+                    finish(write.await)?;
+                }
+                writing = Some(batch.write(file));
+            }
         }
-        Ok(batch)
     }
 
     /// Where a problem with this part is reported: `["body", name]`.
@@ -581,4 +716,35 @@ fn write_batch(mut file: &std::fs::File, batch: &[Bytes]) -> std::io::Result<()>
         file.write_all(piece)?;
     }
     Ok(())
+}
+
+/// Pieces of a part waiting to be written.
+#[derive(Default)]
+struct Batch {
+    pieces: Vec<Bytes>,
+    /// Their length in all.
+    len: usize,
+}
+
+impl Batch {
+    /// Hands every piece to a write on the blocking pool, leaving the batch empty.
+    fn write(&mut self, file: &NewFile) -> Writing {
+        let pieces = std::mem::take(&mut self.pieces);
+        self.len = 0;
+        let file = file.shared();
+        Box::pin(crate::task::file_work(move || write_batch(&file, &pieces)))
+    }
+}
+
+/// A batch's write on the blocking pool.
+type Writing = Pin<Box<dyn Future<Output = Result<std::io::Result<()>, Error>>>>;
+
+/// What [`Field::write_to`] waits for.
+enum Event {
+    /// The next piece of the part (`None` at its end).
+    Piece(Result<Option<Bytes>, Error>),
+    /// The write in flight ended.
+    Written(Result<std::io::Result<()>, Error>),
+    /// The batch waited [`IDLE_FLUSH`] for more.
+    Idle,
 }

@@ -191,6 +191,11 @@ async fn serve(
             }
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                // monoio's io_uring accept (0.2.4) does not ask for SOCK_CLOEXEC, as its epoll
+                // one does: the connection would live on in every program this process
+                // starts, an upgrade's successor included, and its client would never see it
+                // close.
+                let _ = super::sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&stream), true);
                 let slot = Rc::new(ConnSlot::default());
                 let key = ctx.conns.borrow_mut().insert(Rc::clone(&slot));
                 if let Some(m) = &ctx.metrics {

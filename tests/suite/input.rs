@@ -62,6 +62,20 @@ async fn upload(mut req: Request, max_field: u64) -> Result<Json<Value>, Error> 
     Ok(Json(Value::Array(parts)))
 }
 
+/// Reads every part as text (with `total` as the form's in-memory bound); answers how
+/// many bytes in all.
+async fn texts(mut req: Request, total: Option<usize>) -> Result<String, Error> {
+    let mut form = req.multipart()?;
+    if let Some(total) = total {
+        form = form.max_in_memory_total(total);
+    }
+    let mut n = 0;
+    while let Some(mut field) = form.next_field().await? {
+        n += field.text().await?.len();
+    }
+    Ok(n.to_string())
+}
+
 /// An app whose uploads go to `dir`.
 fn app(dir: &Path) -> Api {
     let mut api = Api::new();
@@ -86,6 +100,11 @@ fn app(dir: &Path) -> Api {
     api.post("/upload", |req: Request| upload(req, u64::MAX))
         .body_limit(64 << 20);
     api.post("/upload-small", |req: Request| upload(req, 1024))
+        .body_limit(64 << 20);
+    // Collects every part as text: at most 1000 bytes in all, and the default bounds.
+    api.post("/texts", |req: Request| texts(req, Some(1000)))
+        .body_limit(64 << 20);
+    api.post("/texts-default", |req: Request| texts(req, None))
         .body_limit(64 << 20);
     // Reads only the first part, then answers.
     api.post("/first", |mut req: Request| async move {
@@ -419,6 +438,59 @@ on_both_drivers! {
         assert_eq!(std::fs::read(dir.uploads().join("notes.txt")).unwrap(), small);
     }
 
+    fn text_parts_are_bounded_in_all(driver: Driver) {
+        let dir = Scratch::new("texts", driver);
+        let s = start_api(driver, app(&dir.uploads()));
+        let a = s.local_addr();
+        let v400 = "v".repeat(400);
+        let parts = |n: usize, value: &str| -> Vec<u8> {
+            let part = || Part { name: "t", file: None, content_type: None, data: value.as_bytes() };
+            multipart(&(0..n).map(|_| part()).collect::<Vec<_>>())
+        };
+        let r = post(a, "/texts", Some(&multipart_type()), &parts(2, &v400));
+        assert_eq!((r.status, r.text()), (200, "800"));
+        let r = post(a, "/texts", Some(&multipart_type()), &parts(3, &v400));
+        assert_eq!(r.status, 413);
+        assert_eq!(body_json(&r), json!({"detail": "Multipart fields too large in all"}));
+        // By default 4 MiB in all: four parts of 1 MiB (each at the per-part bound) fit, a
+        // fifth does not.
+        let mib = "m".repeat(1 << 20);
+        let r = post(a, "/texts-default", Some(&multipart_type()), &parts(4, &mib));
+        assert_eq!((r.status, r.text()), (200, (4 << 20).to_string().as_str()));
+        let r = post(a, "/texts-default", Some(&multipart_type()), &parts(5, &mib));
+        assert_eq!(r.status, 413);
+        assert_eq!(body_json(&r), json!({"detail": "Multipart fields too large in all"}));
+    }
+
+    fn part_heads_over_16_kib_are_400(driver: Driver) {
+        let dir = Scratch::new("heads", driver);
+        let s = start_api(driver, app(&dir.uploads()));
+        // A text part whose head (boundary line, header lines, empty line) is `len` bytes.
+        let part = |name: &str, len: usize| -> Vec<u8> {
+            let fixed = format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\nX-Pad: \r\n\r\n"
+            );
+            let head = fixed.replace("X-Pad: ", &format!("X-Pad: {}", "p".repeat(len - fixed.len())));
+            assert_eq!(head.len(), len);
+            [head.as_bytes(), b"value\r\n"].concat()
+        };
+        let end = format!("--{BOUNDARY}--\r\n").into_bytes();
+        for (len, status) in [(16 * 1024, 200), (16 * 1024 + 1, 400), (20 * 1024, 400)] {
+            // The first part (its search starts with the body) and a later one (its head
+            // arrives with the end of the part before).
+            for body in [
+                [part("a", len), end.clone()].concat(),
+                [part("a", 200), part("b", len), end.clone()].concat(),
+            ] {
+                let r = post(s.local_addr(), "/upload", Some(&multipart_type()), &body);
+                assert_eq!(r.status, status, "{len}: {}", r.text());
+                if status == 400 {
+                    assert_eq!(body_json(&r), json!({"detail": "Multipart part head too large"}));
+                }
+            }
+        }
+    }
+
     fn multipart_arriving_in_small_pieces_and_chunked(driver: Driver) {
         let dir = Scratch::new("pieces", driver);
         let s = start_api(driver, app(&dir.uploads()));
@@ -570,6 +642,39 @@ on_both_drivers! {
         let r = post(a, "/upload", Some("application/octet-stream"), &good);
         assert_eq!(r.status, 415);
         assert_eq!(dir.entries(), ["uploads"], "no partial file is left");
+    }
+
+    // How the parser (multer) reads three things other parsers may read differently; what
+    // a filter in front of the server sees can differ (docs/RELIABILITY.md, Uploads).
+    fn multipart_parser_readings_are_as_documented(driver: Driver) {
+        let dir = Scratch::new("readings", driver);
+        let s = start_api(driver, app(&dir.uploads()));
+        let a = s.local_addr();
+        let ct = multipart_type();
+        let with_disposition = |cd: &str| -> Vec<u8> {
+            format!("--{BOUNDARY}\r\nContent-Disposition: {cd}\r\n\r\ndata\r\n--{BOUNDARY}--\r\n")
+                .into_bytes()
+        };
+        // Two `filename` parameters: the first counts (and either would have to be plain).
+        let body = with_disposition(r#"form-data; name="f"; filename="safe.txt"; filename="../x""#);
+        let r = post(a, "/upload", Some(&ct), &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(body_json(&r)[0]["file"], "safe.txt");
+        assert_eq!(dir.entries(), ["uploads", "uploads/safe.txt"]);
+        std::fs::remove_file(dir.uploads().join("safe.txt")).unwrap();
+        // `filename*` (RFC 7578 §4.2: not to be used in form-data) is not a file name: the
+        // part is a text field.
+        let body = with_disposition(r#"form-data; name="f"; filename*=UTF-8''x.txt"#);
+        let r = post(a, "/upload", Some(&ct), &body);
+        assert_eq!((r.status, body_json(&r)), (200, json!([{"name": "f", "value": "data"}])));
+        // The first boundary is found anywhere in the preamble, not only at a line start
+        // (RFC 2046 §5.1.1 wants a CRLF before it); a line start works as well, of course.
+        let part = multipart(&[text("t", "v")]);
+        for preamble in [&b"junk"[..], b"preamble\r\n"] {
+            let r = post(a, "/upload", Some(&ct), &[preamble, &part].concat());
+            assert_eq!((r.status, body_json(&r)), (200, json!([{"name": "t", "value": "v"}])));
+        }
+        assert_eq!(dir.entries(), ["uploads"]);
     }
 
     fn unread_parts_are_skipped(driver: Driver) {

@@ -2,9 +2,10 @@
 //! io_uring and on epoll. One binary links once instead of once per subject.
 //!
 //! Tests that measure the whole process stay binaries of their own, beside this one: thread
-//! counts (`threads`), peak memory and CPU time (`upload_memory`), the process-wide log
-//! subscriber (`tracing`, `hardening`), the descriptor limit (`emfile`), and the latency
-//! probes of cold files (`cold_files`, `off_worker`), which other tests' load would disturb.
+//! counts (`threads`), peak memory and CPU time (`upload_memory`), the file size limit
+//! (`upload_full_disk`), the process-wide log subscriber (`tracing`, `hardening`), the
+//! descriptor limit (`emfile`), and the latency probes of cold files (`cold_files`,
+//! `off_worker`), which other tests' load would disturb.
 
 #[macro_use]
 #[path = "../common/mod.rs"]
@@ -28,6 +29,7 @@ mod routing;
 mod state;
 mod streams;
 mod timeouts;
+mod uploads;
 
 // What a feature adds.
 #[cfg(feature = "templates")]

@@ -1,6 +1,10 @@
 //! Zero-downtime operations of the binary over real sockets: an in-place upgrade (SIGUSR2)
 //! under load loses no request; a failed upgrade leaves the old process serving; systemd
-//! socket activation (`LISTEN_FDS`) serves on the socket it is given.
+//! socket activation (`LISTEN_FDS`) serves on the socket it is given. And uploads across an
+//! upgrade, on io_uring and epoll, with an app of this binary's own as the server (the
+//! `ringbolt` binary takes no uploads): one in flight finishes on the old process, one that
+//! stalls is cut at the drain deadline and leaves no file; no connection lives on in a program
+//! the server starts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use ringbolt::Driver;
 
 /// Processes started by a test (the binary and what it started), killed when dropped.
 struct Procs {
@@ -357,4 +363,230 @@ fn a_descriptor_listed_twice_is_refused_at_startup() {
         .unwrap();
     assert!(!status.success());
     assert!(stderr.contains("listed twice"), "{stderr}");
+}
+
+/// Where [`upload_server`] saves uploads (set: it serves; unset: it is not a test).
+const UPLOAD_DIR_VAR: &str = "RINGBOLT_TEST_UPLOAD_DIR";
+
+/// [`upload_server`]'s driver: `uring` or `epoll`.
+const UPLOAD_DRIVER_VAR: &str = "RINGBOLT_TEST_UPLOAD_DRIVER";
+
+/// [`upload_server`]'s drain deadline.
+const UPLOAD_DRAIN: Duration = Duration::from_millis(1500);
+
+/// Not a test: the server the upload upgrade test runs as a process of its own (this test
+/// binary started again with this test's name). SIGUSR2 starts it once more, as it would the
+/// `ringbolt` binary, with the same arguments and environment and the sockets inherited. It
+/// serves `POST /upload` (every file part saved under its file name) until SIGTERM or an
+/// upgrade. Without [`UPLOAD_DIR_VAR`] it does nothing.
+#[test]
+#[ignore = "a server process that upload_in_flight_during_an_upgrade starts"]
+fn upload_server() {
+    let Ok(dir) = std::env::var(UPLOAD_DIR_VAR) else {
+        return;
+    };
+    // SAFETY: the harness runs this one test (`--exact`, one thread); its main thread waits for
+    // it and reads no environment meanwhile, and nothing else has started a thread yet.
+    let mut inherited = unsafe { ringbolt::Inherited::take() }.expect("inherited sockets");
+    let driver = match std::env::var(UPLOAD_DRIVER_VAR).as_deref() {
+        Ok("epoll") => Driver::Epoll,
+        _ => Driver::Uring,
+    };
+    let mut api = ringbolt::Api::new();
+    api.state(ringbolt::fs::UploadDir::new(&dir).expect("upload dir"));
+    api.post("/upload", |mut req: ringbolt::Request| async move {
+        let uploads = req.state::<ringbolt::fs::UploadDir>()?;
+        let mut form = req.multipart()?;
+        let mut out = String::new();
+        while let Some(mut field) = form.next_field().await? {
+            let name = field.file_name().unwrap_or("unnamed").to_owned();
+            let size = field.save_to(uploads, &name).await?;
+            out.push_str(&format!("{name}={size}\n"));
+        }
+        Ok::<_, ringbolt::Error>(out)
+    })
+    .body_limit(1 << 30);
+    let config = ringbolt::Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: 1,
+        driver,
+        drain_timeout: UPLOAD_DRAIN,
+        ..ringbolt::Config::default()
+    };
+    let listeners = std::mem::take(&mut inherited.listeners);
+    ringbolt::ServerBuilder::config(config)
+        .listeners(listeners)
+        .serve_then(api, |addr| {
+            inherited.notify_ready();
+            println!("\nserving on http://{addr}/");
+            let _ = std::io::stdout().flush();
+        })
+        .expect("serve");
+}
+
+/// The start of a POST of one file part `name` with `len` bytes of data; the data and
+/// [`upload_tail`] follow.
+fn upload_head(name: &str, len: usize) -> Vec<u8> {
+    let part = format!(
+        "--B0undary\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{name}\"\r\n\r\n"
+    );
+    let total = part.len() + len + upload_tail().len();
+    format!(
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: multipart/form-data; \
+         boundary=B0undary\r\nContent-Length: {total}\r\n\r\n{part}"
+    )
+    .into_bytes()
+}
+
+fn upload_tail() -> &'static [u8] {
+    b"\r\n--B0undary--\r\n"
+}
+
+/// Upload files `pid` holds open in `dir` that have no name yet (`O_TMPFILE`).
+fn staged_by(pid: u32, dir: &std::path::Path) -> usize {
+    let prefix = format!("{}/#", dir.display());
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|t| t.to_string_lossy().starts_with(&prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs `f` until it returns true or `limit` passes.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+on_both_drivers! {
+    fn upload_in_flight_during_an_upgrade(driver: Driver) {
+        let dir = scratch(&format!("uploads-{driver:?}")).canonicalize().unwrap();
+        let marker = dir.display().to_string();
+        let driver_name = match driver {
+            Driver::Epoll => "epoll",
+            _ => "uring",
+        };
+        // This binary, running only upload_server; the marker is a filter that matches
+        // nothing, there for pgrep.
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["upgrade::upload_server", "--exact", "--ignored", "--nocapture"])
+            .args(["--test-threads", "1", &marker])
+            .env(UPLOAD_DIR_VAR, &dir)
+            .env(UPLOAD_DRIVER_VAR, driver_name)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the upload server");
+        let stdout = child.stdout.take().unwrap();
+        let mut procs = Procs { child: Some(child), marker };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("http://") {
+                    let _ = tx.send(line[i + 7..].trim().trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let addr: SocketAddr = rx.recv_timeout(Duration::from_secs(20)).expect("address").parse().unwrap();
+        let old = procs.child.as_ref().unwrap().id();
+
+        // Two uploads of 4 MiB, 1.5 MiB sent of each: one will finish, one stays stalled.
+        let len = 4 << 20;
+        let data: Vec<u8> = (0..len).map(|i| (i * 13 + i / 509) as u8).collect();
+        let sent = 3 << 19;
+        let mut finishing = crate::common::Client::connect(addr);
+        finishing.send(&upload_head("whole.bin", len)).send(&data[..sent]);
+        let mut stalled = crate::common::Client::connect(addr);
+        stalled.send(&upload_head("cut.bin", len)).send(&data[..sent]);
+        assert!(within(Duration::from_secs(5), || staged_by(old, &dir) == 2), "both uploads began");
+
+        Procs::signal(old, "-USR2");
+        assert!(within(Duration::from_secs(10), || procs.pids().len() == 2), "a successor started");
+        // The old process drains once the successor serves: the upload in flight goes on
+        // there, on the old process, and is saved whole.
+        std::thread::sleep(Duration::from_millis(300));
+        finishing.send(&data[sent..]).send(upload_tail());
+        let r = finishing.response_to("POST");
+        assert_eq!((r.status, r.text()), (200, format!("whole.bin={len}\n").as_str()));
+        assert!(std::fs::read(dir.join("whole.bin")).unwrap() == data, "whole.bin is whole");
+        // The stalled one is cut at the drain deadline: closed unanswered, nothing left.
+        let got = stalled.read_to_close();
+        assert!(!String::from_utf8_lossy(&got).contains(" 200 "), "{got:?}");
+        let status = procs.child.as_mut().unwrap().wait().unwrap();
+        assert!(status.success(), "old process: {status}");
+        assert_eq!(names_in(&dir), ["whole.bin"], "no partial file, named or not");
+        // The successor takes uploads into the same directory.
+        let mut after = crate::common::Client::connect(addr);
+        after.send(&upload_head("after.bin", 1000)).send(&data[..1000]).send(upload_tail());
+        assert_eq!(after.response_to("POST").status, 200);
+        assert_eq!(std::fs::read(dir.join("after.bin")).unwrap(), &data[..1000]);
+        procs.child = None;
+        drop(procs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+on_both_drivers! {
+    // The successor of an upgrade is one such program: a connection it inherited would stay
+    // open there, unread, after the old process closed it (a graceful close sends its FIN
+    // with shutdown(2) whoever holds a copy; a connection cut at the drain deadline is only
+    // closed).
+    fn connections_are_not_inherited_by_programs_the_server_starts(driver: Driver) {
+        let (tx, rx) = std::sync::mpsc::channel::<std::process::Child>();
+        let tx = std::sync::Mutex::new(tx);
+        let mut api = ringbolt::Api::new();
+        api.get("/spawn", move |_req: ringbolt::Request| {
+            let child = Command::new("sleep")
+                .arg("3")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn sleep");
+            let _ = tx.lock().unwrap().send(child);
+            async {
+                ringbolt::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }
+        });
+        let config = ringbolt::Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
+            driver,
+            drain_timeout: Duration::from_millis(200),
+            ..ringbolt::Config::default()
+        };
+        let s = ringbolt::ServerBuilder::config(config).spawn(api).expect("server starts");
+        let mut c = crate::common::Client::connect(s.local_addr());
+        c.send(b"GET /spawn HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut child = rx.recv_timeout(Duration::from_secs(5)).expect("the handler ran");
+        s.shutdown().expect("shutdown");
+        let started = Instant::now();
+        let got = c.read_to_close();
+        let took = started.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(got.is_empty(), "{got:?}");
+        assert!(took < Duration::from_secs(2), "closed only when the child exited: {took:?}");
+    }
 }
