@@ -33,6 +33,10 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Largest read buffer growth asked for at once while reading a long body.
 const MAX_READ_STEP: usize = 256 * 1024;
 
+/// The read step a body starts with, and goes back to once the client has sent all it had
+/// ([`Pace::fill`]).
+const MIN_READ_STEP: usize = 16 * 1024;
+
 /// How far a request body got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyState {
@@ -484,6 +488,10 @@ pub(crate) struct Pace {
     /// Fires when an interval ends in the middle of a wait; made by the first wait that
     /// needs it.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The most the next read asks for: doubled after a read that filled it (the client
+    /// sends faster than it is read), back to [`MIN_READ_STEP`] after one that did not (the
+    /// client has sent all it had, and the next read may wait long for more).
+    step: usize,
 }
 
 impl Pace {
@@ -493,12 +501,39 @@ impl Pace {
             waited: Duration::ZERO,
             received: 0,
             timer: None,
+            step: MIN_READ_STEP,
         }
+    }
+
+    /// [`Io::fill`] for a body: at most the current step, and a wait judged against the rate.
+    ///
+    /// A read that may wait long holds its buffer all the while (io_uring owns it until the
+    /// read ends), so after the client has sent all it had the next read is small, in a buffer
+    /// of that size: a stalled upload holds 16 KiB here instead of the 256 KiB its fast part
+    /// grew to. A client that keeps the socket full doubles the step back within four reads.
+    async fn fill(
+        &mut self,
+        io: &mut Io,
+        deadline: Instant,
+        want: usize,
+    ) -> Result<usize, ConnError> {
+        let want = want.min(self.step);
+        if io.rbuf.is_empty() && io.rbuf.capacity() > 4 * self.step {
+            // Pieces split off earlier keep their bytes; only the spare tail is let go.
+            io.rbuf = bytes::BytesMut::new();
+        }
+        let n = self.fill_paced(io, deadline, want).await?;
+        self.step = if n >= self.step {
+            (self.step * 2).min(MAX_READ_STEP)
+        } else {
+            MIN_READ_STEP
+        };
+        Ok(n)
     }
 
     /// [`Io::fill`], with the wait judged against the rate: [`ConnError::TooSlow`] when an
     /// interval of waiting ends with fewer bytes than the rate asks for.
-    async fn fill(
+    async fn fill_paced(
         &mut self,
         io: &mut Io,
         deadline: Instant,
