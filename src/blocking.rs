@@ -129,6 +129,8 @@ struct Shared {
     app_jobs: AtomicUsize,
     /// Jobs of either class waiting for a thread.
     queued: AtomicUsize,
+    /// Application jobs refused since the start.
+    refused: AtomicUsize,
 }
 
 impl Shared {
@@ -209,6 +211,7 @@ impl BlockingPool {
             any_ready: Condvar::new(),
             app_jobs: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
         });
         let reserved = limits.reserved();
         for i in 0..limits.threads {
@@ -245,6 +248,21 @@ impl BlockingPool {
         self.app_jobs() < self.app_capacity()
     }
 
+    /// Application jobs refused since the pool started.
+    pub(crate) fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Admits a job that is not a handler's own (a stream's producer): the overall bound
+    /// only; a refusal is counted.
+    pub(crate) fn admit_producer(&self) -> bool {
+        let room = self.has_room();
+        if !room {
+            self.shared.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        room
+    }
+
     /// Application jobs that may be queued or running: the threads that run them, and the
     /// queue.
     fn app_capacity(&self) -> usize {
@@ -255,13 +273,19 @@ impl BlockingPool {
     /// thread (if any), or says why not.
     pub(crate) fn admit(&self) -> Result<Admitted, Refused> {
         let conn = CONN.with(|c| c.borrow().clone());
-        if let Some(c) = &conn
-            && c.0.get() >= self.limits.per_connection
+        let refused = if conn
+            .as_ref()
+            .is_some_and(|c| c.0.get() >= self.limits.per_connection)
         {
-            return Err(Refused::ConnectionBusy);
-        }
-        if !self.has_room() {
-            return Err(Refused::QueueFull);
+            Some(Refused::ConnectionBusy)
+        } else if !self.has_room() {
+            Some(Refused::QueueFull)
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            self.shared.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(why);
         }
         if let Some(c) = &conn {
             c.0.set(c.0.get() + 1);

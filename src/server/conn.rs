@@ -875,7 +875,7 @@ fn finish_response(resp: Response, endpoint: &Endpoint) -> Response {
 /// Whether `resp` streams a synchronous iterator that the blocking pool has no room for.
 fn iter_refused(resp: &Response, pool: &BlockingPool) -> bool {
     matches!(resp.body(), Body::Stream(s) if matches!(s.source, Source::Iter(_)))
-        && !pool.has_room()
+        && !pool.admit_producer()
 }
 
 /// Bodies at least this large are compressed on the blocking pool, not on the worker: at

@@ -327,6 +327,20 @@ impl Metrics {
             "Jobs waiting for a blocking-pool thread (file work, stream producers, spawn_blocking, compression).",
             self.pool.queued() as u64,
         );
+        single(
+            &mut out,
+            "ringbolt_blocking_app_jobs",
+            "gauge",
+            "Application jobs on the blocking pool, queued or running (spawn_blocking, stream producers, compression).",
+            self.pool.app_jobs() as u64,
+        );
+        single(
+            &mut out,
+            "ringbolt_blocking_refused_total",
+            "counter",
+            "Application jobs refused because the blocking pool was full (answered 503).",
+            self.pool.refused() as u64,
+        );
         if let Some(dropped) = &self.log_dropped {
             single(
                 &mut out,

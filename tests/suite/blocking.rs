@@ -213,6 +213,7 @@ fn start_pool(driver: Driver, api: Api, limits: ringbolt::PoolLimits) -> ringbol
         workers: 1,
         driver,
         blocking: limits,
+        admin: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         ..ringbolt::Config::default()
     };
     ringbolt::ServerBuilder::config(config)
@@ -275,6 +276,11 @@ on_both_drivers! {
         // A synchronous stream's producer is refused the same way, before its head.
         let r = roundtrip(a, b"GET /iter HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
+        // The operator sees them.
+        let admin = s.admin_addr().unwrap();
+        let m = roundtrip(admin, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(m.text().contains("\nringbolt_blocking_refused_total 2\n"), "{}", m.text());
+        assert!(m.text().contains("\nringbolt_blocking_app_jobs 3\n"), "{}", m.text());
         // A large body is not compressed while the queue is full: it goes out as it is.
         let r = roundtrip(a, b"GET /huge HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\n\r\n");
         assert_eq!((r.status, r.header("content-encoding")), (200, None));
