@@ -509,8 +509,9 @@ impl Pace {
     ///
     /// A read that may wait long holds its buffer all the while (io_uring owns it until the
     /// read ends), so after the client has sent all it had the next read is small, in a buffer
-    /// of that size: a stalled upload holds 16 KiB here instead of the 256 KiB its fast part
-    /// grew to. A client that keeps the socket full doubles the step back within four reads.
+    /// of its own of that size: a stalled upload holds 16 KiB here instead of the 256 KiB its
+    /// fast part grew to (or the part of it a spare tail kept alive). A client that keeps the
+    /// socket full doubles the step back within four reads.
     async fn fill(
         &mut self,
         io: &mut Io,
@@ -518,9 +519,11 @@ impl Pace {
         want: usize,
     ) -> Result<usize, ConnError> {
         let want = want.min(self.step);
-        if io.rbuf.is_empty() && io.rbuf.capacity() > 4 * self.step {
-            // Pieces split off earlier keep their bytes; only the spare tail is let go.
-            io.rbuf = bytes::BytesMut::new();
+        if io.rbuf.is_empty() && self.step == MIN_READ_STEP {
+            // The read may wait long: it gets a buffer of its own size. The spare tail of the
+            // last one, which may keep a far larger allocation alive, is let go (pieces split
+            // off it keep their bytes).
+            io.rbuf = bytes::BytesMut::with_capacity(MIN_READ_STEP);
         }
         let n = self.fill_paced(io, deadline, want).await?;
         self.step = if n >= self.step {
