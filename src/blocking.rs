@@ -443,6 +443,15 @@ mod tests {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
+    fn pool(threads: usize, queue: usize, per_connection: usize) -> Arc<BlockingPool> {
+        let limits = PoolLimits {
+            threads,
+            queue,
+            per_connection,
+        };
+        BlockingPool::with_limits(limits).unwrap()
+    }
+
     /// Holds `n` application jobs on the pool until the returned sender is dropped.
     fn occupy(pool: &BlockingPool, n: usize) -> mpsc::SyncSender<()> {
         let (release_tx, release_rx) = mpsc::sync_channel::<()>(0);
@@ -461,12 +470,7 @@ mod tests {
 
     #[test]
     fn server_work_runs_while_every_shared_thread_is_held() {
-        let pool = BlockingPool::with_limits(PoolLimits {
-            threads: 4,
-            queue: 100,
-            per_connection: 4,
-        })
-        .unwrap();
+        let pool = pool(4, 100, 4);
         // 3 shared threads busy, and more app jobs queued behind them.
         let release = occupy(&pool, 10);
         std::thread::sleep(Duration::from_millis(50));
@@ -481,12 +485,7 @@ mod tests {
     #[test]
     fn server_work_goes_before_waiting_app_jobs_on_a_shared_thread() {
         // One thread: no reserve, but server work still jumps the queue.
-        let pool = BlockingPool::with_limits(PoolLimits {
-            threads: 1,
-            queue: 100,
-            per_connection: 4,
-        })
-        .unwrap();
+        let pool = pool(1, 100, 4);
         let (order_tx, order_rx) = mpsc::channel();
         let release = occupy(&pool, 1);
         std::thread::sleep(Duration::from_millis(50));
@@ -506,12 +505,7 @@ mod tests {
 
     #[test]
     fn app_jobs_past_the_queue_are_refused_and_room_comes_back() {
-        let pool = BlockingPool::with_limits(PoolLimits {
-            threads: 2,
-            queue: 3,
-            per_connection: 100,
-        })
-        .unwrap();
+        let pool = pool(2, 3, 100);
         // 1 shared thread + 3 queued = 4 admitted.
         let release = occupy(&pool, 4);
         assert_eq!(pool.admit().err(), Some(Refused::QueueFull));
@@ -525,12 +519,7 @@ mod tests {
 
     #[test]
     fn a_connection_past_its_share_is_refused() {
-        let pool = BlockingPool::with_limits(PoolLimits {
-            threads: 2,
-            queue: 100,
-            per_connection: 2,
-        })
-        .unwrap();
+        let pool = pool(2, 100, 2);
         let jobs = Rc::new(ConnJobs::default());
         let mut fut = InConn::new(
             std::future::poll_fn(|_| {
@@ -555,12 +544,7 @@ mod tests {
 
     #[test]
     fn a_job_whose_caller_left_is_not_run() {
-        let pool = BlockingPool::with_limits(PoolLimits {
-            threads: 2,
-            queue: 100,
-            per_connection: 4,
-        })
-        .unwrap();
+        let pool = pool(2, 100, 4);
         let release = occupy(&pool, 1);
         let ran = Arc::new(AtomicUsize::new(0));
         let r = Arc::clone(&ran);

@@ -49,14 +49,10 @@ where
             return Err(Error::unavailable(BUSY_RETRY));
         }
     };
-    match pool.call(Class::App, f).await {
-        Ok(value) => Ok(value),
-        Err(CallFailed::Panicked) => {
-            tracing::error!("a spawn_blocking task panicked");
-            Err(Error::internal())
-        }
-        Err(CallFailed::Stopped) => Err(Error::internal()),
-    }
+    answered(
+        pool.call(Class::App, f).await,
+        "a spawn_blocking task panicked",
+    )
 }
 
 /// Runs the server's own file work `f` (an upload's create, writes and commit) on the
@@ -69,10 +65,16 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match pool::unblocked(f).await {
+    answered(pool::unblocked(f).await, "a file job panicked")
+}
+
+/// A pool call's result as a handler's: a 500 (logged as `panicked` when the job panicked)
+/// when there is none.
+fn answered<T>(result: Result<T, CallFailed>, panicked: &'static str) -> Result<T, Error> {
+    match result {
         Ok(value) => Ok(value),
         Err(CallFailed::Panicked) => {
-            tracing::error!("a file job panicked");
+            tracing::error!("{panicked}");
             Err(Error::internal())
         }
         Err(CallFailed::Stopped) => Err(Error::internal()),

@@ -242,7 +242,7 @@ impl StaticDir {
             && segments
                 .iter()
                 .enumerate()
-                .any(|(i, s)| is_hidden(s, i == 0))
+                .any(|(i, s)| is_hidden(s.as_bytes(), i == 0))
         {
             return Err(Missing {
                 may_fall_back: false,
@@ -354,14 +354,9 @@ pub(crate) fn inner_file(name: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
-/// Whether a decoded path segment (or a listed name) is hidden when dotfiles are:
-/// it starts with a dot and is not `.well-known` at the top of the directory.
-fn is_hidden(name: &str, at_top: bool) -> bool {
-    is_hidden_bytes(name.as_bytes(), at_top)
-}
-
-/// [`is_hidden`] of a name as the directory holds it (not necessarily UTF-8).
-fn is_hidden_bytes(name: &[u8], at_top: bool) -> bool {
+/// Whether a decoded path segment or a listed name (not necessarily UTF-8) is hidden when
+/// dotfiles are: it starts with a dot and is not `.well-known` at the top of the directory.
+fn is_hidden(name: &[u8], at_top: bool) -> bool {
     name.first() == Some(&b'.') && !(at_top && name == WELL_KNOWN.as_bytes())
 }
 
@@ -428,7 +423,7 @@ fn listing_html(
     let mut more = 0usize;
     for e in entries.filter_map(Result::ok) {
         let file_name = e.file_name();
-        if hide && is_hidden_bytes(file_name.as_bytes(), !below_top) {
+        if hide && is_hidden(file_name.as_bytes(), !below_top) {
             continue;
         }
         if names.len() == max {
@@ -548,11 +543,16 @@ mod tests {
             ("env", true, false),
             ("a.env", false, false),
         ] {
-            assert_eq!(is_hidden(name, at_top), hidden, "{name} {at_top}");
+            assert_eq!(
+                is_hidden(name.as_bytes(), at_top),
+                hidden,
+                "{name} {at_top}"
+            );
         }
         // The check runs on decoded segments: each spelling of a dot is a dot.
         for raw in ["%2eenv", "%2Eenv", ".%65nv", "./.env", "a/../.env"] {
-            let hidden = decode_segments(raw).map(|s| s.iter().any(|s| is_hidden(s, false)));
+            let hidden =
+                decode_segments(raw).map(|s| s.iter().any(|s| is_hidden(s.as_bytes(), false)));
             assert!(
                 matches!(hidden, Ok(true) | Err(StatusCode::NOT_FOUND)),
                 "{raw}"

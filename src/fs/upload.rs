@@ -36,8 +36,8 @@
 //! outright (SIGKILL, a power cut) can leave such a file behind.
 //!
 //! The calls here block (they are metadata operations on a disk): a handler runs them
-//! through [`spawn_blocking`](crate::spawn_blocking), as
-//! [`Field::save_to`](crate::Field::save_to) does. Dropping a [`NewFile`] on a worker hands
+//! through [`spawn_blocking`](crate::spawn_blocking); [`Field::save_to`](crate::Field::save_to)
+//! runs them as the blocking pool's file work. Dropping a [`NewFile`] on a worker hands
 //! the close (which may free many blocks) to the blocking pool; the removal of a hidden name
 //! is one `unlinkat` and happens at once.
 

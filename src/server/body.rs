@@ -5,9 +5,10 @@
 //! A body is read whole ([`PendingBody::read`]) or a piece at a time ([`BodyReader`], for
 //! uploads): pieces are handed out as they arrive, so a body of any size costs at most a
 //! read or two of memory. Either way the limit, the body timeout, the minimum receive rate
-//! ([`Pace`]), `100 Continue` and the shared [`BodyState`] work the same, and the socket goes back to the connection when the
-//! body ends, fails, or its read is abandoned (the reader dropped, or a whole-body read
-//! cancelled by a timeout around it): the connection can then still send the answer.
+//! and the read step ([`Pace`]), `100 Continue` and the shared [`BodyState`] work the same,
+//! and the socket goes back to the connection when the body ends, fails, or its read is
+//! abandoned (the reader dropped, or a whole-body read cancelled by a timeout around it):
+//! the connection can then still send the answer.
 
 use std::cell::Cell;
 use std::fmt;

@@ -431,22 +431,11 @@ pub(crate) async fn serve(
             } else {
                 api.shape_error(Error::unavailable(BUSY_RETRY).into_response())
             };
-            let encoder = match (&api.compression, no_compress) {
-                (Some(setting), false) => {
-                    match compress_response(&mut resp, setting, kept.accept_encoding.as_deref()) {
-                        Compressed::Done => None,
-                        Compressed::Stream(encoder) => Some(encoder),
-                        Compressed::OffWorker(body, coding) => {
-                            // Earlier pipelined answers go out while the pool encodes.
-                            if io.flush(wbuf, stall).await.is_err() {
-                                return;
-                            }
-                            compress_off_worker(&mut resp, setting, body, coding, &ctx.pool).await;
-                            None
-                        }
-                    }
-                }
-                _ => None,
+            let accept = kept.accept_encoding.as_deref();
+            let Ok(encoder) =
+                compress_step(&mut resp, ctx, no_compress, accept, &mut io, wbuf).await
+            else {
+                return;
             };
             // A shutdown that began while the handler ran ends the connection after this answer.
             let keep_alive = keep_alive && !ctx.draining();
@@ -870,6 +859,32 @@ fn finish_response(resp: Response, endpoint: &Endpoint) -> Response {
         }
     }
     resp
+}
+
+/// Compression, where the app asks for it and the route does not refuse it: a small body
+/// is encoded here, a large one on the blocking pool once the earlier pipelined answers went
+/// out (the flush's error when it fails: the connection is gone), a stream gets its encoder.
+async fn compress_step(
+    resp: &mut Response,
+    ctx: &WorkerCtx,
+    no_compress: bool,
+    accept: Option<&[u8]>,
+    io: &mut Io,
+    wbuf: &mut Vec<u8>,
+) -> Result<Option<compress::Encoder>, ConnError> {
+    let Some(setting) = ctx.api.compression.as_ref().filter(|_| !no_compress) else {
+        return Ok(None);
+    };
+    match compress_response(resp, setting, accept) {
+        Compressed::Done => Ok(None),
+        Compressed::Stream(encoder) => Ok(Some(encoder)),
+        Compressed::OffWorker(body, coding) => {
+            // Earlier pipelined answers go out while the pool encodes.
+            io.flush(wbuf, ctx.config.timeouts.write).await?;
+            compress_off_worker(resp, setting, body, coding, &ctx.pool).await;
+            Ok(None)
+        }
+    }
 }
 
 /// Whether `resp` streams a synchronous iterator that the blocking pool has no room for.

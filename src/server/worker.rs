@@ -189,29 +189,7 @@ async fn serve(
                 shortage.refused += 1;
                 spare.take_back().await;
             }
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                // monoio's io_uring accept (0.2.4) does not ask for SOCK_CLOEXEC, as its epoll
-                // one does: the connection would live on in every program this process
-                // starts, an upgrade's successor included, and its client would never see it
-                // close.
-                let _ = super::sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&stream), true);
-                let slot = Rc::new(ConnSlot::default());
-                let key = ctx.conns.borrow_mut().insert(Rc::clone(&slot));
-                if let Some(m) = &ctx.metrics {
-                    m.accepted.add(1);
-                    m.open.add(1);
-                }
-                let guard = OpenGuard(Rc::clone(&ctx), key);
-                let ctx = Rc::clone(&ctx);
-                monoio::spawn(async move {
-                    let _guard = guard;
-                    let killed = pin!(Killed(Rc::clone(&slot)));
-                    let serve = pin!(conn::serve(net::accepted(stream), Some(peer), ctx, slot));
-                    // Dropping the connection's future closes its socket and frees what it held.
-                    let _ = select(serve, killed).await;
-                });
-            }
+            Ok((stream, peer)) => start_conn(&ctx, stream, peer),
             // Out of descriptors: the spare is given up, so that the next accept takes the
             // waiting connection (to refuse it) instead of failing again at once.
             Err(e) if out_of_descriptors(&e) => {
@@ -293,6 +271,31 @@ async fn serve(
         "worker stopped"
     );
     Ok(())
+}
+
+/// Serves an accepted connection in a task of its own, registered with the worker (for the
+/// connection cap, the shutdown and the metrics) for as long as it lives.
+fn start_conn(ctx: &Rc<WorkerCtx>, stream: monoio::net::TcpStream, peer: std::net::SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    // monoio's io_uring accept (0.2.4) does not ask for SOCK_CLOEXEC, as its epoll one does:
+    // the connection would live on in every program this process starts, an upgrade's
+    // successor included, and its client would never see it close.
+    let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&stream), true);
+    let slot = Rc::new(ConnSlot::default());
+    let key = ctx.conns.borrow_mut().insert(Rc::clone(&slot));
+    if let Some(m) = &ctx.metrics {
+        m.accepted.add(1);
+        m.open.add(1);
+    }
+    let guard = OpenGuard(Rc::clone(ctx), key);
+    let ctx = Rc::clone(ctx);
+    monoio::spawn(async move {
+        let _guard = guard;
+        let killed = pin!(Killed(Rc::clone(&slot)));
+        let serve = pin!(conn::serve(net::accepted(stream), Some(peer), ctx, slot));
+        // Dropping the connection's future closes its socket and frees what it held.
+        let _ = select(serve, killed).await;
+    });
 }
 
 /// Whether an accept failed for want of descriptors, the process's (EMFILE) or the
