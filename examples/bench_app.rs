@@ -1,6 +1,7 @@
 //! The app benchmark harnesses start: `/plaintext`, `/json`, `/data`, `/bigjson`, `/stream`
 //! (100 chunks), `/sse` (100 events) and, with `--files DIR`, `/files/...`; with `--mount DIR`,
-//! that directory at `/dir/`, listings on.
+//! that directory at `/dir/`, listings on; with `--static DIR`, DIR at `/static/` as `StaticDir`
+//! serves it by default.
 //!
 //! `cargo run --release --example bench_app -- --bind 127.0.0.1:8080 --workers 1 --files DIR`
 
@@ -29,6 +30,10 @@ struct Args {
     /// Directory mounted at /dir/ with listings on (`StaticDir`).
     #[arg(long)]
     mount: Option<PathBuf>,
+    /// Directory mounted at /static/ as `StaticDir` with its default settings (precompressed
+    /// siblings served, no listings): the static-site benchmark's app.
+    #[arg(long = "static")]
+    static_dir: Option<PathBuf>,
     /// How file bodies over 64 KiB are sent: zero-copy or copy.
     #[arg(long, default_value = "zero-copy")]
     file_send: FileSending,
@@ -66,6 +71,9 @@ fn main() -> std::io::Result<()> {
     }
     if let Some(dir) = &args.mount {
         api.mount("/dir", ringbolt::fs::StaticDir::new(dir).listing(true));
+    }
+    if let Some(dir) = &args.static_dir {
+        api.mount("/static", ringbolt::fs::StaticDir::new(dir));
     }
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
