@@ -331,7 +331,9 @@ fn compressed(
 /// the file itself is (compressed on the fly when it is small and the app compresses). Both
 /// come from the open-file cache, each revalidated after the TTL like any file, so a file or
 /// sibling changed on disk is seen within it. An equal mtime is fresh: build tools often
-/// give the outputs of one step the same time.
+/// give the outputs of one step the same time. So is the file's mtime cut to whole seconds
+/// or microseconds: the compressors that copy the file's time to their output (`brotli`
+/// 1.0 keeps whole seconds) make every sibling a fraction of a second older than its file.
 async fn sibling(
     spec: &FileBody,
     allow: &'static AllowList,
@@ -340,6 +342,11 @@ async fn sibling(
 ) -> Option<(Coding, Rc<cache::Entry>)> {
     use std::os::unix::fs::MetadataExt;
     let mtime = |e: &cache::Entry| (e.opened.meta.mtime(), e.opened.meta.mtime_nsec());
+    let (secs, nanos) = mtime(file);
+    // The file's own time, and that time as a tool keeps it that copies it at a coarser
+    // precision: whole seconds (`brotli` 1.0) or microseconds (`utimes`).
+    let fresh =
+        |t: (i64, i64)| t >= (secs, nanos) || t == (secs, 0) || t == (secs, nanos / 1000 * 1000);
     for coding in compress::negotiate(accept) {
         let opened = match &spec.located {
             Some((root, rel)) => {
@@ -352,7 +359,7 @@ async fn sibling(
             }
         };
         if let Ok(sib) = opened
-            && mtime(&sib) >= mtime(file)
+            && fresh(mtime(&sib))
         {
             return Some((coding, sib));
         }

@@ -405,6 +405,22 @@ on_both_drivers! {
         set_mtime(&br_path, file_mtime);
         std::thread::sleep(ttl + Duration::from_millis(100));
         assert_eq!(get(a, target, &accept(Some("br"))).header("content-encoding"), Some("br"));
+
+        // The file's mtime cut to whole seconds or microseconds (what `brotli` 1.0 and
+        // `utimes` keep when they copy it) is fresh; a second before that is stale.
+        let since = file_mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        let whole = SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs());
+        let micros = SystemTime::UNIX_EPOCH + Duration::from_micros(since.as_micros() as u64);
+        for (t, coding, what) in [
+            (whole, Some("br"), "whole seconds"),
+            (micros, Some("br"), "microseconds"),
+            (whole - Duration::from_secs(1), None, "a second before"),
+        ] {
+            set_mtime(&br_path, t);
+            std::thread::sleep(ttl + Duration::from_millis(100));
+            let r = get(a, target, &accept(Some("br")));
+            assert_eq!(r.header("content-encoding"), coding, "{what}");
+        }
     }
 
     fn stale_sibling_of_a_small_file_gives_way_to_compression(driver: Driver) {
