@@ -14,6 +14,7 @@
 #   BASELINE=DIR scripts/bench-static-site.sh      # adds base-serve and base-mount: the ringbolt
 #                                                  # and bench_app binaries in DIR (another build)
 #   SKIP_BUILD=1 scripts/bench-static-site.sh      # runs the binaries already built
+#   BIN_DIR=DIR SKIP_BUILD=1 scripts/bench-static-site.sh   # the ringbolt and bench_app binaries in DIR
 #   PROFILE=release scripts/bench-static-site.sh   # binaries of another cargo profile (default max)
 #   PERF=rb-serve scripts/bench-static-site.sh     # also records a perf profile of that server
 #                                                  # in the last round (perf report top printed)
@@ -40,7 +41,7 @@ PORT=${PORT:-18180}
 PROFILE=${PROFILE:-max}
 SERVERS=${SERVERS:-nginx rb-serve rb-mount}
 target_dir=${CARGO_TARGET_DIR:-target}
-bin_dir=$target_dir/$PROFILE
+bin_dir=${BIN_DIR:-$target_dir/$PROFILE}
 [[ $PROFILE == dev ]] && bin_dir=$target_dir/debug
 BROTLI_MODULE=${BROTLI_MODULE:-/usr/lib/nginx/modules/ngx_http_brotli_static_module.so}
 
@@ -149,6 +150,7 @@ start() {
 # validate NAME PORT: HttpArena's checks for the static profile; prints what fails.
 validate() {
   local name=$1 port=$2 url="http://127.0.0.1:$2/static" bad=0 f got want type enc
+  codings=
   for f in "$site"/static/*; do
     f=${f##*/}
     case $f in *.br | *.gz) continue ;; esac
@@ -157,6 +159,7 @@ validate() {
     cmp -s "$work/body" "$site/static/$f" || { echo "$name: /static/$f without Accept-Encoding: $got bytes, not the file's $want" >&2; bad=1; }
     curl -s -D "$work/head" -o "$work/body" -H 'Accept-Encoding: br;q=1, gzip;q=0.8' "$url/$f"
     enc=$(awk -F': *' 'tolower($1) == "content-encoding" { sub(/\r$/, "", $2); print $2 }' "$work/head")
+    codings+=" ${enc:-identity}"
     case $enc in
       br) brotli -d -c "$work/body" >"$work/plain" 2>/dev/null || : >"$work/plain" ;;
       gzip) gzip -d -c "$work/body" >"$work/plain" 2>/dev/null || : >"$work/plain" ;;
@@ -197,7 +200,7 @@ for name in "${names[@]}"; do
   start "$name" "$port"
   pid_of[$name]=$started port_of[$name]=$port
   if validate "$name" "$port"; then
-    echo "$name: the profile's checks pass (20 sizes, types, decoded bodies, 404)" >&2
+    echo "$name: the profile's checks pass (20 sizes, types, decoded bodies, 404); sent as:$(tr ' ' '\n' <<<"$codings" | sort | uniq -c | awk 'NF { printf " %s %s", $1, $2 }')" >&2
   else
     echo "$name: fails the profile's checks; not measured" >&2
     unset "pid_of[$name]"

@@ -135,8 +135,7 @@ pub(crate) async fn prepare(
                 tracing::error!("file response media type is not a valid header value; left out")
             })
             .ok(),
-        // A sibling's own name says "gzip": the type is the original's.
-        None if encoded.is_some() => HeaderValue::from_str(&guess_type(&spec.path)).ok(),
+        // Of the file's own name (`app.js`), also for a sibling (`app.js.br`) sent for it.
         None => Some(guessed_type(&spec.path)),
     };
     if let Some(coding) = encoded {

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::{Either, select};
-use monoio::buf::{IoBuf, IoBufMut};
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::time::Instant;
 use std::future::Future;
@@ -294,6 +294,58 @@ impl Io {
         }
     }
 
+    /// Writes the head in `wbuf` and then `body`, both in one vectored write when the socket
+    /// takes them at once: one call, one push of segments, and the body is never copied next
+    /// to its head. What a short write leaves goes out as [`write_all`](Self::write_all)
+    /// sends it. `wbuf` comes back cleared unless the write timed out.
+    pub(crate) async fn write_head_body(
+        &mut self,
+        wbuf: &mut Vec<u8>,
+        body: Bytes,
+        stall: Duration,
+    ) -> Result<(), ConnError> {
+        let head_len = wbuf.len();
+        // One vectored write hands the socket at most a slice, like any other write.
+        let first = body.len().min(WRITE_SLICE.saturating_sub(head_len));
+        let pair = HeadBody::new(std::mem::take(wbuf), Bytes::slice(&body, ..first));
+        let deadline = net::now() + stall;
+        let Some((res, pair)) = timed(&mut self.timer, deadline, self.stream.writev(pair)).await
+        else {
+            sys::reset_on_close(&self.stream);
+            return Err(ConnError::Timeout);
+        };
+        let mut head = pair.head;
+        let n = match res {
+            Ok(0) => Err(ConnError::Closed),
+            Ok(n) => Ok(n),
+            Err(_) => Err(ConnError::Io),
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                head.clear();
+                *wbuf = head;
+                return Err(e);
+            }
+        };
+        self.sent(n);
+        if n < head_len {
+            // The head went out in part: the rest of it first, from the write buffer.
+            head.drain(..n);
+            let (res, back) = self.write_all(head, stall).await;
+            res?;
+            head = back.unwrap_or_default();
+        }
+        head.clear();
+        *wbuf = head;
+        let done = n.saturating_sub(head_len);
+        if done < body.len() {
+            return self.write_all(Bytes::slice(&body, done..), stall).await.0;
+        }
+        self.send_done();
+        Ok(())
+    }
+
     /// Writes and clears the connection's write buffer.
     pub(crate) async fn flush(
         &mut self,
@@ -339,5 +391,50 @@ impl Io {
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// A response's head and body as one vectored write: the two buffers the runtime owns while
+/// the write is in flight, and the `iovec`s that point into them.
+struct HeadBody {
+    head: Vec<u8>,
+    /// Held, never read: it owns the bytes the second vector points into.
+    _body: Bytes,
+    /// On the heap: the runtime may move the value between building the write and the
+    /// kernel reading the vectors, and the vectors must not move with it.
+    iov: Box<[libc::iovec; 2]>,
+}
+
+impl HeadBody {
+    fn new(head: Vec<u8>, body: Bytes) -> Self {
+        let iov = Box::new([
+            libc::iovec {
+                iov_base: head.as_ptr() as *mut libc::c_void,
+                iov_len: head.len(),
+            },
+            libc::iovec {
+                iov_base: body.as_ptr() as *mut libc::c_void,
+                iov_len: body.len(),
+            },
+        ]);
+        HeadBody {
+            head,
+            _body: body,
+            iov,
+        }
+    }
+}
+
+// SAFETY: the vectors point into `head`'s and `body`'s heap bytes, which neither moves nor
+// changes while the value is owned (both are only read, and only given back by value once
+// the write is done); the vectors themselves sit in a box of their own, so moving the value
+// leaves the pointer returned below valid; there are exactly two of them.
+unsafe impl IoVecBuf for HeadBody {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iov.as_ptr()
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iov.len()
     }
 }

@@ -417,7 +417,19 @@ impl AsyncWriteRent for Stream {
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        (Err(io::ErrorKind::Unsupported.into()), buf)
+        // Gathered as the kernel does, then written as one buffer: the same short writes.
+        let mut gathered = Vec::new();
+        for i in 0..buf.read_iovec_len() {
+            // SAFETY: `IoVecBuf` promises `read_iovec_len()` valid vectors at
+            // `read_iovec_ptr()`, each over initialised bytes that live as long as `buf`.
+            let bytes = unsafe {
+                let v = &*buf.read_iovec_ptr().add(i);
+                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+            };
+            gathered.extend_from_slice(bytes);
+        }
+        let (res, _) = self.write(gathered).await;
+        (res, buf)
     }
 
     async fn flush(&mut self) -> io::Result<()> {
