@@ -365,7 +365,7 @@ pub(crate) async fn serve(
                     };
                     let resp = finish_response(resp, e);
                     if matches!(resp.body(), Body::File(_)) {
-                        file_answer(resp, e.no_compress, &kept, ctx).await
+                        Box::pin(file_answer(resp, e.no_compress, &kept, ctx)).await
                     } else {
                         resp
                     }
@@ -435,10 +435,16 @@ pub(crate) async fn serve(
                 api.shape_error(Error::unavailable(BUSY_RETRY).into_response())
             };
             let accept = kept.accept_encoding.as_deref();
-            let Ok(encoder) =
-                compress_step(&mut resp, ctx, no_compress, accept, &mut io, wbuf).await
-            else {
-                return;
+            // On the heap, and only when the app compresses: the connection's future stays
+            // the size of what every request needs (it is what an idle connection costs).
+            let encoder = if api.compression.is_none() || no_compress {
+                None
+            } else {
+                let step = compress_step(&mut resp, ctx, no_compress, accept, &mut io, wbuf);
+                let Ok(encoder) = Box::pin(step).await else {
+                    return;
+                };
+                encoder
             };
             // A shutdown that began while the handler ran ends the connection after this answer.
             let keep_alive = keep_alive && !ctx.draining();
@@ -494,7 +500,7 @@ pub(crate) async fn serve(
                     .as_ref()
                     .filter(|_| !no_compress)
                     .map(|c| (c, kept.accept_encoding.as_deref()));
-                match ready_file(resp, &kept.head, &kept.method, ctx, compress).await {
+                match Box::pin(ready_file(resp, &kept.head, &kept.method, ctx, compress)).await {
                     // A file response made by middleware, refused only now.
                     files::Prepared::Done(resp) => api.shape_error(resp),
                     files::Prepared::Stream(resp, stream) => {
@@ -558,7 +564,7 @@ pub(crate) async fn serve(
             Next::KeepAlive => {}
             Next::Close => {
                 if io.flush(wbuf, stall).await.is_ok() {
-                    io.linger_close(ctx.config.timeouts.linger).await;
+                    Box::pin(io.linger_close(ctx.config.timeouts.linger)).await;
                 }
                 return;
             }
