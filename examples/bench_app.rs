@@ -37,6 +37,10 @@ struct Args {
     /// How file bodies over 64 KiB are sent: zero-copy or copy.
     #[arg(long, default_value = "zero-copy")]
     file_send: FileSending,
+    /// File bodies of at least this many bytes go out with sendfile (zero-copy sending;
+    /// default: the server's).
+    #[arg(long)]
+    zero_copy_from: Option<u64>,
     /// Paths each worker remembers in its open-file cache (0: no open-file cache).
     #[arg(long, default_value_t = 1024)]
     file_cache_entries: usize,
@@ -85,6 +89,10 @@ fn main() -> std::io::Result<()> {
         .workers(args.workers)
         .driver(args.driver)
         .file_sending(args.file_send)
+        .zero_copy_from(
+            args.zero_copy_from
+                .unwrap_or(ringbolt::Config::default().zero_copy_from),
+        )
         .file_cache(FileCache {
             entries: args.file_cache_entries,
             ..FileCache::default()

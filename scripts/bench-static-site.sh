@@ -200,7 +200,7 @@ for name in "${names[@]}"; do
   start "$name" "$port"
   pid_of[$name]=$started port_of[$name]=$port
   if validate "$name" "$port"; then
-    echo "$name: the profile's checks pass (20 sizes, types, decoded bodies, 404); sent as:$(tr ' ' '\n' <<<"$codings" | sort | uniq -c | awk 'NF { printf " %s %s", $1, $2 }')" >&2
+    echo "$name: the profile's checks pass (20 sizes, types, decoded bodies, 404); sent as:$(tr ' ' '\n' <<<"$codings" | grep . | sort | uniq -c | awk 'NF { printf " %s %s", $1, $2 }')" >&2
   else
     echo "$name: fails the profile's checks; not measured" >&2
     unset "pid_of[$name]"

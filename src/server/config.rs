@@ -38,6 +38,9 @@ impl FromStr for Driver {
     }
 }
 
+/// The default [`Config::zero_copy_from`].
+pub(crate) const ZERO_COPY_FROM: u64 = 32 * 1024;
+
 /// How file bodies too large to send from memory (over 64 KiB) go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FileSending {
@@ -181,6 +184,12 @@ pub struct Config {
     pub allow_dirs: Vec<PathBuf>,
     /// How large file bodies are sent.
     pub file_sending: FileSending,
+    /// Under [`FileSending::ZeroCopy`], file bodies of at least this many bytes go out with
+    /// `sendfile`, smaller ones from memory (the open-file cache keeps files up to 64 KiB),
+    /// with their head in one write. A small file the app compresses on the fly stays in
+    /// memory whatever its size. Default: 32 KiB, where the two cost the same CPU per
+    /// response on loopback (`scripts/bench-sizes.sh`, DESIGN.md).
+    pub zero_copy_from: u64,
     /// The open-file cache.
     pub file_cache: FileCache,
     /// The blocking pool, shared by the workers: its threads run what would block a worker.
@@ -217,6 +226,7 @@ impl Default for Config {
             min_receive_rate: Some(ReceiveRate::default()),
             allow_dirs: Vec::new(),
             file_sending: FileSending::default(),
+            zero_copy_from: ZERO_COPY_FROM,
             file_cache: FileCache::default(),
             blocking: PoolLimits::default(),
             access_log: None,

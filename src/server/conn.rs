@@ -1049,12 +1049,15 @@ async fn ready_file(
     if let Some(stream) = spec.ready {
         return files::Prepared::Stream(resp, stream);
     }
+    let zero_copy_from =
+        (ctx.config.file_sending == FileSending::ZeroCopy).then_some(ctx.config.zero_copy_from);
     if !spec.precompressed && !mentions_conditions(head_bytes) {
         // The common case: nothing to look up, so the head is not parsed again.
         let req = files::FileRequest {
             method,
             head: None,
             compress,
+            zero_copy_from,
         };
         return files::prepare(resp, spec, &req, ctx.allow).await;
     }
@@ -1068,6 +1071,7 @@ async fn ready_file(
         method,
         head: Some((&head, head_bytes)),
         compress,
+        zero_copy_from,
     };
     files::prepare(resp, spec, &req, ctx.allow).await
 }
@@ -1164,7 +1168,6 @@ async fn send_file_zero_copy(
     stall: Duration,
     sent: &mut u64,
 ) -> Result<(), ()> {
-    let restore = sys::set_nonblocking(&io.stream).map_err(drop)?;
     let file = &stream.entry.opened.file;
     let count = stream.pieces.len();
     let head = std::mem::take(wbuf);
@@ -1225,7 +1228,7 @@ async fn send_file_zero_copy(
         }
     }
     io.send_done();
-    sys::restore(&io.stream, restore).map_err(drop)
+    Ok(())
 }
 
 /// Reads `len` bytes of `file` from `offset` into the page cache on the blocking pool, and

@@ -36,6 +36,9 @@ pub(crate) struct FileRequest<'a> {
     /// The app's compression (when the route compresses) and the request's
     /// `Accept-Encoding`: small files are sent compressed as other bodies are.
     pub(crate) compress: Option<(&'a Compression, Option<&'a [u8]>)>,
+    /// Bodies of at least this many bytes go out with `sendfile` (`None`: only bodies too
+    /// large to keep in memory are streamed, and read and written then).
+    pub(crate) zero_copy_from: Option<u64>,
 }
 
 impl<'a> FileRequest<'a> {
@@ -256,7 +259,13 @@ pub(crate) async fn prepare(
     }
     // Small files (and `File`s) go out with the head, as bytes; so does HEAD for them, so
     // that it announces what GET sends, compression included.
-    if spec.memory_cap.is_some() || total <= SMALL_FILE || len <= cache::SMALL {
+    // Small bodies go out from memory, unless they are large enough for `sendfile` and
+    // nothing needs their bytes (on-the-fly compression of the file does).
+    let compressing = req.compress.is_some() && full && encoded.is_none();
+    let zero_copy = req
+        .zero_copy_from
+        .is_some_and(|from| total >= from && !compressing);
+    if spec.memory_cap.is_some() || (!zero_copy && (total <= SMALL_FILE || len <= cache::SMALL)) {
         let bytes = match read_pieces(&entry, &pieces, total).await {
             Ok(bytes) => bytes,
             Err(e) => {

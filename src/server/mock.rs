@@ -457,14 +457,6 @@ pub(crate) mod sys {
     use super::Stream;
     pub(crate) use crate::server::sys::Peeked;
 
-    pub(crate) fn set_nonblocking(_sock: &Stream) -> io::Result<Option<libc::c_int>> {
-        Ok(None)
-    }
-
-    pub(crate) fn restore(_sock: &Stream, _flags: Option<libc::c_int>) -> io::Result<()> {
-        Ok(())
-    }
-
     /// Nothing to set on the in-memory socket: it is dropped the same way.
     pub(crate) fn reset_on_close(_sock: &Stream) {}
 

@@ -194,6 +194,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Under zero-copy sending, file bodies of at least `bytes` go out with `sendfile`,
+    /// smaller ones from memory with their head ([`Config::zero_copy_from`]).
+    pub fn zero_copy_from(mut self, bytes: u64) -> Self {
+        self.config.zero_copy_from = bytes;
+        self
+    }
+
     /// The access log (default: none).
     pub fn access_log(mut self, log: Option<AccessLog>) -> Self {
         self.config.access_log = log;

@@ -19,31 +19,22 @@ use std::os::fd::AsRawFd;
 
 use monoio::net::TcpStream;
 
-/// Sets `O_NONBLOCK` on the socket. Returns the flags to give back to [`restore`] when the
-/// socket was blocking, `None` when it was non-blocking already.
-pub(crate) fn set_nonblocking(sock: &TcpStream) -> io::Result<Option<libc::c_int>> {
+/// Sets `O_NONBLOCK` on an accepted socket, once: the syscalls made on it directly
+/// ([`send`], [`sendfile`], [`peek`]) must never block the worker. io_uring's operations on
+/// it are unaffected: for a socket (which supports non-blocking I/O) the ring still waits
+/// for readiness and retries, rather than failing with `EAGAIN` (Linux 5.11 and later).
+pub(crate) fn set_nonblocking(sock: &TcpStream) -> io::Result<()> {
     // SAFETY: F_GETFL on the descriptor of a socket borrowed for the call; no memory passed.
     let flags = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
     if flags & libc::O_NONBLOCK != 0 {
-        return Ok(None);
+        return Ok(());
     }
     // SAFETY: F_SETFL with an integer argument on a borrowed, open descriptor.
     if unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
         return Err(io::Error::last_os_error());
-    }
-    Ok(Some(flags))
-}
-
-/// Gives the socket back the flags [`set_nonblocking`] found.
-pub(crate) fn restore(sock: &TcpStream, flags: Option<libc::c_int>) -> io::Result<()> {
-    if let Some(flags) = flags {
-        // SAFETY: F_SETFL with an integer argument on a borrowed, open descriptor.
-        if unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, flags) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
     }
     Ok(())
 }

@@ -281,6 +281,11 @@ fn start_conn(ctx: &Rc<WorkerCtx>, stream: monoio::net::TcpStream, peer: std::ne
     // the connection would live on in every program this process starts, an upgrade's
     // successor included, and its client would never see it close.
     let _ = sys::set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&stream), true);
+    // Files and peeks use the socket directly, beside the driver: never blocking.
+    if let Err(e) = sys::set_nonblocking(&stream) {
+        tracing::warn!(error = %e, "cannot make an accepted socket non-blocking; closing it");
+        return;
+    }
     let slot = Rc::new(ConnSlot::default());
     let key = ctx.conns.borrow_mut().insert(Rc::clone(&slot));
     if let Some(m) = &ctx.metrics {

@@ -426,6 +426,81 @@ on_both_drivers! {
         }
     }
 
+    fn mid_size_files_on_both_sides_of_the_zero_copy_line(driver: Driver) {
+        // Bodies from memory (the head and the cached bytes in one vectored write) and with
+        // sendfile, around the line between them, to a client whose small receive buffer
+        // makes every write a short one: each answer whole, ranges and HEAD included.
+        let fx = fixture();
+        let sizes = [1025usize, 20_000, 32 * 1024 - 1, 32 * 1024, 50_000, 64 * 1024];
+        let files: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        for (n, bytes) in sizes.iter().zip(&files) {
+            std::fs::write(fx.root.join(format!("mid{n}.bin")), bytes).unwrap();
+        }
+        for from in [None, Some(1), Some(u64::MAX)] {
+            let s = server_with(driver, &fx, true, |c| {
+                if let Some(from) = from {
+                    c.zero_copy_from = from;
+                }
+            });
+            let mut c = Client::with_receive_buffer(s.local_addr(), 4096);
+            c.set_timeout(Duration::from_secs(10));
+            for (n, bytes) in sizes.iter().zip(&files) {
+                let name = format!("mid{n}.bin");
+                c.send(
+                    format!(
+                        "GET /file?name={name} HTTP/1.1\r\nHost: a\r\n\r\n\
+                         GET /file?name={name} HTTP/1.1\r\nHost: a\r\nRange: bytes=1000-\r\n\r\n\
+                         HEAD /file?name={name} HTTP/1.1\r\nHost: a\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                // Read slowly at first: the server meets a full socket mid-answer.
+                std::thread::sleep(Duration::from_millis(20));
+                let r = c.response();
+                assert_eq!(r.status, 200, "{from:?} {n}");
+                assert!(r.body == *bytes, "{from:?} {n}: whole file");
+                let r = c.response();
+                assert_eq!(r.status, 206, "{from:?} {n}");
+                assert!(r.body == bytes[1000..], "{from:?} {n}: range");
+                let r = c.response_to("HEAD");
+                let len = n.to_string();
+                assert_eq!(r.header("content-length"), Some(len.as_str()), "{from:?} {n}");
+                assert!(r.body.is_empty());
+            }
+        }
+    }
+
+    fn compressed_mid_size_files_stay_in_memory(driver: Driver) {
+        // A file the app compresses on the fly is encoded from its bytes, past the line too.
+        let fx = fixture();
+        let text = "a line of compressible text, over and over\n".repeat(1200);
+        std::fs::write(fx.root.join("mid.txt"), &text).unwrap();
+        let root = fx.root.clone();
+        let mut api = Api::new();
+        api.compression(Some(ringbolt::Compression::default()));
+        api.get("/file", move |req: Request| {
+            let path = root.join(req.query_param("name").unwrap_or_default().as_ref());
+            async move { FileResponse::new(path) }
+        });
+        let config = Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
+            driver,
+            allow_dirs: vec![fx.root.clone()],
+            zero_copy_from: 1024,
+            ..Config::default()
+        };
+        let s = ringbolt::ServerBuilder::config(config).spawn(api).expect("server starts");
+        let r = get(s.local_addr(), "/file?name=mid.txt", "Accept-Encoding: gzip\r\n");
+        assert_eq!((r.status, r.header("content-encoding")), (200, Some("gzip")));
+        assert!(r.body.len() < text.len() / 10, "{} bytes", r.body.len());
+        let r = get(s.local_addr(), "/file?name=mid.txt", "");
+        assert_eq!((r.header("content-encoding"), r.body == text.as_bytes()), (None, true));
+    }
+
     fn conditional_requests(driver: Driver) {
         let fx = fixture();
         let s = server(driver, &fx, true);

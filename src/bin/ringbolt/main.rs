@@ -141,6 +141,7 @@ fn main() -> ExitCode {
         drain_timeout: cli.drain_timeout,
         allow_dirs,
         file_sending: cli.file_send,
+        zero_copy_from: Config::default().zero_copy_from,
         file_cache: FileCache {
             entries: cli.file_cache_entries,
             descriptors: cli.file_cache_descriptors,
