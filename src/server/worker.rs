@@ -40,6 +40,9 @@ pub(crate) struct Shared {
 
 /// SQ entries of an io_uring runtime.
 const URING_ENTRIES: u32 = 1024;
+/// Most connections taken at once from the listen queue after an accept (the one accepted
+/// included), before the worker's other tasks run again.
+const ACCEPT_BATCH: usize = 64;
 /// How long the accept loop waits after an accept error it cannot do anything about.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a refused connection has to take its 503 and send its request (which is read
@@ -113,8 +116,11 @@ async fn serve(
         driver = if legacy { "epoll" } else { "io_uring" },
         "worker started"
     );
-    // The epoll driver waits for readiness and needs a non-blocking socket; io_uring does not.
-    listener.set_nonblocking(legacy)?;
+    // Non-blocking on both drivers: epoll waits for readiness and needs it, io_uring waits
+    // all the same (it retries sockets that support non-blocking I/O), and the connections
+    // already queued are taken straight from `queue` after each accept.
+    listener.set_nonblocking(true)?;
+    let queue = listener.try_clone()?;
     let listener = TcpListener::from_std(listener)?;
 
     let drain_timeout = config.drain_timeout;
@@ -189,7 +195,10 @@ async fn serve(
                 shortage.refused += 1;
                 spare.take_back().await;
             }
-            Ok((stream, peer)) => start_conn(&ctx, stream, peer),
+            Ok((stream, peer)) => {
+                start_conn(&ctx, stream, peer);
+                take_queued(&ctx, &queue);
+            }
             // Out of descriptors: the spare is given up, so that the next accept takes the
             // waiting connection (to refuse it) instead of failing again at once.
             Err(e) if out_of_descriptors(&e) => {
@@ -216,6 +225,7 @@ async fn serve(
     // `Connection: close`) instead of meeting a closed socket; those still idle after it
     // are closed.
     drop(listener);
+    drop(queue);
     // Draining sends `Connection: close`, and clients reconnect at once: while another
     // worker's listener (same port, SO_REUSEPORT) is still open, such a connection can land
     // in its queue just before it closes and be reset there. So every listener closes first.
@@ -301,6 +311,27 @@ fn start_conn(ctx: &Rc<WorkerCtx>, stream: monoio::net::TcpStream, peer: std::ne
         // Dropping the connection's future closes its socket and frees what it held.
         let _ = select(serve, killed).await;
     });
+}
+
+/// Serves the connections already waiting in the listen queue, up to [`ACCEPT_BATCH`], as
+/// long as there is room for them. Without it, io_uring takes one connection per turn of
+/// the loop (an accept is an operation like any other): 4,096 clients connecting at once
+/// overflowed the queue while the worker served the first ones, and those the kernel
+/// dropped waited for their SYN to be sent again, 1 s and then 3 s later. An error stops it:
+/// the next accept meets it again and handles it (descriptors running out included).
+fn take_queued(ctx: &Rc<WorkerCtx>, queue: &StdListener) {
+    for _ in 1..ACCEPT_BATCH {
+        if ctx.open() >= ctx.config.max_connections || !headroom() {
+            return;
+        }
+        let Ok((stream, peer)) = queue.accept() else {
+            return;
+        };
+        match monoio::net::TcpStream::from_std(stream) {
+            Ok(stream) => start_conn(ctx, stream, peer),
+            Err(e) => tracing::warn!(error = %e, "cannot register an accepted socket; closing it"),
+        }
+    }
 }
 
 /// Whether an accept failed for want of descriptors, the process's (EMFILE) or the
