@@ -10,6 +10,7 @@
 #   REPEAT=3 scripts/bench.sh        # each run REPEAT times, alternating servers; medians shown
 #   FILES=0 scripts/bench.sh         # skip the static-file rows (4 KiB, 1 MiB, 64 MiB)
 #   FILES="4k 1m" scripts/bench.sh   # only these static-file rows (of 4k, 1m, 64m)
+#   FILE_CONNS=4096 scripts/bench.sh # the file rows at that many connections (default 64, 16, 4)
 #   FILE_SEND="zero-copy copy" scripts/bench.sh   # one ringbolt per file sending mode, same run
 #   OBSERVE=1 scripts/bench.sh       # adds "rb-observed": access log (combined, to a file) and
 #                                    # metrics (admin listener) on, to measure what they cost
@@ -41,13 +42,15 @@ cd "$(dirname "$0")/.."
 quote() { if [[ $1 =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi; }
 cmdline=
 [[ $(nice) != 0 ]] && cmdline="nice -n $(nice) "
-for v in DURATION CONNS DRIVER PIPELINE SERVER_CPU CLIENT_CPU RB_PORT NGX_PORT REPEAT ENDPOINTS FILES \
+for v in DURATION CONNS DRIVER PIPELINE SERVER_CPU CLIENT_CPU RB_PORT NGX_PORT REPEAT ENDPOINTS FILES FILE_CONNS \
   FILE_SEND OBSERVE MIDDLEWARE SKIP_BUILD BASELINE VARIANTS PROFILE BIN RB_NAME CHART; do
   [[ -v $v ]] && cmdline+="$v=$(quote "${!v}") "
 done
 cmdline+=$0
 for a in "$@"; do cmdline+=" $(quote "$a")"; done
 
+# wrk and the servers hold one descriptor per connection.
+ulimit -n "$(ulimit -Hn)"
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 DRIVER=${DRIVER:-uring}
@@ -93,9 +96,10 @@ cat > "$work/nginx/nginx.conf" <<NGINX
 daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile $(ulimit -Hn);
 error_log $work/nginx/error.log warn;
 pid $work/nginx/nginx.pid;
-events { worker_connections 4096; }
+events { worker_connections $((CONNS + 256 > 4096 ? CONNS + 256 : 4096)); }
 http {
   access_log off;
   keepalive_requests 100000000;
@@ -239,6 +243,7 @@ wait_port "$NGX_PORT"
 file_rows=()
 for f in "4k 64" "1m 16" "64m 4"; do
   read -r size conns <<<"$f"
+  conns=${FILE_CONNS:-$conns}
   [[ $FILES == 1 || " $FILES " == *" $size "* ]] && file_rows+=("/files/$size.bin $conns")
 done
 
