@@ -40,7 +40,6 @@ cached=$started
 start on-the-fly 18092 --file-cache-entries 0
 fly=$started
 hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() { # NAME PID PORT PATH
   local before after out reqs

@@ -41,14 +41,6 @@ done
 mkdir -p "$work/files"
 for k in $SIZES; do head -c $((k * 1024)) /dev/urandom >"$work/files/$k.bin"; done
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  exit 1
-}
 
 ways=(sendfile memory copy default)
 declare -A args=(
@@ -69,7 +61,6 @@ for way in "${ways[@]}"; do
   i=$((i + 1))
 done
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 results=$work/results.txt
 for round in $(seq "$REPEAT"); do

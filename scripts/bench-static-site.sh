@@ -114,14 +114,6 @@ request = function()
 end
 LUA
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  return 1
-}
 
 # start NAME PORT: starts that server pinned to SERVER_CPU; sets $started to its PID.
 start() {
@@ -184,7 +176,6 @@ validate() {
   return $bad
 }
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 names=()

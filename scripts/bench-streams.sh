@@ -73,13 +73,6 @@ for b in "$BIN" "$peer_bin"; do
   [[ -x $b ]] || { echo "$b is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
 done
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
 
 # Started once the port accepts: /plaintext answers.
 probe() {
@@ -122,9 +115,6 @@ for path in $ROUTES; do
     "with the last), $ct0; heads: ringbolt $(wc -c <"$work/head-0") bytes, actix $(wc -c <"$work/head-1") bytes" >&2
 done
 
-ticks() { # utime + stime of a process (all its threads), in clock ticks
-  awk '{print $14 + $15}' "/proc/$1/stat"
-}
 
 hz=$(getconf CLK_TCK)
 results=$work/results.txt

@@ -135,17 +135,7 @@ end
 request = function() return req end
 LUA
 
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
 
-ticks() { # utime + stime of a process, in clock ticks
-  awk '{print $14 + $15}' "/proc/$1/stat"
-}
 
 hz=$(getconf CLK_TCK)
 # Large files on loopback depend on it more than on the server (DESIGN.md): printed with the setup.

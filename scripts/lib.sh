@@ -5,7 +5,10 @@
 #
 # Sourcing it makes $work (a temp directory) and $pids (the processes the script starts; add
 # each with pids+=("$!")); at exit every one of them is killed and waited for, and $work
-# removed. draw_chart TSV SVG draws a bench's raw results with scripts/chart.py.
+# removed. wait_port PORT waits for a server to accept on 127.0.0.1:PORT (5 s, then the
+# script exits); ticks PID is a process's CPU time so far (utime + stime of all its
+# threads, in clock ticks). draw_chart TSV SVG draws a bench's raw results with
+# scripts/chart.py.
 
 work=$(mktemp -d)
 pids=()
@@ -14,6 +17,19 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+wait_port() { # PORT
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "server on port $1 did not start" >&2
+  exit 1
+}
+
+ticks() { # PID
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
 
 # A python3 with matplotlib: CHART_PYTHON, the venv in ${CARGO_TARGET_DIR:-target}/bench,
 # python3; else installs matplotlib into that venv (once).

@@ -258,9 +258,8 @@ pub(crate) async fn prepare(
         ));
     }
     // Small files (and `File`s) go out with the head, as bytes; so does HEAD for them, so
-    // that it announces what GET sends, compression included.
-    // Small bodies go out from memory, unless they are large enough for `sendfile` and
-    // nothing needs their bytes (on-the-fly compression of the file does).
+    // that it announces what GET sends, compression included. Not those large enough for
+    // `sendfile` that nothing needs the bytes of (on-the-fly compression of the file does).
     let compressing = req.compress.is_some() && full && encoded.is_none();
     let zero_copy = req
         .zero_copy_from

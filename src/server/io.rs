@@ -316,16 +316,14 @@ impl Io {
         };
         let mut head = pair.head;
         let n = match res {
-            Ok(0) => Err(ConnError::Closed),
-            Ok(n) => Ok(n),
-            Err(_) => Err(ConnError::Io),
-        };
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
+            Ok(n) if n > 0 => n,
+            failed => {
                 head.clear();
                 *wbuf = head;
-                return Err(e);
+                return Err(match failed {
+                    Ok(_) => ConnError::Closed,
+                    Err(_) => ConnError::Io,
+                });
             }
         };
         self.sent(n);
