@@ -202,16 +202,16 @@ done
 results=$work/results.txt
 # run NAME CONNS ROUND
 run() {
-  local name=$1 conns=$2 pid=${pid_of[$1]} port=${port_of[$1]} out before after reqs rps p99 us
+  local name=$1 conns=$2 pid=${pid_of[$1]} port=${port_of[$1]} out before after cbefore cafter reqs rps p99 us
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d1s -s "$work/rotate.lua" "http://127.0.0.1:$port" >/dev/null
   local record=()
   if [[ ${PERF:-} == "$name" && $3 == "$REPEAT" ]]; then
     perf record -g -p "$pid" -o "$work/perf-$name-$conns.data" -- sleep "$DURATION" >/dev/null 2>&1 &
     record=("$!")
   fi
-  before=$(ticks "$pid")
+  before=$(ticks "$pid") cbefore=$(cpu_jiffies "$CLIENT_CPU")
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$work/rotate.lua" "http://127.0.0.1:$port")
-  after=$(ticks "$pid")
+  after=$(ticks "$pid") cafter=$(cpu_jiffies "$CLIENT_CPU")
   [[ ${#record[@]} -gt 0 ]] && wait "${record[0]}"
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
@@ -220,7 +220,7 @@ run() {
     echo "warning: $name -c$conns: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')" >&2
   fi
   us=$(awk -v d="$((after - before))" -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
-  printf '%s|%s|%s|%s|%s\n' "$name" "$conns" "$rps" "$p99" "$us" >>"$results"
+  printf '%s|%s|%s|%s|%s|%s\n' "$name" "$conns" "$rps" "$p99" "$us" "$(busy_pct "$cbefore" "$cafter")" >>"$results"
 }
 
 for round in $(seq "$REPEAT"); do
@@ -233,10 +233,10 @@ done
 
 echo
 echo "HttpArena static profile (generated files), wrk -t1 -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver $DRIVER; binaries: $bin_dir${BASELINE:+, base: $BASELINE}"
-echo "median of $REPEAT rounds (alternating servers); CPU us/resp = server utime+stime / responses; x nginx = req/s ratio"
-printf '%-11s %6s %10s %10s %12s %9s\n' server conns "req/s" "p99 us" "CPU us/resp" "x nginx"
+echo "median of $REPEAT rounds (alternating servers); CPU us/resp = server utime+stime / responses; x nginx = req/s ratio; wrk core = how busy CPU $CLIENT_CPU was"
+printf '%-11s %6s %10s %10s %12s %9s %9s\n' server conns "req/s" "p99 us" "CPU us/resp" "x nginx" "wrk core"
 awk -F'|' '
-  { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; rps[key, n[key]] = $3; p99[key, n[key]] = $4; us[key, n[key]] = $5 }
+  { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; rps[key, n[key]] = $3; p99[key, n[key]] = $4; us[key, n[key]] = $5; cl[key, n[key]] = $6 }
   function median(arr, key, cnt,   i, j, t, v) {
     for (i = 1; i <= cnt; i++) v[i] = arr[key, i] + 0
     for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
@@ -247,7 +247,7 @@ awk -F'|' '
     for (i = 1; i <= k; i++) {
       key = order[i]; split(key, p, "|"); ng = "nginx|" p[2]
       ratio = (ng in m && m[ng] > 0) ? sprintf("%.2f", m[key] / m[ng]) : "-"
-      printf "%-11s %6s %10s %10s %12s %9s\n", p[1], p[2], m[key], median(p99, key, n[key]), median(us, key, n[key]), ratio
+      printf "%-11s %6s %10s %10s %12s %9s %8s%%\n", p[1], p[2], m[key], median(p99, key, n[key]), median(us, key, n[key]), ratio, median(cl, key, n[key])
     }
   }' "$results"
 

@@ -7,8 +7,9 @@
 # each with pids+=("$!")); at exit every one of them is killed and waited for, and $work
 # removed. wait_port PORT waits for a server to accept on 127.0.0.1:PORT (5 s, then the
 # script exits); ticks PID is a process's CPU time so far (utime + stime of all its
-# threads, in clock ticks). draw_chart TSV SVG draws a bench's raw results with
-# scripts/chart.py.
+# threads, in clock ticks); cpu_jiffies CPU and busy_pct BEFORE AFTER give how busy a core
+# was between two points (the load generator's, to see whether it was the limit).
+# draw_chart TSV SVG draws a bench's raw results with scripts/chart.py.
 
 work=$(mktemp -d)
 pids=()
@@ -29,6 +30,14 @@ wait_port() { # PORT
 
 ticks() { # PID
   awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+cpu_jiffies() { # CPU: that core's busy and total jiffies so far ("busy total")
+  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6 - $9, t }' /proc/stat
+}
+
+busy_pct() { # "busy total" BEFORE, "busy total" AFTER: the core's busy share between them, in %
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f", (d > 0 ? (y[1] - x[1]) * 100 / d : 0) }'
 }
 
 # A python3 with matplotlib: CHART_PYTHON, the venv in ${CARGO_TARGET_DIR:-target}/bench,
