@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ringbolt's streamed responses vs actix-web's, side by side in one run: server pinned to CPU 0,
-# wrk pinned to CPU 1, as scripts/bench.sh does with nginx.
+# ringbolt's streamed responses vs actix-web's (and, given one, a minimal C responder's), side
+# by side in one run: server pinned to CPU 0, wrk pinned to CPU 1, as scripts/bench.sh does.
 #
 #   scripts/bench-streams.sh                  # /stream and /sse, 10 s per run, 3 rounds
 #   REPEAT=5 DURATION=5 scripts/bench-streams.sh
@@ -10,6 +10,10 @@
 #   PROFILE=release scripts/bench-streams.sh  # bench_app of another cargo profile (default max)
 #   BIN=PATH scripts/bench-streams.sh         # another bench_app binary
 #   CHART=0 scripts/bench-streams.sh          # no chart
+#   CEILING=BIN scripts/bench-streams.sh      # also a responder started as `BIN PORT DIR` that
+#                                             # answers /plaintext, /stream and /sse with the
+#                                             # same bodies (a C program that sends pre-built
+#                                             # bytes shows the machine's ceiling)
 #
 # The peer is benches/peers/actix: actix-web 4, one worker, `HttpResponse::Ok().streaming(..)`
 # of the same items as bench_app's `/stream` (100 chunks `chunk {i}\n`) and `/sse` (100 events
@@ -18,10 +22,15 @@
 # crates.io). Before measuring, both servers' bodies (chunk framing included) are compared and
 # the bench stops if they differ.
 #
+# Two rows are ringbolt's: `ringbolt` runs bench_app's /stream and /sse, whose items the app
+# formats (`format!` per item, as actix's peer does), and `rb-ready` the same bodies from
+# /stream-ready and /sse-ready, whose items were made once: the server's own cost, as a
+# responder of pre-built bytes has it.
+#
 # For each route and server it prints the median of REPEAT runs of requests/s, p99 latency and
 # the server's CPU time per response (utime+stime of the process from /proc/PID/stat, before
-# and after the run, divided by the responses wrk counted), then ringbolt/actix ratios. Rounds
-# alternate between the servers, the first server of a round swapping every round. The raw
+# and after the run, divided by the responses wrk counted), then ringbolt's ratios to actix and
+# to the ceiling. Rounds alternate between the servers, their order reversed every round. The raw
 # figures of every run go to target/bench/streams-YYYYmmdd-HHMMSS.tsv (bench.sh's columns),
 # drawn by scripts/chart.py into the .svg beside it when matplotlib can be had (a venv in
 # target/bench/venv, as bench.sh; without it the chart is skipped, never the bench).
@@ -48,6 +57,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RB_PORT=${RB_PORT:-18080}
 ACTIX_PORT=${ACTIX_PORT:-18082}
+CEILING_PORT=${CEILING_PORT:-18083}
 REPEAT=${REPEAT:-3}
 ROUTES=${ROUTES:-/stream /sse}
 PROFILE=${PROFILE:-max}
@@ -88,7 +98,16 @@ taskset -c "$SERVER_CPU" "$peer_bin" --bind "127.0.0.1:$ACTIX_PORT" >"$work/acti
 ax=$!; pids+=("$ax")
 probe "$ACTIX_PORT"
 
-names=(ringbolt actix); spids=("$rb" "$ax"); ports=("$RB_PORT" "$ACTIX_PORT")
+names=(ringbolt rb-ready actix); spids=("$rb" "$rb" "$ax"); ports=("$RB_PORT" "$RB_PORT" "$ACTIX_PORT")
+suffixes=("" -ready "")
+if [[ -n ${CEILING:-} ]]; then
+  mkdir -p "$work/files"  # a responder made for bench.sh may want its file rows' files
+  for f in small large huge; do head -c 4096 /dev/zero >"$work/files/$f.bin"; done
+  taskset -c "$SERVER_CPU" "$CEILING" "$CEILING_PORT" "$work/files" >"$work/ceiling.log" 2>&1 &
+  ce=$!; pids+=("$ce")
+  probe "$CEILING_PORT"
+  names+=(ceiling); spids+=("$ce"); ports+=("$CEILING_PORT"); suffixes+=("")
+fi
 
 # The same bytes from both: the body as sent (chunk sizes and the last chunk included), the
 # Content-Type, chunked transfer coding and no Content-Encoding.
@@ -96,23 +115,27 @@ field() { # field FILE NAME: the value of a header field, lower-cased, without t
   awk -v n="$2" 'tolower($0) ~ "^" n ":" { sub(/^[^:]*:[ \t]*/, ""); sub(/\r$/, ""); print tolower($0) }' "$1"
 }
 for path in $ROUTES; do
-  for j in 0 1; do
-    curl -sfN --raw -D "$work/head-$j" -o "$work/body-$j" "http://127.0.0.1:${ports[$j]}$path" \
-      || { echo "FAIL: ${names[$j]} $path did not answer 200" >&2; exit 1; }
+  for j in "${!names[@]}"; do
+    curl -sfN --raw -D "$work/head-$j" -o "$work/body-$j" "http://127.0.0.1:${ports[$j]}$path${suffixes[$j]}" \
+      || { echo "FAIL: ${names[$j]} $path${suffixes[$j]} did not answer 200" >&2; exit 1; }
     [[ $(field "$work/head-$j" transfer-encoding) == chunked ]] \
       || { echo "FAIL: ${names[$j]} $path is not chunked:" >&2; cat "$work/head-$j" >&2; exit 1; }
     [[ -z $(field "$work/head-$j" content-encoding) ]] \
       || { echo "FAIL: ${names[$j]} $path is compressed:" >&2; cat "$work/head-$j" >&2; exit 1; }
   done
-  if ! cmp -s "$work/body-0" "$work/body-1"; then
-    echo "FAIL: $path: ringbolt and actix send different bodies (chunk framing included):" >&2
-    diff <(od -c "$work/body-0") <(od -c "$work/body-1") | head -n 20 >&2 || true
-    exit 1
-  fi
-  ct0=$(field "$work/head-0" content-type) ct1=$(field "$work/head-1" content-type)
-  [[ $ct0 == "$ct1" ]] || { echo "FAIL: $path: Content-Type '$ct0' (ringbolt) vs '$ct1' (actix)" >&2; exit 1; }
+  ct0=$(field "$work/head-0" content-type) heads=
+  for j in "${!names[@]}"; do
+    if ! cmp -s "$work/body-0" "$work/body-$j"; then
+      echo "FAIL: $path: ringbolt and ${names[$j]} send different bodies (chunk framing included):" >&2
+      diff <(od -c "$work/body-0") <(od -c "$work/body-$j") | head -n 20 >&2 || true
+      exit 1
+    fi
+    ct=$(field "$work/head-$j" content-type)
+    [[ $ct0 == "$ct" ]] || { echo "FAIL: $path: Content-Type '$ct0' (ringbolt) vs '$ct' (${names[$j]})" >&2; exit 1; }
+    heads+=" ${names[$j]} $(wc -c <"$work/head-$j")"
+  done
   echo "$path: identical bodies, $(wc -c <"$work/body-0") bytes chunked ($(grep -cE $'^[0-9a-fA-F]+\r$' "$work/body-0") chunks" \
-    "with the last), $ct0; heads: ringbolt $(wc -c <"$work/head-0") bytes, actix $(wc -c <"$work/head-1") bytes" >&2
+    "with the last), $ct0; head bytes:$heads" >&2
 done
 
 
@@ -120,14 +143,14 @@ hz=$(getconf CLK_TCK)
 results=$work/results.txt
 rep=0
 
-# run NAME PID PORT PATH
+# run NAME PID PORT PATH SUFFIX
 run() {
-  local name=$1 pid=$2 port=$3 path=$4
+  local name=$1 pid=$2 port=$3 path=$4 url="http://127.0.0.1:$3$4$5"
   # warm-up
-  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port$path" >/dev/null
+  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null
   local before after out reqs rps p99 us mbps cpu_mib p99_us
   before=$(ticks "$pid")
-  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path")
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url")
   after=$(ticks "$pid")
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
@@ -147,21 +170,23 @@ run() {
     "$rps" "$p99_us" "$us" "$mbps" "$cpu_mib" >>"$work/raw.tsv"
 }
 
+# run's PATH is the route's row name; the server is asked for PATH plus its suffix.
 for rep in $(seq "$REPEAT"); do
-  order=(0 1); (( rep % 2 == 0 )) && order=(1 0)
+  order=("${!names[@]}")
+  (( rep % 2 == 0 )) && order=($(printf '%s\n' "${order[@]}" | tac))
   for path in $ROUTES; do
     for j in "${order[@]}"; do
-      run "${names[$j]}" "${spids[$j]}" "${ports[$j]}" "$path"
+      run "${names[$j]}" "${spids[$j]}" "${ports[$j]}" "$path" "${suffixes[$j]}"
     done
   done
 done
 
 echo
-echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt.log" | head -1); bench_app: $BIN; actix: $peer_bin"
+echo "wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; servers (1 worker) on CPU $SERVER_CPU; ringbolt driver: $(grep -o 'driver="[a-z_]*"' "$work/ringbolt.log" | head -1); bench_app: $BIN; actix: $peer_bin${CEILING:+; ceiling: $CEILING}"
 echo "median of $REPEAT runs (rounds alternate between the servers); CPU us/resp = server utime+stime / responses"
 printf '%-9s %-9s %12s %10s %14s\n' server route "req/s" p99 "CPU us/resp"
-# Medians per (server, route), in route order; then ringbolt/actix per route.
-awk -F'|' -v routes="$ROUTES" '
+# Medians per (server, route), in route order; then ringbolt's rows over actix's and the ceiling's.
+awk -F'|' -v routes="$ROUTES" -v servers="${names[*]}" '
   { key = $1 "|" $2; n[key]++; rps[key, n[key]] = $3; us[key, n[key]] = $5
     s = $4; lat[key, n[key]] = (s ~ /ms$/) ? s * 1000 : (s ~ /us$/ ? s + 0 : s * 1000000) }
   function median(arr, key, cnt,   i, j, t, v) {
@@ -170,18 +195,22 @@ awk -F'|' -v routes="$ROUTES" '
     return v[int((cnt + 1) / 2)]
   }
   END {
-    nr = split(routes, r, " ")
-    for (i = 1; i <= nr; i++) for (s = 1; s <= 2; s++) {
-      name = (s == 1) ? "ringbolt" : "actix"; key = name "|" r[i]
+    nr = split(routes, r, " "); ns = split(servers, sv, " ")
+    for (i = 1; i <= nr; i++) for (s = 1; s <= ns; s++) {
+      name = sv[s]; key = name "|" r[i]
       if (!(key in n)) continue
       m_rps[key] = median(rps, key, n[key]); m_us[key] = median(us, key, n[key])
       printf "%-9s %-9s %12d %10s %14.3f\n", name, r[i], m_rps[key], sprintf("%.0fus", median(lat, key, n[key])), m_us[key]
     }
-    printf "\n%-9s %18s %22s\n", "route", "req/s rb/actix", "CPU us/resp rb/actix"
-    for (i = 1; i <= nr; i++) {
-      a = "ringbolt|" r[i]; b = "actix|" r[i]
-      if (!(a in m_rps) || !(b in m_rps)) continue
-      printf "%-9s %18.2f %22.2f\n", r[i], (m_rps[b] > 0) ? m_rps[a] / m_rps[b] : 0, (m_us[b] > 0) ? m_us[a] / m_us[b] : 0
+    for (p = 1; p <= ns; p++) {
+      peer = sv[p]
+      if (peer != "actix" && peer != "ceiling") continue
+      printf "\n%-9s %-9s %18s %22s\n", "server", "route", "req/s x " peer, "CPU us/resp x " peer
+      for (i = 1; i <= nr; i++) for (s = 1; s <= ns; s++) {
+        a = sv[s] "|" r[i]; b = peer "|" r[i]
+        if (sv[s] !~ /^r/ || !(a in m_rps) || !(b in m_rps)) continue
+        printf "%-9s %-9s %18.2f %22.2f\n", sv[s], r[i], (m_rps[b] > 0) ? m_rps[a] / m_rps[b] : 0, (m_us[b] > 0) ? m_us[a] / m_us[b] : 0
+      }
     }
   }' "$results"
 

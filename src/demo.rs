@@ -378,6 +378,24 @@ pub fn bench_stream_routes(api: &mut Api) {
         ))
         .media_type("text/event-stream")
     });
+    // The same bodies from items made once: what the server costs without the app's
+    // formatting (each item is a `&'static str`, written without a copy of its own).
+    static READY: std::sync::LazyLock<[Vec<&'static str>; 2]> = std::sync::LazyLock::new(|| {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        [
+            (0..100).map(|i| leak(format!("chunk {i}\n"))).collect(),
+            (0..100)
+                .map(|i| leak(format!("data: message-{i}\n\n")))
+                .collect(),
+        ]
+    });
+    api.get("/stream-ready", |_req: Request| async {
+        StreamingResponse::new(stream::iter(READY[0].iter().copied())).media_type("text/plain")
+    });
+    api.get("/sse-ready", |_req: Request| async {
+        StreamingResponse::new(stream::iter(READY[1].iter().copied()))
+            .media_type("text/event-stream")
+    });
 }
 
 /// A stream of `n` items made by `item(i)`, with a pause of `every` after each (the seed's

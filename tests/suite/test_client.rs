@@ -122,6 +122,26 @@ on_both_drivers! {
         }
     }
 
+    fn ready_item_streams_send_what_the_formatted_ones_send(driver: Driver) {
+        let dir = media(driver);
+        let client = client(driver, &dir);
+        for (formatted, ready, first) in
+            [("/stream", "/stream-ready", "chunk 0\n"), ("/sse", "/sse-ready", "data: message-0\n\n")]
+        {
+            let get = |path: &str| {
+                let mut c = Client::connect(client.addr());
+                c.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+                c.response_to("GET")
+            };
+            let (a, b) = (get(formatted), get(ready));
+            assert_eq!((a.status, b.status), (200, 200), "{ready}");
+            assert_eq!(b.header("transfer-encoding"), Some("chunked"), "{ready}");
+            assert_eq!(a.header("content-type"), b.header("content-type"), "{ready}");
+            assert!(b.text().starts_with(first), "{ready}: {}", b.text());
+            assert_eq!(a.body, b.body, "{ready}");
+        }
+    }
+
     fn it_reuses_the_connection_and_reopens_after_a_close(driver: Driver) {
         let dir = media(driver);
         let client = client(driver, &dir);
