@@ -1,12 +1,15 @@
 //! actix-web with one worker, answering what ringbolt's bench_app answers at `/plaintext`,
 //! `/stream` (100 chunks `chunk {i}\n`, text/plain) and `/sse` (100 events
 //! `data: message-{i}\n\n`, text/event-stream, with the cache headers ringbolt gives every
-//! streamed event stream), both bodies chunked, one chunk per item, every item ready at once.
+//! streamed event stream), both bodies chunked, one chunk per item, every item ready at once;
+//! with `--files DIR`, that directory's files at `/files/` (actix-files: read and written in
+//! chunks, no `sendfile`).
 //!
-//! `actix-peer --bind 127.0.0.1:18082`
+//! `actix-peer --bind 127.0.0.1:18082 [--files DIR]`
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use actix_web::web::Bytes;
 use actix_web::{App, HttpResponse, HttpServer, Responder, web};
@@ -37,28 +40,46 @@ async fn events() -> impl Responder {
         .streaming(stream::iter(items))
 }
 
-fn bind_arg() -> Result<SocketAddr, String> {
+/// `--bind ADDR` and `--files DIR`.
+fn args() -> Result<(SocketAddr, Option<PathBuf>), String> {
     let mut args = std::env::args().skip(1);
     let mut bind: SocketAddr = ([127, 0, 0, 1], 8080).into();
+    let mut files = None;
     while let Some(arg) = args.next() {
-        let value = match arg.strip_prefix("--bind=") {
-            Some(v) => v.to_owned(),
-            None if arg == "--bind" => args.next().ok_or("--bind needs an address")?,
-            None => return Err(format!("unknown argument {arg:?} (usage: --bind ADDR)")),
+        let (name, value) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), v.to_owned()),
+            None => {
+                let v = args.next().ok_or(format!("{arg} needs a value"))?;
+                (arg, v)
+            }
         };
-        bind = value.parse().map_err(|e| format!("--bind {value}: {e}"))?;
+        match name.as_str() {
+            "--bind" => bind = value.parse().map_err(|e| format!("--bind {value}: {e}"))?,
+            "--files" => files = Some(PathBuf::from(value)),
+            _ => {
+                return Err(format!(
+                    "unknown argument {name:?} (usage: --bind ADDR [--files DIR])"
+                ));
+            }
+        }
     }
-    Ok(bind)
+    Ok((bind, files))
 }
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let bind = bind_arg().map_err(std::io::Error::other)?;
-    let server = HttpServer::new(|| {
+    let (bind, files) = args().map_err(std::io::Error::other)?;
+    let server = HttpServer::new(move || {
+        let files = files.clone();
         App::new()
             .route("/plaintext", web::get().to(plaintext))
             .route("/stream", web::get().to(chunks))
             .route("/sse", web::get().to(events))
+            .configure(move |cfg| {
+                if let Some(dir) = files {
+                    cfg.service(actix_files::Files::new("/files", dir));
+                }
+            })
     })
     .workers(1)
     // Stopped by the bench once its clients are gone: no long graceful drain.
