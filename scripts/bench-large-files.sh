@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Large files on one host: who pays for the bytes. bench_app serves files of 1, 8 and 64 MiB
 # twice, with `sendfile` (--file-send zero-copy, the default) and by reading and writing
-# (--file-send copy), and actix-web serves them with actix-files (benches/peers/actix, which
-# reads and writes); wrk downloads them over loopback. Server pinned to CPU 0, wrk to CPU 1,
+# (--file-send copy), actix-web with actix-files and axum with tower-http's ServeDir serve them
+# too (benches/peers/{actix,axum}, both reading and writing); wrk downloads them over loopback. Server pinned to CPU 0, wrk to CPU 1,
 # runs alternating, medians shown.
 #
 #   scripts/bench-large-files.sh
 #   SIZES="64" CONNS=4 DURATION=5 REPEAT=3 scripts/bench-large-files.sh   # (the defaults: 1 8 64)
 #   DRIVER=epoll scripts/bench-large-files.sh
 #   SKIP_BUILD=1 BIN=PATH scripts/bench-large-files.sh                   # another bench_app
-#   PEER=0 scripts/bench-large-files.sh        # without actix-web
+#   PEERS="actix" scripts/bench-large-files.sh # only these peers (default "actix axum", "" for none)
 #   CEILING=BIN scripts/bench-large-files.sh   # also a responder started as `BIN PORT DIR`
 #                                              # serving /files/huge.bin (the 64 MiB file)
 #
@@ -19,7 +19,7 @@
 # (nstat). On one host the receiver's core is part of the result: when it is at 100 % it,
 # not the server, sets the MB/s.
 #
-# Needs: wrk, taskset, nstat (iproute2), cargo (the peer's first build fetches actix-web).
+# Needs: wrk, taskset, nstat (iproute2), cargo (a peer's first build fetches its crates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,9 +34,7 @@ PORT=${PORT:-18190}
 PROFILE=${PROFILE:-max}
 target_dir=${CARGO_TARGET_DIR:-target}
 BIN=${BIN:-$target_dir/$PROFILE/examples/bench_app}
-PEER=${PEER:-1}
-peer_target=$target_dir/peers/actix
-peer_bin=$peer_target/release/actix-peer
+PEERS=${PEERS-actix axum}
 
 for tool in wrk taskset nstat; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk util-linux iproute2)" >&2; exit 1; }
@@ -47,11 +45,15 @@ done
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   cargo build --profile "$PROFILE" --example bench_app >&2
-  [[ $PEER == 0 ]] || CARGO_TARGET_DIR=$peer_target cargo build --release --locked \
-    --manifest-path benches/peers/actix/Cargo.toml >&2
+  for peer in $PEERS; do
+    CARGO_TARGET_DIR=$target_dir/peers/$peer cargo build --release --locked \
+      --manifest-path "benches/peers/$peer/Cargo.toml" >&2
+  done
 fi
 [[ -x $BIN ]] || { echo "$BIN is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
-[[ $PEER == 0 || -x $peer_bin ]] || { echo "$peer_bin is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
+for peer in $PEERS; do
+  [[ -x $target_dir/peers/$peer/release/$peer-peer ]] || { echo "the $peer peer is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
+done
 
 mkdir -p "$work/files"
 for s in $SIZES; do head -c $((s << 20)) /dev/urandom >"$work/files/$s.bin"; done
@@ -70,13 +72,14 @@ for mode in zero-copy copy; do
   wait_port "$port"
   i=$((i + 1))
 done
-if [[ $PEER != 0 ]]; then
+for peer in $PEERS; do
   port=$((PORT + i))
-  taskset -c "$SERVER_CPU" "$peer_bin" --bind "127.0.0.1:$port" --files "$work/files" >"$work/actix.log" 2>&1 &
-  pids+=("$!"); names+=(actix); ports+=("$port"); spids+=("$!")
+  taskset -c "$SERVER_CPU" "$target_dir/peers/$peer/release/$peer-peer" --bind "127.0.0.1:$port" \
+    --files "$work/files" >"$work/$peer.log" 2>&1 &
+  pids+=("$!"); names+=("$peer"); ports+=("$port"); spids+=("$!")
   wait_port "$port"
   i=$((i + 1))
-fi
+done
 if [[ -n ${CEILING:-} ]]; then
   port=$((PORT + i))
   taskset -c "$SERVER_CPU" "$CEILING" "$port" "$work/files" >"$work/ceiling.log" 2>&1 &
@@ -123,7 +126,7 @@ for round in $(seq "$REPEAT"); do
 done
 
 echo
-echo "files over loopback, wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; server (1 worker) on CPU $SERVER_CPU; ringbolt driver $DRIVER; bench_app $BIN$([[ $PEER == 0 ]] || echo "; actix $peer_bin")${CEILING:+; ceiling $CEILING}"
+echo "files over loopback, wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU; server (1 worker) on CPU $SERVER_CPU; ringbolt driver $DRIVER; bench_app $BIN${PEERS:+; peers: $PEERS}${CEILING:+; ceiling $CEILING}"
 echo "median of $REPEAT rounds; us/MiB: CPU time per MiB sent, the server's (its process) and the receiver's (wrk's core, kernel receive work included)"
 printf '%-10s %5s %8s %15s %17s %9s\n' server MiB "MB/s" "server us/MiB" "receiver us/MiB" "segs/MiB"
 awk -F'|' '
