@@ -32,8 +32,11 @@
 //! go with them, so they take at most three times the `bytes` bound. A file no path names any
 //! more is closed. Only files up to [`SMALL`](crate::fs::cache::SMALL) bytes keep their
 //! contents. Paths and files unused for [`INACTIVE`] are dropped by [`sweep`], which the
-//! worker calls once a second. Errors are not cached. Relative paths are not cached (they
-//! depend on the current directory).
+//! worker calls once a second. A path that names no file is remembered as missing for the
+//! TTL (as nginx's `open_file_cache_errors`), so a site's requests for siblings that do not
+//! exist (`font.woff2.br`) cost no `openat2` each; up to `entries` of them, the oldest
+//! forgotten first. Other errors are not cached. Relative paths are not cached (they depend
+//! on the current directory).
 //!
 //! Each worker thread has its own cache (a thread-local): no locks, no sharing, and a file's
 //! descriptor is only ever used by the thread that opened it. A miss never blocks that
@@ -284,6 +287,8 @@ struct Cache {
     max_bytes: u64,
     ttl: Duration,
     paths: FxHashMap<Box<[u8]>, PathSlot>,
+    /// Paths found to name no file, and when.
+    missing: FxHashMap<Box<[u8]>, Instant>,
     files: FxHashMap<FileKey, FileSlot>,
     /// Bytes of contents kept, over every file.
     bytes: u64,
@@ -302,6 +307,7 @@ thread_local! {
         max_bytes: 0,
         ttl: Duration::ZERO,
         paths: FxHashMap::default(),
+        missing: FxHashMap::default(),
         files: FxHashMap::default(),
         bytes: 0,
         next_generation: 0,
@@ -314,6 +320,7 @@ thread_local! {
 impl Cache {
     fn empty(&mut self) {
         self.paths.clear();
+        self.missing.clear();
         self.files.clear();
         self.bytes = 0;
     }
@@ -336,6 +343,34 @@ impl Cache {
         }
         self.hits += 1;
         Some(Rc::clone(&file.entry))
+    }
+
+    /// Whether the path in `self.key` was found to name no file within the TTL.
+    fn known_missing(&mut self, now: Instant) -> bool {
+        let missing = self
+            .missing
+            .get(self.key.as_slice())
+            .is_some_and(|&checked| now.saturating_duration_since(checked) < self.ttl);
+        if missing {
+            self.hits += 1;
+        }
+        missing
+    }
+
+    /// Remembers the path in `self.key` as naming no file, checked at `now`; the oldest
+    /// remembered makes room when there are `max_paths` of them.
+    fn remember_missing(&mut self, now: Instant) {
+        if self.missing.len() >= self.max_paths && !self.missing.contains_key(self.key.as_slice()) {
+            let oldest = self
+                .missing
+                .iter()
+                .min_by_key(|(_, checked)| **checked)
+                .map(|(k, _)| k.clone());
+            if let Some(key) = oldest {
+                self.missing.remove(&key);
+            }
+        }
+        self.missing.insert(self.key.as_slice().into(), now);
     }
 
     /// Unlinks a path from its file, dropping the file if no path is left.
@@ -564,6 +599,9 @@ pub(crate) fn sweep(now: Instant) {
         for (_, mut f) in files.extract_if(|_, f| idle(f.used)) {
             release(&mut f, bytes);
         }
+        let ttl = c.ttl;
+        c.missing
+            .retain(|_, checked| now.saturating_duration_since(*checked) < ttl);
     });
 }
 
@@ -624,6 +662,7 @@ pub(crate) async fn open_dir_in(
 async fn open_file(allow: &'static AllowList, name: Name<'_>) -> Result<Rc<Entry>, FsError> {
     let miss = match begin(allow, name) {
         Lookup::Hit(entry) => return Ok(entry),
+        Lookup::Missing => return Err(FsError::NotFound),
         Lookup::Miss(miss) => miss,
     };
     let resolved = unblocked(allow, name, |opened, wait| match opened {
@@ -723,6 +762,8 @@ impl Resolved {
 /// What the cache answered for a name.
 enum Lookup {
     Hit(Rc<Entry>),
+    /// Found to name no file within the TTL.
+    Missing,
     /// To be opened, then given to [`finish`].
     Miss(Miss),
 }
@@ -762,6 +803,7 @@ fn begin(allow: &AllowList, name: Name<'_>) -> Lookup {
         }
         match c.hit(now) {
             Some(entry) => Lookup::Hit(entry),
+            None if c.known_missing(now) => Lookup::Missing,
             None => Lookup::Miss(Miss { cached: true, now }),
         }
     })
@@ -796,6 +838,9 @@ fn finish(
         Err(e) => {
             CACHE.with_borrow_mut(|c| {
                 c.forget_path();
+                if matches!(e, FsError::NotFound) {
+                    c.remember_missing(now);
+                }
                 c.misses += 1;
             });
             return Err(e);
@@ -830,6 +875,9 @@ fn finish(
         }
         c.put_file(file, &entry, checked, now);
         c.link(file, now);
+        if !c.missing.is_empty() {
+            c.missing.remove(c.key.as_slice());
+        }
         if let Some(bytes) = bytes {
             c.keep(file, bytes);
         }
@@ -842,6 +890,7 @@ fn finish(
 fn open_now(allow: &AllowList, name: Name<'_>) -> Result<Rc<Entry>, FsError> {
     let miss = match begin(allow, name) {
         Lookup::Hit(entry) => return Ok(entry),
+        Lookup::Missing => return Err(FsError::NotFound),
         Lookup::Miss(miss) => miss,
     };
     let resolved = match allow.open_name(name, Wait::Yes) {
@@ -941,6 +990,39 @@ mod tests {
         entry.encoded(Coding::Gzip, &other, encode);
         entry.encoded(Coding::Gzip, &other, encode);
         assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
+    fn a_missing_path_is_remembered_for_the_ttl() {
+        let (dir, allow) = tree();
+        let ttl = Duration::from_millis(100);
+        configure(&allow, &bounds(2, 8, 1 << 20, ttl));
+        let path = dir.path().join("late.txt");
+        assert!(matches!(open(&allow, &path), Err(FsError::NotFound)));
+        let misses = stats().misses;
+        // Made now, but the path was found missing within the TTL: still missing, no open.
+        std::fs::write(&path, b"here").unwrap();
+        assert!(matches!(open(&allow, &path), Err(FsError::NotFound)));
+        assert_eq!(stats().misses, misses);
+        // The same file by another name is a path of its own, looked at now.
+        assert!(open_in(&allow, 0, "late.txt").is_ok());
+        // After the TTL it is looked at again, found, and no longer remembered missing.
+        std::thread::sleep(ttl + Duration::from_millis(20));
+        assert_eq!(
+            open(&allow, &path).unwrap().contents().as_deref(),
+            Some(&b"here"[..])
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::thread::sleep(ttl + Duration::from_millis(20));
+        // Bounded: with `entries` 2, a third missing path forgets the oldest.
+        for name in ["m1", "m2", "m3"] {
+            assert!(open_in(&allow, 0, name).is_err());
+        }
+        CACHE.with_borrow(|c| assert_eq!(c.missing.len(), 2));
+        // Forgotten once their TTL has passed.
+        std::thread::sleep(ttl + Duration::from_millis(20));
+        sweep(Instant::now());
+        CACHE.with_borrow(|c| assert!(c.missing.is_empty()));
     }
 
     #[test]
