@@ -145,13 +145,40 @@ const STREAM_PREFERENCE: [Coding; 2] = [Coding::Gzip, Coding::Brotli];
 /// assert!(negotiate(None).is_empty());
 /// ```
 pub fn negotiate(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
+    accepted(accept_encoding).collect()
+}
+
+/// [`negotiate`] without a `Vec`: what the server asks of each request it answers.
+pub(crate) fn accepted(accept_encoding: Option<&[u8]>) -> Accepted {
     negotiate_in(accept_encoding, &PREFERENCE)
 }
 
+/// Codings in order, up to one of each (an iterator, kept on the stack).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accepted {
+    codings: [Coding; 3],
+    len: u8,
+    next: u8,
+}
+
+impl Iterator for Accepted {
+    type Item = Coding;
+    fn next(&mut self) -> Option<Coding> {
+        let c = self.codings[..usize::from(self.len)].get(usize::from(self.next))?;
+        self.next += 1;
+        Some(*c)
+    }
+}
+
 /// As [`negotiate`], with ties broken in `preference` order.
-fn negotiate_in(accept_encoding: Option<&[u8]>, preference: &[Coding]) -> Vec<Coding> {
+fn negotiate_in(accept_encoding: Option<&[u8]>, preference: &[Coding]) -> Accepted {
+    let mut accepted = Accepted {
+        codings: PREFERENCE,
+        len: 0,
+        next: 0,
+    };
     let Some(value) = accept_encoding else {
-        return Vec::new();
+        return accepted;
     };
     // q in thousandths for each of ours, named explicitly or through `*`.
     let mut named: [Option<u16>; 3] = [None; 3];
@@ -188,17 +215,27 @@ fn negotiate_in(accept_encoding: Option<&[u8]>, preference: &[Coding]) -> Vec<Co
         // A coding listed twice: the higher q counts.
         named[slot] = Some(named[slot].map_or(q, |old| old.max(q)));
     }
-    let mut out: Vec<(u16, usize, Coding)> = preference
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &c)| {
-            let slot = PREFERENCE.iter().position(|&p| p == c)?;
-            let q = named[slot].or(star)?;
-            (q > 0).then_some((q, i, c))
-        })
-        .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    out.into_iter().map(|(_, _, c)| c).collect()
+    // Each accepted coding with its q, in preference order, then sorted by q (stable: ties
+    // keep that order).
+    let mut out = [(0u16, Coding::Zstd); 3];
+    let mut n = 0;
+    for &c in preference {
+        let Some(slot) = PREFERENCE.iter().position(|&p| p == c) else {
+            continue;
+        };
+        if let Some(q) = named[slot].or(star)
+            && q > 0
+        {
+            out[n] = (q, c);
+            n += 1;
+        }
+    }
+    out[..n].sort_by_key(|&(q, _)| std::cmp::Reverse(q));
+    for (i, (_, c)) in out[..n].iter().enumerate() {
+        accepted.codings[i] = *c;
+    }
+    accepted.len = n as u8;
+    accepted
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -306,8 +343,8 @@ pub(crate) fn plan(
         Some(_) => &PREFERENCE,
         None => &STREAM_PREFERENCE,
     };
-    match negotiate_in(accept_encoding, preference).first() {
-        Some(&c) => Plan::Encode(c),
+    match negotiate_in(accept_encoding, preference).next() {
+        Some(c) => Plan::Encode(c),
         None => Plan::VaryOnly,
     }
 }

@@ -227,8 +227,8 @@ impl StaticDir {
     /// What `raw` names beneath root `root`: a file, a directory's index or listing, a
     /// redirect to a directory's URL, an error other than 404; or nothing.
     async fn find(&self, req: &Request, raw: &str, root: usize) -> Result<Response, Missing> {
-        let segments = match decode_segments(raw) {
-            Ok(s) => s,
+        let rel = match decode_rel(raw) {
+            Ok(rel) => rel,
             Err(StatusCode::NOT_FOUND) => {
                 return Err(Missing {
                     may_fall_back: false,
@@ -239,8 +239,7 @@ impl StaticDir {
         // `.git/config`, `.env`: a 404 before anything is opened, so that neither the
         // answer nor its timing says whether the name exists, and never the fallback.
         if self.dotfiles == Dotfiles::Hide
-            && segments
-                .iter()
+            && segments(&rel)
                 .enumerate()
                 .any(|(i, s)| is_hidden(s.as_bytes(), i == 0))
         {
@@ -248,11 +247,10 @@ impl StaticDir {
                 may_fall_back: false,
             });
         }
-        let rel = segments.join("/");
         let wants_dir = raw.is_empty() || raw.ends_with('/');
         let nothing = Missing {
             may_fall_back: wants_dir
-                || segments
+                || segments(&rel)
                     .last()
                     .is_none_or(|s| cache_policy::extension(s).is_none()),
         };
@@ -267,7 +265,7 @@ impl StaticDir {
                     let mut location = String::new();
                     let prefix = req.path().strip_suffix(raw).unwrap_or("/");
                     location.push_str(prefix.trim_end_matches('/'));
-                    for s in &segments {
+                    for s in segments(&rel) {
                         location.push('/');
                         location.extend(utf8_percent_encode(s, PATH_SEGMENT));
                     }
@@ -304,9 +302,9 @@ impl StaticDir {
         }
         // Titled by the URL path (the mount point included), not by the directory.
         let base = req.path().strip_suffix(raw).unwrap_or("/");
-        let title = format!("{}/{}", base.trim_end_matches('/'), segments.join("/"));
+        let title = format!("{}/{rel}", base.trim_end_matches('/'));
         let hide = self.dotfiles == Dotfiles::Hide;
-        Ok(listing(dir, title, !segments.is_empty(), hide).await)
+        Ok(listing(dir, title, !rel.is_empty(), hide).await)
     }
 
     /// The file at `rel` beneath root `root`, with its `Cache-Control`.
@@ -364,10 +362,11 @@ fn reason(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
 }
 
-/// Percent-decodes each segment once. `..`, `%2F` and NUL are refused; `.` and empty
-/// segments are dropped.
-fn decode_segments(raw: &str) -> Result<Vec<String>, StatusCode> {
-    let mut out = Vec::new();
+/// The path beneath the directory that `raw` names: each segment percent-decoded once, and
+/// joined with `/`. `..`, `%2F` and NUL are refused; `.` and empty segments are dropped. So
+/// `rel.split('/')` gives the decoded segments back (none of them holds a `/`).
+fn decode_rel(raw: &str) -> Result<String, StatusCode> {
+    let mut out = String::with_capacity(raw.len());
     for seg in raw.split('/') {
         let decoded = percent_decode_str(seg)
             .decode_utf8()
@@ -381,9 +380,17 @@ fn decode_segments(raw: &str) -> Result<Vec<String>, StatusCode> {
         if decoded.is_empty() || decoded == "." {
             continue;
         }
-        out.push(decoded.into_owned());
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&decoded);
     }
     Ok(out)
+}
+
+/// The segments of a path made by [`decode_rel`].
+fn segments(rel: &str) -> impl Iterator<Item = &str> {
+    rel.split('/').filter(|s| !s.is_empty())
 }
 
 /// An HTML listing of an open directory, titled `title` (a link to the parent unless it is
@@ -552,7 +559,7 @@ mod tests {
         // The check runs on decoded segments: each spelling of a dot is a dot.
         for raw in ["%2eenv", "%2Eenv", ".%65nv", "./.env", "a/../.env"] {
             let hidden =
-                decode_segments(raw).map(|s| s.iter().any(|s| is_hidden(s.as_bytes(), false)));
+                decode_rel(raw).map(|rel| segments(&rel).any(|s| is_hidden(s.as_bytes(), false)));
             assert!(
                 matches!(hidden, Ok(true) | Err(StatusCode::NOT_FOUND)),
                 "{raw}"
@@ -562,20 +569,16 @@ mod tests {
 
     #[test]
     fn segments_decode_once_and_refuse_escapes() {
-        assert_eq!(decode_segments("a/b%20c/./d").unwrap(), ["a", "b c", "d"]);
-        assert_eq!(decode_segments("a/%252e%252e").unwrap(), ["a", "%2e%2e"]);
-        assert_eq!(decode_segments("..").unwrap_err(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            decode_segments("a/%2e%2e/b").unwrap_err(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(decode_segments("a%2Fb").unwrap_err(), StatusCode::NOT_FOUND);
-        assert_eq!(decode_segments("a%5Cb").unwrap_err(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            decode_segments("a%00b").unwrap_err(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(decode_segments("//x//").unwrap(), ["x"]);
+        assert_eq!(decode_rel("a/b%20c/./d").unwrap(), "a/b c/d");
+        assert_eq!(decode_rel("a/%252e%252e").unwrap(), "a/%2e%2e");
+        assert_eq!(decode_rel("").unwrap(), "");
+        assert_eq!(segments("a/b c/d").collect::<Vec<_>>(), ["a", "b c", "d"]);
+        assert_eq!(decode_rel("..").unwrap_err(), StatusCode::NOT_FOUND);
+        assert_eq!(decode_rel("a/%2e%2e/b").unwrap_err(), StatusCode::NOT_FOUND);
+        assert_eq!(decode_rel("a%2Fb").unwrap_err(), StatusCode::NOT_FOUND);
+        assert_eq!(decode_rel("a%5Cb").unwrap_err(), StatusCode::NOT_FOUND);
+        assert_eq!(decode_rel("a%00b").unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(decode_rel("//x//").unwrap(), "x");
     }
 
     #[test]

@@ -1051,11 +1051,16 @@ async fn ready_file(
     }
     let zero_copy_from =
         (ctx.config.file_sending == FileSending::ZeroCopy).then_some(ctx.config.zero_copy_from);
-    if !spec.precompressed && !mentions_conditions(head_bytes) {
-        // The common case: nothing to look up, so the head is not parsed again.
+    if !mentions_conditions(head_bytes) {
+        // The common case: no condition or range to look up, so the head is not parsed
+        // again; a precompressed file needs `Accept-Encoding` alone.
         let req = files::FileRequest {
             method,
             head: None,
+            accept_encoding: spec
+                .precompressed
+                .then(|| first_field(head_bytes, b"accept-encoding:"))
+                .flatten(),
             compress,
             zero_copy_from,
         };
@@ -1070,10 +1075,25 @@ async fn ready_file(
     let req = files::FileRequest {
         method,
         head: Some((&head, head_bytes)),
+        accept_encoding: head.header_lines(head_bytes, "accept-encoding").next(),
         compress,
         zero_copy_from,
     };
     files::prepare(resp, spec, &req, ctx.allow).await
+}
+
+/// The value of the first field line of `head` (a head the codec accepted) that starts with
+/// `name` (lower-case, with its colon), without the whitespace around it.
+fn first_field<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+    memchr::memchr_iter(b'\n', head).find_map(|i| {
+        let line = &head[i + 1..];
+        if !line.get(..name.len())?.eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let value = &line[name.len()..];
+        let end = memchr::memchr(b'\n', value).unwrap_or(value.len());
+        Some(value[..end].trim_ascii())
+    })
 }
 
 /// Whether a header line of `head` starts with `If-` or `Range:` (in any case): only then
@@ -1345,5 +1365,39 @@ fn connection_header(version: Version, keep_alive: bool) -> Option<ConnectionHea
         (false, _) => Some(ConnectionHeader::Close),
         (true, Version::HTTP_10) => Some(ConnectionHeader::KeepAlive),
         (true, _) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_field_is_the_first_line_of_that_name() {
+        let head = b"GET /a HTTP/1.1\r\nHost: x\r\nACCEPT-Encoding:  br;q=1, gzip \r\n\
+                     accept-encoding: zstd\r\nAccept-Encodings: no\r\n\r\n";
+        assert_eq!(
+            first_field(head, b"accept-encoding:"),
+            Some(&b"br;q=1, gzip"[..])
+        );
+        assert_eq!(first_field(head, b"range:"), None);
+        assert_eq!(
+            first_field(
+                b"GET / HTTP/1.1\nAccept-Encoding:gzip\n\n",
+                b"accept-encoding:"
+            ),
+            Some(&b"gzip"[..])
+        );
+        assert_eq!(
+            first_field(
+                b"GET / HTTP/1.1\r\nAccept-Encoding:\r\n\r\n",
+                b"accept-encoding:"
+            ),
+            Some(&b""[..])
+        );
+        assert!(mentions_conditions(
+            b"GET / HTTP/1.1\r\nif-none-match: x\r\n\r\n"
+        ));
+        assert!(!mentions_conditions(head));
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct FileRequest<'a> {
     /// The parsed request head and the bytes it indexes; `None` when no field of it matters
     /// (the connection leaves the head unparsed when no line starts with `If-` or `Range:`).
     pub(crate) head: Option<(&'a Head, &'a [u8])>,
+    /// The request's (first) `Accept-Encoding`, when the file is precompressed.
+    pub(crate) accept_encoding: Option<&'a [u8]>,
     /// The app's compression (when the route compresses) and the request's
     /// `Accept-Encoding`: small files are sent compressed as other bodies are.
     pub(crate) compress: Option<(&'a Compression, Option<&'a [u8]>)>,
@@ -108,7 +110,7 @@ pub(crate) async fn prepare(
     let mut encoded = None;
     let entry = if spec.precompressed {
         compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, req.lines("accept-encoding").next(), &entry).await {
+        match sibling(&spec, allow, req.accept_encoding, &entry).await {
             Some((coding, sib)) => {
                 encoded = Some(coding);
                 sib
@@ -354,7 +356,7 @@ async fn sibling(
     // precision: whole seconds (`brotli` 1.0) or microseconds (`utimes`).
     let fresh =
         |t: (i64, i64)| t >= (secs, nanos) || t == (secs, 0) || t == (secs, nanos / 1000 * 1000);
-    for coding in compress::negotiate(accept) {
+    for coding in compress::accepted(accept) {
         let opened = match &spec.located {
             Some((root, rel)) => {
                 cache::open_in(allow, *root, &format!("{rel}{}", coding.suffix())).await
