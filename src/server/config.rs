@@ -168,7 +168,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// How long a graceful shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
-    /// listen(2) backlog.
+    /// listen(2) backlog of each worker's socket (default 4,096; the kernel caps it at
+    /// `net.core.somaxconn`, 4,096 by default since Linux 5.4). A burst of new connections
+    /// larger than it while the worker is busy (thousands of clients reconnecting at once)
+    /// overflows it, and each client whose SYN is dropped waits a second to try again.
     pub backlog: i32,
     /// Most open connections per worker. A worker at the limit accepts no more until one
     /// ends: new connections wait in the listen backlog meanwhile.
@@ -220,7 +223,7 @@ impl Default for Config {
             body_limit: 1024 * 1024,
             timeouts: Timeouts::default(),
             drain_timeout: Duration::from_secs(30),
-            backlog: 1024,
+            backlog: 4096,
             max_connections: 16 * 1024,
             min_send_rate: Some(SendRate::default()),
             min_receive_rate: Some(ReceiveRate::default()),

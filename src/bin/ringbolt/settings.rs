@@ -117,7 +117,7 @@ pub struct Opts {
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
     /// listen(2) backlog of each worker's socket (the kernel caps it at net.core.somaxconn).
-    #[arg(long, global = true, env = "RINGBOLT_BACKLOG", default_value_t = 1024,
+    #[arg(long, global = true, env = "RINGBOLT_BACKLOG", default_value_t = 4096,
           value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
     /// Most open connections per worker; more wait in the listen backlog until one ends.
