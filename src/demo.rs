@@ -337,10 +337,11 @@ pub fn file_routes(api: &mut Api, media: &std::path::Path) {
 pub fn files_mount(api: &mut Api, dir: &std::path::Path) {
     let root = dir.to_path_buf();
     api.get("/files/{*path}", move |req: Request| {
-        let rel = req.param_str("path").unwrap_or_default().into_owned();
+        let rel = req.param_str("path").unwrap_or_default();
+        let hidden = hidden(&rel);
         let path = root.join(rel.trim_start_matches('/'));
         async move {
-            if hidden(&rel) {
+            if hidden {
                 return Err(Error::not_found());
             }
             Ok(FileResponse::new(path))

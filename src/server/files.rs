@@ -206,11 +206,10 @@ pub(crate) async fn prepare(
     let full = matches!(outcome, RangeOutcome::Full);
     let mut pieces = Vec::new();
     let total = match outcome {
+        // The whole file: its one extent is added where it is needed (not for bytes the
+        // cache holds).
         RangeOutcome::Full => {
             resp.set_content_type(content_type.clone());
-            if len > 0 {
-                pieces.push(Piece::Extent(0..len));
-            }
             len
         }
         RangeOutcome::Unsatisfiable => {
@@ -267,7 +266,17 @@ pub(crate) async fn prepare(
         .zero_copy_from
         .is_some_and(|from| total >= from && !compressing);
     if spec.memory_cap.is_some() || (!zero_copy && (total <= SMALL_FILE || len <= cache::SMALL)) {
-        let bytes = match read_pieces(&entry, &pieces, total).await {
+        let read = match entry.contents() {
+            // The whole of a file the cache keeps: its bytes, shared.
+            Some(contents) if full && contents.len() as u64 == len => Ok(contents),
+            _ => {
+                if full && len > 0 {
+                    pieces.push(Piece::Extent(0..len));
+                }
+                read_pieces(&entry, &pieces, total).await
+            }
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
@@ -286,6 +295,9 @@ pub(crate) async fn prepare(
         resp.set_body(Body::Bytes(bytes));
         resp.encoding_decided = true;
         return Prepared::Done(resp);
+    }
+    if full && len > 0 {
+        pieces.push(Piece::Extent(0..len));
     }
     if *req.method == Method::HEAD {
         // Same headers, no body, no read: the length is announced as it would be sent.
