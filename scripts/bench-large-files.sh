@@ -45,14 +45,11 @@ done
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   cargo build --profile "$PROFILE" --example bench_app >&2
-  for peer in $PEERS; do
-    CARGO_TARGET_DIR=$target_dir/peers/$peer cargo build --release --locked \
-      --manifest-path "benches/peers/$peer/Cargo.toml" >&2
-  done
+  for peer in $PEERS; do build_peer "$peer"; done
 fi
 [[ -x $BIN ]] || { echo "$BIN is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
 for peer in $PEERS; do
-  [[ -x $target_dir/peers/$peer/release/$peer-peer ]] || { echo "the $peer peer is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
+  [[ -x $(peer_bin "$peer") ]] || { echo "the $peer peer is not built (run without SKIP_BUILD=1)" >&2; exit 1; }
 done
 
 mkdir -p "$work/files"
@@ -74,7 +71,7 @@ for mode in zero-copy copy; do
 done
 for peer in $PEERS; do
   port=$((PORT + i))
-  taskset -c "$SERVER_CPU" "$target_dir/peers/$peer/release/$peer-peer" --bind "127.0.0.1:$port" \
+  taskset -c "$SERVER_CPU" "$(peer_bin "$peer")" --bind "127.0.0.1:$port" \
     --files "$work/files" >"$work/$peer.log" 2>&1 &
   pids+=("$!"); names+=("$peer"); ports+=("$port"); spids+=("$!")
   wait_port "$port"

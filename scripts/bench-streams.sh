@@ -64,9 +64,6 @@ PROFILE=${PROFILE:-max}
 target_dir=${CARGO_TARGET_DIR:-target}
 profile_dir=$PROFILE; [[ $PROFILE == dev ]] && profile_dir=debug
 BIN=${BIN:-$target_dir/$profile_dir/examples/bench_app}
-peer_dir=benches/peers/actix
-peer_target=$target_dir/peers/actix
-peer_bin=$peer_target/release/actix-peer
 
 for tool in wrk curl taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk curl util-linux)" >&2; exit 1; }
@@ -75,9 +72,10 @@ done
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
+peer_bin=$(peer_bin actix)
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   cargo build --profile "$PROFILE" --example bench_app >&2
-  CARGO_TARGET_DIR=$peer_target cargo build --release --locked --manifest-path "$peer_dir/Cargo.toml" >&2
+  build_peer actix
 fi
 for b in "$BIN" "$peer_bin"; do
   [[ -x $b ]] || { echo "$b is not built (run without SKIP_BUILD=1)" >&2; exit 1; }

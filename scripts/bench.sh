@@ -135,8 +135,6 @@ end
 request = function() return req end
 LUA
 
-
-
 hz=$(getconf CLK_TCK)
 # Large files on loopback depend on it more than on the server (DESIGN.md): printed with the setup.
 cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)

@@ -40,6 +40,16 @@ busy_pct() { # "busy total" BEFORE, "busy total" AFTER: the core's busy share be
   awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f", (d > 0 ? (y[1] - x[1]) * 100 / d : 0) }'
 }
 
+# The peers in benches/peers/NAME: each a project of its own, built into
+# ${CARGO_TARGET_DIR:-target}/peers/NAME (its first build fetches its crates).
+peer_bin() { # NAME: the peer's binary
+  echo "${CARGO_TARGET_DIR:-target}/peers/$1/release/$1-peer"
+}
+build_peer() { # NAME
+  CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}/peers/$1 cargo build --release --locked \
+    --manifest-path "benches/peers/$1/Cargo.toml" >&2
+}
+
 # A python3 with matplotlib: CHART_PYTHON, the venv in ${CARGO_TARGET_DIR:-target}/bench,
 # python3; else installs matplotlib into that venv (once).
 chart_python() {

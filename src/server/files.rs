@@ -206,8 +206,8 @@ pub(crate) async fn prepare(
     let full = matches!(outcome, RangeOutcome::Full);
     let mut pieces = Vec::new();
     let total = match outcome {
-        // The whole file: its one extent is added where it is needed (not for bytes the
-        // cache holds).
+        // The whole file: its one extent is added by `whole_or` where it is needed (not for
+        // bytes the cache holds).
         RangeOutcome::Full => {
             resp.set_content_type(content_type.clone());
             len
@@ -269,12 +269,7 @@ pub(crate) async fn prepare(
         let read = match entry.contents() {
             // The whole of a file the cache keeps: its bytes, shared.
             Some(contents) if full && contents.len() as u64 == len => Ok(contents),
-            _ => {
-                if full && len > 0 {
-                    pieces.push(Piece::Extent(0..len));
-                }
-                read_pieces(&entry, &pieces, total).await
-            }
+            _ => read_pieces(&entry, &whole_or(pieces, full, len), total).await,
         };
         let bytes = match read {
             Ok(bytes) => bytes,
@@ -296,9 +291,7 @@ pub(crate) async fn prepare(
         resp.encoding_decided = true;
         return Prepared::Done(resp);
     }
-    if full && len > 0 {
-        pieces.push(Piece::Extent(0..len));
-    }
+    let pieces = whole_or(pieces, full, len);
     if *req.method == Method::HEAD {
         // Same headers, no body, no read: the length is announced as it would be sent.
         resp.set_body(Body::Empty);
@@ -320,6 +313,14 @@ pub(crate) async fn prepare(
             len: total,
         },
     )
+}
+
+/// `pieces`, with the whole file's one extent when `full` (none for an empty file).
+fn whole_or(mut pieces: Vec<Piece>, full: bool, len: u64) -> Vec<Piece> {
+    if full && len > 0 {
+        pieces.push(Piece::Extent(0..len));
+    }
+    pieces
 }
 
 /// A small file's bytes as the app's compression and the request's `Accept-Encoding`
