@@ -140,6 +140,7 @@
 
 mod api;
 mod blocking;
+mod body;
 pub mod compress;
 #[doc(hidden)]
 pub mod demo;
@@ -161,6 +162,7 @@ mod task;
 #[cfg(feature = "templates")]
 pub mod templates;
 pub mod test;
+mod transport;
 
 /// A first hour with ringbolt: routes, input, state, middleware, files, streams, blocking
 /// work and tests, step by step (`docs/GUIDE.md`; every snippet is compiled as a doctest).
@@ -172,7 +174,7 @@ pub mod guide {}
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::server::fuzz::{Outcome, check_responses, fuzz_app, fuzz_timeouts, run};
-    pub use crate::server::mock::{End, Script};
+    pub use crate::transport::mock::{End, Script};
 }
 
 pub use api::{Api, Route, Scope};

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use http::{Method, Version};
 use serde::de::DeserializeOwned;
 
+use crate::body::RequestBody;
 use crate::error::Error;
 use crate::fs::AllowList;
 use crate::http::Head;
 use crate::input::{self, Multipart};
-use crate::server::body::{BodyReader, PendingBody};
 use crate::state::States;
 
 /// An HTTP request as a handler sees it.
@@ -28,55 +28,6 @@ pub struct Request {
     states: &'static States,
     allow: &'static AllowList,
     extensions: http::Extensions,
-}
-
-#[derive(Debug)]
-pub(crate) enum RequestBody {
-    /// No body (none announced, or `Content-Length: 0`).
-    Empty,
-    /// The whole body, in hand.
-    Ready(Bytes),
-    /// Still on the socket, not asked for yet.
-    Pending(PendingBody),
-    /// Being read a piece at a time.
-    Streaming(Box<BodyReader>),
-    /// Read a piece at a time to its end.
-    Consumed,
-    /// Taken (by a failed read, or by a [`Multipart`]).
-    Gone,
-}
-
-impl RequestBody {
-    /// The next piece of the body, `None` at its end (the whole body when it is in hand).
-    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        loop {
-            match self {
-                RequestBody::Empty | RequestBody::Consumed => return Ok(None),
-                RequestBody::Ready(b) => {
-                    let b = std::mem::take(b);
-                    *self = RequestBody::Consumed;
-                    return Ok((!b.is_empty()).then_some(b));
-                }
-                RequestBody::Pending(_) => {
-                    let RequestBody::Pending(p) = std::mem::replace(self, RequestBody::Gone) else {
-                        unreachable!("matched just above")
-                    };
-                    *self = RequestBody::Streaming(Box::new(p.into_reader()));
-                }
-                RequestBody::Streaming(r) => return r.chunk().await,
-                RequestBody::Gone => return Err(Error::bad_request("Request body unavailable")),
-            }
-        }
-    }
-
-    /// Whether the body is known to be empty before reading it.
-    fn is_empty(&self) -> bool {
-        match self {
-            RequestBody::Empty => true,
-            RequestBody::Ready(b) => b.is_empty(),
-            _ => false,
-        }
-    }
 }
 
 impl Request {
@@ -297,7 +248,7 @@ impl Request {
                 Ok(b)
             }
             RequestBody::Pending(p) => {
-                let b = p.read().await?;
+                let b = p.read().await.map_err(Error::from)?;
                 self.body = RequestBody::Ready(b.clone());
                 Ok(b)
             }

@@ -114,8 +114,67 @@ fn push_canonical_name(out: &mut Vec<u8>, name: &[u8]) {
     }
 }
 
+/// How a body of unknown length is framed after its head, and the one writer of that
+/// framing: chunk-size lines, the last chunk, or raw bytes ended by closing the connection.
+/// (A body of known length needs nothing past its head's `Content-Length`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoder {
+    /// `Transfer-Encoding: chunked`, ended by the last chunk (HTTP/1.1).
+    Chunked,
+    /// Raw bytes, ended by closing the connection (HTTP/1.0 has no chunked coding).
+    Close,
+}
+
+impl BodyEncoder {
+    /// The framing a streamed body gets on a connection of `version`.
+    pub fn for_version(version: http::Version) -> BodyEncoder {
+        if version == http::Version::HTTP_11 {
+            BodyEncoder::Chunked
+        } else {
+            BodyEncoder::Close
+        }
+    }
+
+    /// What the head announces for it.
+    pub fn kind(self) -> BodyKind {
+        match self {
+            BodyEncoder::Chunked => BodyKind::Chunked,
+            BodyEncoder::Close => BodyKind::CloseDelimited,
+        }
+    }
+
+    /// Whether the connection can carry another response after this body.
+    pub fn keeps_connection(self) -> bool {
+        self == BodyEncoder::Chunked
+    }
+
+    /// Appends `bytes` as one piece of the body: a chunk, or the bytes as they are. An
+    /// empty piece appends nothing (an empty chunk would end the body).
+    pub fn encode(self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        match self {
+            BodyEncoder::Chunked => {
+                encode_chunk_head(out, bytes.len());
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(b"\r\n");
+            }
+            BodyEncoder::Close => out.extend_from_slice(bytes),
+        }
+    }
+
+    /// Appends the end of the body: the last chunk with an empty trailer section, or nothing
+    /// (closing the connection ends it).
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if self == BodyEncoder::Chunked {
+            out.extend_from_slice(LAST_CHUNK);
+        }
+    }
+}
+
 /// Appends a chunk-size line for a chunk of `len` bytes (`len` > 0).
-pub fn encode_chunk_head(out: &mut Vec<u8>, len: usize) {
+fn encode_chunk_head(out: &mut Vec<u8>, len: usize) {
     let mut digits = [0u8; 16];
     let mut i = digits.len();
     let mut n = len;
@@ -132,7 +191,7 @@ pub fn encode_chunk_head(out: &mut Vec<u8>, len: usize) {
 }
 
 /// The last chunk with an empty trailer section.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 #[cfg(test)]
 mod tests {
@@ -194,12 +253,12 @@ mod tests {
     #[test]
     fn encoded_chunks_decode_back() {
         let mut out = Vec::new();
-        for piece in [&b"a"[..], &[7u8; 300], b"hello"] {
-            encode_chunk_head(&mut out, piece.len());
-            out.extend_from_slice(piece);
-            out.extend_from_slice(b"\r\n");
+        let enc = BodyEncoder::for_version(http::Version::HTTP_11);
+        for piece in [&b"a"[..], &[7u8; 300], b"", b"hello"] {
+            enc.encode(&mut out, piece);
         }
-        out.extend_from_slice(LAST_CHUNK);
+        assert!(out.starts_with(b"1\r\na\r\n12c\r\n"));
+        enc.finish(&mut out);
         let mut body = Vec::new();
         let p = ChunkedDecoder::new(1 << 20)
             .decode(&out, Some(&mut body))
@@ -207,5 +266,27 @@ mod tests {
         assert!(p.done);
         assert_eq!(p.consumed, out.len());
         assert_eq!(body.len(), 306);
+    }
+
+    #[test]
+    fn chunk_sizes_are_lowercase_hex_without_padding() {
+        let mut out = Vec::new();
+        encode_chunk_head(&mut out, usize::MAX);
+        assert_eq!(out, b"ffffffffffffffff\r\n");
+        out.clear();
+        encode_chunk_head(&mut out, 0xa0);
+        assert_eq!(out, b"a0\r\n");
+    }
+
+    #[test]
+    fn an_http_1_0_body_is_raw_and_ends_with_the_connection() {
+        let enc = BodyEncoder::for_version(http::Version::HTTP_10);
+        let mut out = Vec::new();
+        enc.encode(&mut out, b"abc");
+        enc.finish(&mut out);
+        assert_eq!(out, b"abc");
+        assert_eq!(enc.kind(), BodyKind::CloseDelimited);
+        assert!(!enc.keeps_connection());
+        assert!(BodyEncoder::Chunked.keeps_connection());
     }
 }

@@ -22,6 +22,6 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_tchar)
 }
-pub use encode::{ConnectionHeader, ResponseHead, encode_chunk_head, encode_head};
+pub use encode::{BodyEncoder, ConnectionHeader, ResponseHead, encode_head};
 pub use error::ParseError;
 pub use parse::{ConnectionOption, Head, HeaderIndices, Limits, Status, parse_head};

@@ -31,11 +31,11 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::StatusCode;
 
+use crate::body::RequestBody;
 use crate::error::{Error, Loc, ValidationIssue};
 use crate::escape::Escaped;
 use crate::fs::upload::NewFile;
 use crate::fs::{FsError, UploadDir};
-use crate::request::RequestBody;
 
 /// The most bytes handed to the parser at once.
 const FEED_MAX: usize = 64 * 1024;

@@ -68,6 +68,7 @@ pub use json::{Json, JsonResponse};
 pub(crate) use model::{Validator, failure as model_failure, validator as model_validator};
 pub use redirect::Redirect;
 pub use sse::{DEFAULT_KEEP_ALIVE, Event, Sse};
+pub(crate) use sse::{KEEP_ALIVE_COMMENT, stream_defaults};
 pub(crate) use stream::{Chunk, Source};
 pub use stream::{ChunkData, IntoChunk, StreamBody, StreamingResponse};
 pub use text::{Html, PlainText};

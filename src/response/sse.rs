@@ -20,6 +20,36 @@ use super::{Body, Head, IntoResponse, Response};
 /// How long an [`Sse`] stream may stay silent before a keep-alive comment (`:\n\n`) is sent.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// The keep-alive: an empty comment line, which every client ignores.
+pub(crate) const KEEP_ALIVE_COMMENT: &[u8] = b":\n\n";
+
+/// Gives a streamed `text/event-stream` response (an [`Sse`], or a stream whose handler set
+/// that type) the headers that keep it out of caches and proxy buffers, unless its handler
+/// set them: no caching anywhere, no buffering in a proxy (nginx honours
+/// `X-Accel-Buffering`).
+pub(crate) fn stream_defaults(resp: &mut Response) {
+    use http::HeaderName;
+    use http::header::{CACHE_CONTROL, EXPIRES, PRAGMA};
+    let sse = resp
+        .content_type()
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if !sse {
+        return;
+    }
+    let defaults = [
+        (CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
+        (PRAGMA, "no-cache"),
+        (EXPIRES, "0"),
+        (HeaderName::from_static("x-accel-buffering"), "no"),
+    ];
+    let headers = resp.headers_mut();
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+}
+
 /// One event, encoded per the HTML Living Standard's `text/event-stream` format.
 ///
 /// ```

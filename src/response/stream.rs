@@ -114,8 +114,8 @@ pub(crate) enum Source {
     Iter(Box<dyn Iterator<Item = Chunk> + Send>),
 }
 
-/// A streamed body: its source, and the SSE keep-alive interval (a comment line sent after
-/// that long without an item).
+/// A streamed body: its source, and the SSE keep-alive interval (after that long without an
+/// item, [`sse::KEEP_ALIVE_COMMENT`](super::sse::KEEP_ALIVE_COMMENT) is sent).
 pub struct StreamBody {
     pub(crate) source: Source,
     pub(crate) keep_alive: Option<Duration>,

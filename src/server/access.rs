@@ -21,7 +21,7 @@ use http::Version;
 use monoio::time::Instant;
 
 use super::metrics::{Kind, WorkerMetrics};
-use super::net;
+use crate::transport::net;
 
 /// Where the access log goes and how its lines look.
 #[derive(Debug, Clone, PartialEq, Eq)]

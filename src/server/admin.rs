@@ -67,7 +67,7 @@ impl Admin {
         // A connection reaches `accept` with its head (one segment), which is then answered
         // at once: no flood of newer connections can make it the oldest before it is read.
         // Silent connections wait in the kernel and take no slot meanwhile.
-        super::sys::defer_accept(&listener, 1)?;
+        crate::transport::sys::defer_accept(&listener, 1)?;
         let mut listener = mio::net::TcpListener::from_std(listener);
         let poll = Poll::new()?;
         poll.registry()

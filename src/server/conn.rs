@@ -13,36 +13,37 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::header::ALLOW;
-use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
-use monoio::buf::IoBufMut;
+use http::{HeaderValue, Method, StatusCode, Version};
 use tracing::Instrument;
 
-use super::body::{BodyShared, BodyState, PendingBody, discard};
 use super::config::{Config, FileSending};
 use super::ctx::{ConnSlot, WorkerCtx};
 use super::files;
-use super::io::{ConnError, Io};
-use super::net::{self, Stream, sys};
-use super::pool::BlockingPool;
-use super::write::{self, Framing};
 use super::{access, metrics};
 use crate::api::{Api, Endpoint};
+use crate::blocking::BlockingPool;
 use crate::blocking::{Class, ConnJobs, InConn};
+use crate::body::RequestBody;
 use crate::compress::{self, Compression, Plan};
 use crate::error::Error;
 use crate::escape::Escaped;
-use crate::fs::pages;
-use crate::fs::stream::{FileStream, Piece};
 use crate::handler::HandlerFuture;
 use crate::http::{
-    BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
+    BodyEncoder, BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
 };
 use crate::middleware::{self, Finish, Middleware, guarded};
-use crate::request::{Request, RequestBody};
-use crate::response::{Body, FileBody, IntoResponse, Response, Source, model_failure};
+use crate::request::Request;
+use crate::response::{
+    Body, FileBody, IntoResponse, Response, Source, model_failure, stream_defaults,
+};
 use crate::router::Lookup;
 use crate::task::BUSY_RETRY;
+use crate::transport::body::{BodyShared, BodyState, PendingBody, discard};
+use crate::transport::io::{ConnError, Io};
+use crate::transport::net::{self, Stream};
+use crate::transport::send_stream::send_stream;
+use crate::transport::{SendError, Sent, send_file};
 
 /// Pending response bytes past which the write buffer is flushed even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
@@ -456,22 +457,14 @@ pub(crate) async fn serve(
                 };
                 stream_defaults(&mut resp);
                 // HTTP/1.0 has no chunked coding: the body ends with the connection.
-                let framing = if version == Version::HTTP_11 {
-                    Framing::Chunked
-                } else {
-                    Framing::Close
-                };
-                let keep_alive = keep_alive && framing == Framing::Chunked;
-                let kind = match framing {
-                    Framing::Chunked => BodyKind::Chunked,
-                    Framing::Close => BodyKind::CloseDelimited,
-                };
+                let framing = BodyEncoder::for_version(version);
+                let keep_alive = keep_alive && framing.keeps_connection();
                 let with_body = !head_only && status_allows_body(resp.status_code());
                 note(&mut entry, resp.status_code(), 0);
                 encode_with_length(
                     wbuf,
                     resp,
-                    Some(kind),
+                    Some(framing.kind()),
                     true,
                     connection_header(version, keep_alive),
                 );
@@ -480,16 +473,14 @@ pub(crate) async fn serve(
                     drop(body);
                     break 'req next_step(keep_alive);
                 }
-                let mut bytes = 0;
-                let sent = Box::pin(write::send_stream(
-                    &mut io, wbuf, body, framing, encoder, ctx, &mut bytes,
-                ))
-                .await;
+                let send = send_stream(&mut io, wbuf, body, framing, encoder, &ctx.pool, stall);
+                let sent = Box::pin(send).await;
                 if let Some(e) = &mut entry {
-                    e.bytes = bytes;
+                    e.bytes = sent.bytes;
                     e.kind = metrics::Kind::Stream;
                 }
-                if sent.is_err() {
+                if let Err(e) = sent.result {
+                    cut_short(&e);
                     return;
                 }
                 break 'req next_step(keep_alive);
@@ -512,30 +503,26 @@ pub(crate) async fn serve(
                             true,
                             connection,
                         );
-                        let mut bytes = 0;
                         let sent = if head_only {
-                            io.flush(wbuf, stall).await.map_err(drop)
+                            let flushed = io.flush(wbuf, stall).await;
+                            Sent::start().ended(flushed.map_err(SendError::from))
                         } else {
-                            match config.file_sending {
-                                FileSending::ZeroCopy => {
-                                    let send = send_file_zero_copy(
-                                        &mut io, wbuf, stream, ctx, stall, &mut bytes,
-                                    );
-                                    Box::pin(send).await
-                                }
-                                FileSending::Copy => {
-                                    let send =
-                                        send_file_copy(&mut io, wbuf, stream, stall, &mut bytes);
-                                    Box::pin(send).await
-                                }
-                            }
+                            let how = config.file_sending;
+                            Box::pin(send_file(&mut io, wbuf, stream, how, &ctx.pool, stall)).await
                         };
+                        if let Some(m) = &ctx.metrics
+                            && sent.cold_reads > 0
+                        {
+                            m.cold_reads.add(sent.cold_reads);
+                            m.cold_bytes.add(sent.cold_bytes);
+                        }
                         if let Some(e) = &mut entry {
-                            e.bytes = bytes;
+                            e.bytes = sent.bytes;
                             e.kind = metrics::Kind::File;
                         }
-                        if sent.is_err() {
+                        if let Err(e) = sent.result {
                             // The body is cut short: the connection cannot carry on.
+                            cut_short(&e);
                             return;
                         }
                         break 'req next_step(keep_alive);
@@ -1008,30 +995,6 @@ fn set_encoded(resp: &mut Response, coding: compress::Coding, encoded: Option<By
     }
 }
 
-/// The headers a streamed `text/event-stream` response gets unless its handler set them: no
-/// caching anywhere, no buffering in a proxy (nginx honours `X-Accel-Buffering`).
-fn stream_defaults(resp: &mut Response) {
-    use http::header::{CACHE_CONTROL, EXPIRES, PRAGMA};
-    let sse = resp
-        .content_type()
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
-    if !sse {
-        return;
-    }
-    let defaults = [
-        (CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
-        (PRAGMA, "no-cache"),
-        (EXPIRES, "0"),
-        (HeaderName::from_static("x-accel-buffering"), "no"),
-    ];
-    let headers = resp.headers_mut();
-    for (name, value) in defaults {
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-    }
-}
-
 /// A file body ready to send: as the handler's answer resolved it, or (a file response
 /// that middleware made) resolved now against the allow-list and the request's conditional
 /// and range headers.
@@ -1109,180 +1072,18 @@ fn mentions_conditions(head: &[u8]) -> bool {
     })
 }
 
-/// Sends the head in `wbuf` and then the file's pieces by reading them into a buffer and
-/// writing that; fails when the socket does, or when the file turns out shorter than
-/// announced (it changed while being sent).
-async fn send_file_copy(
-    io: &mut Io,
-    wbuf: &mut Vec<u8>,
-    stream: FileStream,
-    stall: Duration,
-    sent: &mut u64,
-) -> Result<(), ()> {
-    const CHUNK: usize = 256 * 1024;
-    io.flush(wbuf, stall).await.map_err(drop)?;
-    // The cache keeps its descriptor: reads go through a duplicate the runtime owns.
-    let dup = stream.entry.opened.file.try_clone().map_err(drop)?;
-    let file = monoio::fs::File::from_std(dup).map_err(drop)?;
-    let mut buf: Vec<u8> = Vec::new();
-    for piece in stream.pieces {
-        match piece {
-            Piece::Bytes(b) => {
-                let len = b.len() as u64;
-                io.write_all(b, stall).await.0.map_err(drop)?;
-                *sent += len;
-            }
-            Piece::Extent(range) => {
-                let mut pos = range.start;
-                while pos < range.end {
-                    // What is left of the extent is a u64 (files past 4 GiB): bounded
-                    // before it becomes a length, never cut.
-                    let want = usize::try_from(range.end - pos).map_or(CHUNK, |n| n.min(CHUNK));
-                    if buf.capacity() < want {
-                        buf = Vec::with_capacity(want);
-                    }
-                    buf.clear();
-                    let slice = buf.slice_mut(0..want);
-                    let (res, slice) = file.read_at(slice, pos).await;
-                    buf = slice.into_inner();
-                    let n = match res {
-                        Ok(0) | Err(_) => {
-                            tracing::warn!("file shorter than announced; closing the connection");
-                            return Err(());
-                        }
-                        Ok(n) => n,
-                    };
-                    pos += n as u64;
-                    let (res, back) = io.write_all(buf, stall).await;
-                    res.map_err(drop)?;
-                    *sent += n as u64;
-                    buf = back.unwrap_or_default();
-                }
-            }
+/// Logs why a response body was cut short (the connection then ends): a file that shrank
+/// or failed to read is the operator's concern; a client that left is routine.
+fn cut_short(e: &SendError) {
+    match e {
+        SendError::FileShrank | SendError::File(_) | SendError::PoolGone => {
+            tracing::warn!(error = %e, "response cut short; closing the connection");
         }
-    }
-    Ok(())
-}
-
-/// How much of a file one look at the page cache covers at first: `sendfile` is given at
-/// most this much after the window's first and last page were found cached. Each hot window
-/// doubles the next (up to [`MAX_WINDOW`]), so a hot file costs few looks and few calls; a
-/// cold one starts over.
-const WARM_WINDOW: u64 = 2 << 20;
-const MAX_WINDOW: u64 = 16 << 20;
-
-/// Sends the head in `wbuf` and then the file's pieces with `sendfile(2)`: the file's pages
-/// go from the page cache to the socket without passing through user space. The head goes
-/// out with `MSG_MORE`, so it shares its segment with the first file bytes. Fails when the
-/// socket does, or when the file turns out shorter than announced.
-///
-/// `sendfile` waits for the disk when the pages it sends are not cached, and the worker with
-/// it. So the extent goes out a window at a time: a window whose first and last pages are
-/// cached is sent at once; a cold one is read into the page cache on the blocking pool
-/// first, while the worker serves its other connections.
-async fn send_file_zero_copy(
-    io: &mut Io,
-    wbuf: &mut Vec<u8>,
-    stream: FileStream,
-    ctx: &WorkerCtx,
-    stall: Duration,
-    sent: &mut u64,
-) -> Result<(), ()> {
-    let file = &stream.entry.opened.file;
-    let count = stream.pieces.len();
-    let head = std::mem::take(wbuf);
-    send_all(io, &head, count > 0, stall).await?;
-    *wbuf = head;
-    wbuf.clear();
-    for (i, piece) in stream.pieces.iter().enumerate() {
-        let more = i + 1 < count;
-        match piece {
-            Piece::Bytes(b) => {
-                send_all(io, b, more, stall).await?;
-                *sent += b.len() as u64;
-            }
-            Piece::Extent(range) => {
-                let mut pos = range.start;
-                // Sent without waiting for the disk up to here.
-                let mut warm_to = pos;
-                let mut window = WARM_WINDOW;
-                while pos < range.end {
-                    if pos >= warm_to {
-                        warm_to = range.end.min(pos + window);
-                        if pages::cached(file, pos) && pages::cached(file, warm_to - 1) {
-                            window = (window * 2).min(MAX_WINDOW);
-                        } else {
-                            window = WARM_WINDOW;
-                            warm_to = range.end.min(pos + window);
-                            warm_off_worker(&ctx.pool, file, pos, warm_to - pos).await?;
-                            if let Some(m) = &ctx.metrics {
-                                m.cold_reads.add(1);
-                                m.cold_bytes.add(warm_to - pos);
-                            }
-                        }
-                    }
-                    // Saturated, not cut, where usize is narrower than the window.
-                    let want = usize::try_from(warm_to - pos).unwrap_or(usize::MAX);
-                    match sys::sendfile(&io.stream, file, &mut pos, want) {
-                        Ok(0) => {
-                            tracing::warn!("file shorter than announced; closing the connection");
-                            return Err(());
-                        }
-                        Ok(n) => {
-                            *sent += n as u64;
-                            io.sent(n);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            io.writable(stall).await.map_err(drop)?
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            if e.raw_os_error() == Some(libc::EIO) {
-                                tracing::warn!(error = %e, "file read failed while sending");
-                            }
-                            return Err(());
-                        }
-                    }
-                }
-            }
+        SendError::Producer(_) | SendError::Encoder(_) => {
+            tracing::error!(error = %Escaped(&e.to_string()), "stream failed; aborting the response");
         }
+        _ => tracing::debug!(error = %e, "response cut short; closing the connection"),
     }
-    io.send_done();
-    Ok(())
-}
-
-/// Reads `len` bytes of `file` from `offset` into the page cache on the blocking pool, and
-/// waits for that without blocking the worker. Fails only when the pool is gone.
-async fn warm_off_worker(
-    pool: &BlockingPool,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-) -> Result<(), ()> {
-    // The job may outlive this send (a client that leaves): it holds its own descriptor.
-    let file = file.try_clone().map_err(drop)?;
-    pool.call(Class::Server, move || pages::warm(&file, offset, len))
-        .await
-        .map_err(drop)
-}
-
-/// Sends all of `buf` on the non-blocking socket, waiting for room when it is full.
-async fn send_all(io: &mut Io, buf: &[u8], more: bool, stall: Duration) -> Result<(), ()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match sys::send(&io.stream, &buf[done..], more) {
-            Ok(n) => {
-                done += n;
-                io.sent(n);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                io.writable(stall).await.map_err(drop)?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(()),
-        }
-    }
-    Ok(())
 }
 
 /// Answers a request no handler runs for (404, 405, OPTIONS, 501): the unread body is

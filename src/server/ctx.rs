@@ -14,8 +14,8 @@ use std::time::Duration;
 use super::access::AccessWriter;
 use super::config::Config;
 use super::metrics::WorkerMetrics;
-use super::pool::BlockingPool;
 use crate::api::Api;
+use crate::blocking::BlockingPool;
 use crate::blocking::ConnJobs;
 use crate::fs::AllowList;
 

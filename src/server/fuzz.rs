@@ -1,5 +1,5 @@
 //! The fuzzing harness (`--cfg fuzzing`): one connection served by the real connection code
-//! on a scripted in-memory socket ([`mock`](super::mock)), the app the fuzzer talks to, and
+//! on a scripted in-memory socket ([`mock`](crate::transport::mock)), the app the fuzzer talks to, and
 //! the check that what the client received is a sequence of well-formed responses.
 
 use std::future::Future;
@@ -12,10 +12,10 @@ use std::time::Duration;
 use super::config::{Config, Timeouts};
 use super::conn;
 use super::ctx::{ConnSlot, WorkerCtx};
-use super::mock::{Script, block_on, now, scripted, timers_alive, written};
-use super::pool::BlockingPool;
 use crate::api::Api;
+use crate::blocking::BlockingPool;
 use crate::fs::{AllowList, cache};
+use crate::transport::mock::{Script, block_on, now, scripted, timers_alive, written};
 
 // ---------------------------------------------------------------- one connection
 
@@ -308,7 +308,7 @@ fn chunked_len(b: &[u8]) -> Result<Option<usize>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::mock::End;
+    use crate::transport::mock::End;
 
     fn app() -> (&'static Api, &'static AllowList) {
         thread_local! {

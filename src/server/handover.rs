@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use super::sys;
+use crate::transport::sys;
 
 const LISTEN_FDS: &str = "RINGBOLT_LISTEN_FDS";
 const READY_FD: &str = "RINGBOLT_READY_FD";

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::pool::BlockingPool;
+use crate::blocking::BlockingPool;
 
 /// A counter or gauge with one writer thread.
 #[derive(Debug, Default)]

@@ -3,7 +3,6 @@
 
 mod access;
 mod admin;
-pub(crate) mod body;
 mod config;
 mod conn;
 mod ctx;
@@ -11,15 +10,8 @@ mod files;
 #[cfg(fuzzing)]
 pub(crate) mod fuzz;
 mod handover;
-mod io;
 mod metrics;
-#[cfg(fuzzing)]
-pub(crate) mod mock;
-mod net;
-pub(crate) mod pool;
-pub(crate) mod sys;
 mod worker;
-mod write;
 
 use std::io as stdio;
 use std::net::{SocketAddr, TcpListener};
@@ -289,7 +281,7 @@ impl ServerBuilder {
             .as_ref()
             .map(access::Logger::start)
             .transpose()?;
-        let pool = pool::BlockingPool::with_limits(config.blocking)?;
+        let pool = crate::blocking::BlockingPool::with_limits(config.blocking)?;
         let metrics = config.admin.map(|_| {
             Arc::new(metrics::Metrics::new(
                 api.labels.clone(),

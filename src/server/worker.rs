@@ -17,13 +17,14 @@ use monoio::time::Instant;
 
 use super::access::{AccessWriter, Logger};
 use super::config::{Config, Driver};
+use super::conn;
 use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, Slab, WorkerCtx};
 use super::metrics::Metrics;
-use super::{conn, net, sys};
 use crate::api::Api;
 use crate::blocking::{self as pool, BlockingPool};
 use crate::fs::{AllowList, cache};
 use crate::http::date;
+use crate::transport::{net, sys};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// What a server's workers share.

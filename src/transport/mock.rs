@@ -455,7 +455,7 @@ pub(crate) mod sys {
     use std::os::unix::fs::FileExt;
 
     use super::Stream;
-    pub(crate) use crate::server::sys::Peeked;
+    pub(crate) use crate::transport::sys::Peeked;
 
     /// Nothing to set on the in-memory socket: it is dropped the same way.
     pub(crate) fn reset_on_close(_sock: &Stream) {}

@@ -6,7 +6,7 @@
 
 #[cfg(not(fuzzing))]
 mod real {
-    pub(crate) use crate::server::sys;
+    pub(crate) use crate::transport::sys;
     pub(crate) use monoio::net::TcpStream as Stream;
     pub(crate) use monoio::time::{Sleep, sleep, sleep_until};
 

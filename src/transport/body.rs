@@ -18,14 +18,12 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use futures_util::future::{Either, select};
-use http::StatusCode;
 use monoio::time::Instant;
 
 use super::net::{self, Sleep};
 
-use super::config::ReceiveRate;
 use super::io::{ConnError, Io};
-use crate::error::Error;
+use super::rate::ReceiveRate;
 use crate::http::{BodyKind, ChunkedDecoder, ParseError};
 
 /// The interim response to `Expect: 100-continue`.
@@ -89,14 +87,14 @@ impl fmt::Debug for PendingBody {
 impl PendingBody {
     /// Reads the whole body, answering `Expect: 100-continue` first when the client waits
     /// for it.
-    pub(crate) async fn read(self) -> Result<Bytes, Error> {
+    pub(crate) async fn read(self) -> Result<Bytes, BodyError> {
         let mut lent = Lent {
             shared: &self.shared,
             io: self.shared.io.take(),
             ended: BodyState::Failed,
         };
         let Some(io) = lent.io.as_mut() else {
-            return Err(Error::bad_request("Request body unavailable"));
+            return Err(BodyError::Unavailable);
         };
         let deadline = net::now() + self.timeout;
         let mut pace = Pace::new(self.rate);
@@ -110,7 +108,7 @@ impl PendingBody {
         if result.is_ok() {
             lent.ended = BodyState::Done;
         }
-        result.map_err(BodyError::into_error)
+        result
     }
 }
 
@@ -242,12 +240,12 @@ impl BodyReader {
     /// 408 when no byte arrives for the body timeout or the body arrives slower than the
     /// minimum receive rate. After an error every call fails, and the connection closes after
     /// the response.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         let first = match self.stage {
             Stage::Done => return Ok(None),
             Stage::Failed | Stage::Reading => {
                 self.settle(BodyState::Failed);
-                return Err(Error::bad_request("Request body unavailable"));
+                return Err(BodyError::Unavailable);
             }
             Stage::Between => false,
             Stage::Start => true,
@@ -257,7 +255,7 @@ impl BodyReader {
         }
         let Some(io) = self.io.as_mut() else {
             self.stage = Stage::Failed;
-            return Err(Error::bad_request("Request body unavailable"));
+            return Err(BodyError::Unavailable);
         };
         self.stage = Stage::Reading;
         let p = &self.pending;
@@ -280,7 +278,7 @@ impl BodyReader {
             }
             Err(e) => {
                 self.settle(BodyState::Failed);
-                Err(e.into_error())
+                Err(e)
             }
         }
     }
@@ -358,8 +356,12 @@ async fn next_piece(
 /// Why reading a body failed.
 #[derive(Debug)]
 pub(crate) enum BodyError {
+    /// Broken framing, or a body over the limit.
     Parse(ParseError),
+    /// The socket failed, timed out, or the body came too slowly.
     Conn(ConnError),
+    /// The body was taken already (a failed or abandoned read), so no more of it can be read.
+    Unavailable,
 }
 
 impl From<ConnError> for BodyError {
@@ -371,21 +373,6 @@ impl From<ConnError> for BodyError {
 impl From<ParseError> for BodyError {
     fn from(e: ParseError) -> Self {
         BodyError::Parse(e)
-    }
-}
-
-impl BodyError {
-    fn into_error(self) -> Error {
-        match self {
-            BodyError::Parse(e) => Error::new(e.status(), e.detail()),
-            BodyError::Conn(ConnError::Timeout) => {
-                Error::new(StatusCode::REQUEST_TIMEOUT, "Request body timeout")
-            }
-            BodyError::Conn(ConnError::TooSlow) => {
-                Error::new(StatusCode::REQUEST_TIMEOUT, "Request body too slow")
-            }
-            BodyError::Conn(_) => Error::bad_request("Incomplete request body"),
-        }
     }
 }
 

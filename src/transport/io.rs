@@ -11,8 +11,8 @@ use monoio::time::Instant;
 use std::future::Future;
 use std::pin::{Pin, pin};
 
-use super::config::SendRate;
 use super::net::{self, Sleep, Stream, sys};
+use super::rate::SendRate;
 use crate::http::Limits;
 use crate::http::body::{MAX_CHUNK_EXT, MAX_TRAILERS};
 
@@ -91,7 +91,7 @@ pub(crate) enum ConnError {
     /// sends more than any limit lets through.
     Full,
     /// The socket failed (reset, broken pipe, ...).
-    Io,
+    Io(std::io::Error),
 }
 
 /// A stretch of a send during which the client's pace is measured: what the client has
@@ -176,7 +176,7 @@ impl Io {
         match res {
             Ok(0) => Err(ConnError::Closed),
             Ok(n) => Ok(n),
-            Err(_) => Err(ConnError::Io),
+            Err(e) => Err(ConnError::Io(e)),
         }
     }
 
@@ -219,7 +219,7 @@ impl Io {
                     done += n;
                     self.sent(n);
                 }
-                Err(_) => return (Err(ConnError::Io), Some(buf)),
+                Err(e) => return (Err(ConnError::Io(e)), Some(buf)),
             }
         }
         self.send_done();
@@ -284,7 +284,7 @@ impl Io {
             // own non-blocking syscalls bypass the runtime's readiness tracking.
             match timed(&mut self.timer, deadline, self.stream.writable(false)).await {
                 Some(Ok(())) => return Ok(()),
-                Some(Err(_)) => return Err(ConnError::Io),
+                Some(Err(e)) => return Err(ConnError::Io(e)),
                 None if deadline >= stall_at => {
                     sys::reset_on_close(&self.stream);
                     return Err(ConnError::Timeout);
@@ -322,7 +322,7 @@ impl Io {
                 *wbuf = head;
                 return Err(match failed {
                     Ok(_) => ConnError::Closed,
-                    Err(_) => ConnError::Io,
+                    Err(e) => ConnError::Io(e),
                 });
             }
         };

@@ -11,29 +11,24 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 
-use super::ctx::WorkerCtx;
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::io::Io;
+use super::iter::{self, IterFeed};
 use super::net::{
     self,
     sys::{self, Peeked},
 };
-use super::pool::IterFeed;
+use super::send::{SendError, Sent};
+use crate::blocking::BlockingPool;
 use crate::compress::Encoder;
-use crate::escape::Escaped;
-use crate::response::{Chunk, Source, StreamBody};
+use crate::http::BodyEncoder;
+use crate::response::{Chunk, KEEP_ALIVE_COMMENT, Source, StreamBody};
 
 /// Most bytes gathered from a producer that is faster than the socket before they are
 /// written (framed bytes plus what the encoder holds unflushed).
 const COALESCE: usize = 64 * 1024;
-
-/// How a streamed body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
-    /// `Transfer-Encoding: chunked`, ended by the last chunk.
-    Chunked,
-    /// Raw bytes, ended by closing the connection (HTTP/1.0).
-    Close,
-}
 
 /// Where the items come from, seen from the connection.
 enum Feed {
@@ -62,59 +57,53 @@ enum Wake {
     Flush,
     /// The stream ended (`None`) or failed.
     End(Option<Chunk>),
+    /// Its encoder failed.
+    Failed(SendError),
     Readable,
     KeepAlive,
 }
 
-/// Appends `bytes` to `wbuf` as one chunk (or raw); empty items send nothing.
-fn frame(wbuf: &mut Vec<u8>, bytes: &[u8], framing: Framing) {
-    if bytes.is_empty() {
-        return;
-    }
-    if framing == Framing::Chunked {
-        let mut size = [0u8; 16];
-        let n = hex(bytes.len(), &mut size);
-        wbuf.extend_from_slice(&size[..n]);
-        wbuf.extend_from_slice(b"\r\n");
-        wbuf.extend_from_slice(bytes);
-        wbuf.extend_from_slice(b"\r\n");
-    } else {
-        wbuf.extend_from_slice(bytes);
-    }
-}
-
-/// `n` in lowercase hex, written to the front of `out`; returns the digit count.
-fn hex(mut n: usize, out: &mut [u8; 16]) -> usize {
-    let mut digits = [0u8; 16];
-    let mut i = 0;
-    loop {
-        digits[i] = b"0123456789abcdef"[n & 15];
-        n >>= 4;
-        i += 1;
-        if n == 0 {
-            break;
-        }
-    }
-    for (j, d) in digits[..i].iter().rev().enumerate() {
-        out[j] = *d;
-    }
-    i
-}
-
-/// Sends a streamed body after the head already in `wbuf`. `Ok` when the body is complete
-/// (its last chunk is written), `Err` when the connection must be dropped: the client left,
-/// a write failed or stalled, or the producer failed (then no last chunk is sent, so the
-/// client can tell the body is incomplete).
+/// Sends a streamed body after the head already in `wbuf`, framed by `framing`, through
+/// `encoder` when it is compressed. The result is `Ok` when the body is complete (its end is
+/// written); otherwise the connection must be dropped: the client left, a write failed or
+/// stalled, or the producer failed (then the body has no end, so the client can tell it is
+/// incomplete).
 pub(crate) async fn send_stream(
     io: &mut Io,
     wbuf: &mut Vec<u8>,
     body: StreamBody,
-    framing: Framing,
+    framing: BodyEncoder,
+    encoder: Option<Encoder>,
+    pool: &Arc<BlockingPool>,
+    stall: Duration,
+) -> Sent {
+    let mut sent = Sent::start();
+    let result = feed(
+        io,
+        wbuf,
+        body,
+        framing,
+        encoder,
+        pool,
+        stall,
+        &mut sent.bytes,
+    )
+    .await;
+    sent.ended(result)
+}
+
+/// [`send_stream`]'s loop; counts the body bytes written in `sent`.
+#[allow(clippy::too_many_arguments)]
+async fn feed(
+    io: &mut Io,
+    wbuf: &mut Vec<u8>,
+    body: StreamBody,
+    framing: BodyEncoder,
     mut encoder: Option<Encoder>,
-    ctx: &WorkerCtx,
+    pool: &Arc<BlockingPool>,
+    stall: Duration,
     sent: &mut u64,
-) -> Result<(), ()> {
-    let stall = ctx.config.timeouts.write;
+) -> Result<(), SendError> {
     // Everything written from `wbuf` counts, less what it held before the body began (this
     // response's head, earlier pipelined answers).
     let mut before = wbuf.len() as u64;
@@ -123,11 +112,11 @@ pub(crate) async fn send_stream(
         io.flush(wbuf, stall).await?;
         let body = n.saturating_sub(std::mem::take(&mut before));
         *sent += body;
-        Ok::<(), super::io::ConnError>(())
+        Ok::<(), SendError>(())
     };
     let mut feed = match body.source {
         Source::Async(s) => Feed::Async(s),
-        Source::Iter(it) => Feed::Iter(ctx.pool.start(it)),
+        Source::Iter(it) => Feed::Iter(iter::start(pool, it)),
     };
     let keep_alive = body.keep_alive;
     // Cleared once the client sends bytes while the stream runs (a pipelined request): a
@@ -148,12 +137,10 @@ pub(crate) async fn send_stream(
                 while wbuf.len() + held(&encoder) < COALESCE {
                     match feed.poll_next(cx) {
                         Poll::Ready(Some(Ok(data))) => match &mut encoder {
-                            None => frame(wbuf, data.as_bytes(), framing),
+                            None => framing.encode(wbuf, data.as_bytes()),
                             Some(enc) => {
                                 if let Err(e) = enc.write(data.as_bytes()) {
-                                    return Poll::Ready(Wake::End(Some(Err(format!(
-                                        "compression failed: {e}"
-                                    )))));
+                                    return Poll::Ready(Wake::Failed(SendError::Encoder(e)));
                                 }
                             }
                         },
@@ -166,12 +153,8 @@ pub(crate) async fn send_stream(
                     && enc.pending() > 0
                 {
                     match enc.flush() {
-                        Ok(z) => frame(wbuf, &z, framing),
-                        Err(e) => {
-                            return Poll::Ready(Wake::End(Some(Err(format!(
-                                "compression failed: {e}"
-                            )))));
-                        }
+                        Ok(z) => framing.encode(wbuf, &z),
+                        Err(e) => return Poll::Ready(Wake::Failed(SendError::Encoder(e))),
                     }
                 }
                 if !wbuf.is_empty() {
@@ -192,73 +175,43 @@ pub(crate) async fn send_stream(
             .await
         };
         match wake {
-            Wake::Flush => flush(io, wbuf).await.map_err(drop)?,
+            Wake::Flush => flush(io, wbuf).await?,
             Wake::End(Some(Err(e))) => {
-                tracing::error!(error = %Escaped(&e), "stream failed; aborting the response");
-                // What was produced before the failure goes out; the last chunk never does.
+                // What was produced before the failure goes out; the body's end never does.
                 if let Some(enc) = &mut encoder
                     && enc.pending() > 0
                     && let Ok(z) = enc.flush()
                 {
-                    frame(wbuf, &z, framing);
+                    framing.encode(wbuf, &z);
                 }
                 let _ = flush(io, wbuf).await;
-                return Err(());
+                return Err(SendError::Producer(e));
             }
+            Wake::Failed(e) => return Err(e),
             Wake::End(_) => {
                 if let Some(enc) = encoder.take() {
-                    match enc.finish() {
-                        Ok(tail) => frame(wbuf, &tail, framing),
-                        Err(e) => {
-                            tracing::error!(error = %e, "compression failed; aborting the response");
-                            return Err(());
-                        }
-                    }
+                    let tail = enc.finish().map_err(SendError::Encoder)?;
+                    framing.encode(wbuf, &tail);
                 }
-                if framing == Framing::Chunked {
-                    wbuf.extend_from_slice(b"0\r\n\r\n");
-                }
-                return flush(io, wbuf).await.map_err(drop);
+                framing.finish(wbuf);
+                return flush(io, wbuf).await;
             }
             Wake::Readable => match sys::peek(&io.stream) {
-                Peeked::Gone => {
-                    tracing::debug!("client left during a stream; dropping it");
-                    return Err(());
-                }
+                Peeked::Gone => return Err(SendError::ClientGone),
                 Peeked::Data => watching = false,
                 Peeked::Empty => {}
             },
-            Wake::KeepAlive => match &mut encoder {
-                None => frame(wbuf, b":\n\n", framing),
-                Some(enc) => {
-                    enc.write(b":\n\n").map_err(drop)?;
-                    let z = enc.flush().map_err(drop)?;
-                    frame(wbuf, &z, framing);
+            Wake::KeepAlive => {
+                let bytes = KEEP_ALIVE_COMMENT;
+                match &mut encoder {
+                    None => framing.encode(wbuf, bytes),
+                    Some(enc) => {
+                        enc.write(bytes).map_err(SendError::Encoder)?;
+                        let z = enc.flush().map_err(SendError::Encoder)?;
+                        framing.encode(wbuf, &z);
+                    }
                 }
-            },
+            }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_framing() {
-        let mut out = Vec::new();
-        frame(&mut out, b"chunk 0\n", Framing::Chunked);
-        frame(&mut out, b"", Framing::Chunked);
-        frame(&mut out, &[b'x'; 300], Framing::Chunked);
-        assert!(out.starts_with(b"8\r\nchunk 0\n\r\n12c\r\nxxx"));
-        assert!(out.ends_with(b"x\r\n"));
-        let mut raw = Vec::new();
-        frame(&mut raw, b"abc", Framing::Close);
-        assert_eq!(raw, b"abc");
-        let mut buf = [0u8; 16];
-        let n = hex(0, &mut buf);
-        assert_eq!(&buf[..n], b"0");
-        let n = hex(usize::MAX, &mut buf);
-        assert_eq!(&buf[..n], b"ffffffffffffffff");
     }
 }

@@ -9,36 +9,34 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-pub(crate) use crate::blocking::BlockingPool;
+use crate::blocking::BlockingPool;
 use crate::blocking::Class;
 use crate::response::Chunk;
 
 /// Items a synchronous stream may run ahead of its connection.
 pub(crate) const CHANNEL: usize = 16;
 
-impl BlockingPool {
-    /// Starts running `iter` for a connection; the returned [`IterFeed`] yields its items.
-    pub(crate) fn start(
-        self: &Arc<Self>,
-        iter: Box<dyn Iterator<Item = Chunk> + Send>,
-    ) -> IterFeed {
-        let (items_tx, items_rx) = flume::bounded(CHANNEL);
-        let (parked_tx, parked_rx) = flume::unbounded();
-        let producer = Producer {
-            iter,
-            pending: None,
-            items: items_tx,
-        };
-        let park = parked_tx.clone();
-        self.submit(Class::App, Box::new(move || producer.run(&park)));
-        IterFeed {
-            park: parked_tx,
-            buffered: items_rx.clone(),
-            items: items_rx.into_stream(),
-            parked: parked_rx.into_stream(),
-            waiting: None,
-            pool: Arc::clone(self),
-        }
+/// Starts running `iter` for a connection; the returned [`IterFeed`] yields its items.
+pub(crate) fn start(
+    pool: &Arc<BlockingPool>,
+    iter: Box<dyn Iterator<Item = Chunk> + Send>,
+) -> IterFeed {
+    let (items_tx, items_rx) = flume::bounded(CHANNEL);
+    let (parked_tx, parked_rx) = flume::unbounded();
+    let producer = Producer {
+        iter,
+        pending: None,
+        items: items_tx,
+    };
+    let park = parked_tx.clone();
+    pool.submit(Class::App, Box::new(move || producer.run(&park)));
+    IterFeed {
+        park: parked_tx,
+        buffered: items_rx.clone(),
+        items: items_rx.into_stream(),
+        parked: parked_rx.into_stream(),
+        waiting: None,
+        pool: Arc::clone(pool),
     }
 }
 
