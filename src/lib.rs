@@ -144,8 +144,10 @@ mod body;
 pub mod compress;
 #[doc(hidden)]
 pub mod demo;
+mod dispatch;
 mod error;
 pub mod escape;
+mod files;
 pub mod fs;
 mod handler;
 #[doc(hidden)]

@@ -12,11 +12,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::access::AccessWriter;
-use super::config::Config;
+use super::config::{Config, FileSending};
 use super::metrics::WorkerMetrics;
 use crate::api::Api;
 use crate::blocking::BlockingPool;
 use crate::blocking::ConnJobs;
+use crate::dispatch::Site;
+use crate::files::FileSettings;
 use crate::fs::AllowList;
 
 /// How long idle keep-alive connections stay open once a graceful shutdown begins.
@@ -27,6 +29,8 @@ pub(crate) struct WorkerCtx {
     pub(crate) api: &'static Api,
     pub(crate) allow: &'static AllowList,
     pub(crate) config: Arc<Config>,
+    /// What answering a request needs of the above (`dispatch`).
+    pub(crate) site: Site,
     /// Runs synchronous stream producers.
     pub(crate) pool: Arc<BlockingPool>,
     pub(super) draining: Cell<bool>,
@@ -42,6 +46,34 @@ pub(crate) struct WorkerCtx {
 }
 
 impl WorkerCtx {
+    /// A worker's context, not draining, with no connection yet.
+    pub(crate) fn new(
+        api: &'static Api,
+        allow: &'static AllowList,
+        config: Arc<Config>,
+        pool: Arc<BlockingPool>,
+        access: Option<AccessWriter>,
+        metrics: Option<Arc<WorkerMetrics>>,
+    ) -> WorkerCtx {
+        let zero_copy = config.file_sending == FileSending::ZeroCopy;
+        let files = FileSettings {
+            zero_copy_from: zero_copy.then_some(config.zero_copy_from),
+            limits: config.limits,
+        };
+        WorkerCtx {
+            api,
+            allow,
+            site: Site { api, allow, files },
+            config,
+            pool,
+            draining: Cell::new(false),
+            conns: RefCell::new(Slab::default()),
+            access,
+            metrics,
+            accept_waiter: Cell::new(None),
+        }
+    }
+
     /// Whether the worker is shutting down (no new requests on kept-alive connections).
     pub(crate) fn draining(&self) -> bool {
         self.draining.get()
@@ -56,17 +88,9 @@ impl WorkerCtx {
         pool: Arc<BlockingPool>,
         draining: bool,
     ) -> WorkerCtx {
-        WorkerCtx {
-            api,
-            allow,
-            config,
-            pool,
-            draining: Cell::new(draining),
-            conns: RefCell::new(Slab::default()),
-            access: None,
-            metrics: None,
-            accept_waiter: Cell::new(None),
-        }
+        let ctx = WorkerCtx::new(api, allow, config, pool, None, None);
+        ctx.draining.set(draining);
+        ctx
     }
 
     pub(super) fn any_idle(&self) -> bool {

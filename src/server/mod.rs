@@ -6,7 +6,6 @@ mod admin;
 mod config;
 mod conn;
 mod ctx;
-mod files;
 #[cfg(fuzzing)]
 pub(crate) mod fuzz;
 mod handover;

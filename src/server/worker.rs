@@ -3,7 +3,6 @@
 //! says the process ran out of descriptors (each worker then answers new connections 503).
 //! Also the startup step that fits the configuration to the limit on open descriptors.
 
-use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::pin::pin;
@@ -18,7 +17,7 @@ use monoio::time::Instant;
 use super::access::{AccessWriter, Logger};
 use super::config::{Config, Driver};
 use super::conn;
-use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, Slab, WorkerCtx};
+use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, WorkerCtx};
 use super::metrics::Metrics;
 use crate::api::Api;
 use crate::blocking::{self as pool, BlockingPool};
@@ -125,17 +124,14 @@ async fn serve(
     let listener = TcpListener::from_std(listener)?;
 
     let drain_timeout = config.drain_timeout;
-    let ctx = Rc::new(WorkerCtx {
+    let ctx = Rc::new(WorkerCtx::new(
         api,
         allow,
         config,
-        pool: Arc::clone(&shared.pool),
-        draining: Cell::new(false),
-        conns: RefCell::new(Slab::default()),
-        access: shared.logger.clone().map(AccessWriter::new),
-        metrics: shared.metrics.as_ref().map(|m| m.worker(id)),
-        accept_waiter: Cell::new(None),
-    });
+        Arc::clone(&shared.pool),
+        shared.logger.clone().map(AccessWriter::new),
+        shared.metrics.as_ref().map(|m| m.worker(id)),
+    ));
 
     // spawn_blocking on this thread runs on the server's pool; the app's per-worker state is
     // built here, on the worker's own thread.

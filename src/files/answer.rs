@@ -1,6 +1,6 @@
-//! File bodies: the path through the allow-list, validators, conditional and range
-//! requests, and what is sent: bytes with the head (small files, `File`, HEAD) or a plan of
-//! file extents the connection streams.
+//! Deciding a file answer: the path through the allow-list, validators, conditional and
+//! range requests, precompressed siblings, and what is sent: bytes with the head (small
+//! files, `File`, HEAD) or a plan of file extents for the transport to send.
 
 use std::rc::Rc;
 
@@ -19,6 +19,7 @@ use crate::fs::range::{self, RangeOutcome};
 use crate::fs::stream::{FileStream, Piece};
 use crate::fs::{AllowList, FsError, Wait, cache, pages};
 use crate::http::parse::Head;
+use crate::http::{Limits, Status, parse_head};
 use crate::response::{Body, FileBody, OCTET_STREAM, Response};
 
 /// Files up to this size are read and sent with the head in one write.
@@ -515,5 +516,125 @@ pub(crate) fn guess_type(path: &std::path::Path) -> String {
         format!("{}; charset=utf-8", mime.essence_str())
     } else {
         mime.essence_str().to_owned()
+    }
+}
+/// How the server sends files, as far as deciding a file answer needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileSettings {
+    /// Bodies of at least this many bytes go out zero-copy (`None`: files are copied).
+    pub(crate) zero_copy_from: Option<u64>,
+    /// The request head's limits (a head is parsed again, under them, when its conditional
+    /// or range fields matter).
+    pub(crate) limits: Limits,
+}
+
+/// A file body ready to send: as the handler's answer resolved it, or (a file response
+/// that middleware made) resolved now against the allow-list and the request's conditional
+/// and range headers.
+pub(crate) async fn ready_file(
+    mut resp: Response,
+    head_bytes: &[u8],
+    method: &Method,
+    allow: &'static AllowList,
+    settings: &FileSettings,
+    compress: Option<(&Compression, Option<&[u8]>)>,
+) -> Prepared {
+    let Body::File(spec) = std::mem::take(resp.body_mut()) else {
+        return Prepared::Done(resp);
+    };
+    let spec = *spec;
+    if let Some(stream) = spec.ready {
+        return Prepared::Stream(resp, stream);
+    }
+    let zero_copy_from = settings.zero_copy_from;
+    if !mentions_conditions(head_bytes) {
+        // The common case: no condition or range to look up, so the head is not parsed
+        // again; a precompressed file needs `Accept-Encoding` alone.
+        let req = FileRequest {
+            method,
+            head: None,
+            accept_encoding: spec
+                .precompressed
+                .then(|| first_field(head_bytes, b"accept-encoding:"))
+                .flatten(),
+            compress,
+            zero_copy_from,
+        };
+        return prepare(resp, spec, &req, allow).await;
+    }
+    let Ok(Status::Complete(head)) = parse_head(head_bytes, &settings.limits) else {
+        return Prepared::Done(Response::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        ));
+    };
+    let req = FileRequest {
+        method,
+        head: Some((&head, head_bytes)),
+        accept_encoding: head.header_lines(head_bytes, "accept-encoding").next(),
+        compress,
+        zero_copy_from,
+    };
+    prepare(resp, spec, &req, allow).await
+}
+
+/// The value of the first field line of `head` (a head the codec accepted) that starts with
+/// `name` (lower-case, with its colon), without the whitespace around it.
+fn first_field<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+    memchr::memchr_iter(b'\n', head).find_map(|i| {
+        let line = &head[i + 1..];
+        if !line.get(..name.len())?.eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let value = &line[name.len()..];
+        let end = memchr::memchr(b'\n', value).unwrap_or(value.len());
+        Some(value[..end].trim_ascii())
+    })
+}
+
+/// Whether a header line of `head` starts with `If-` or `Range:` (in any case): only then
+/// are there conditional or range headers to look up.
+fn mentions_conditions(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| {
+        let line = &head[i + 1..];
+        line.get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"))
+            || line
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"range:"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_field_is_the_first_line_of_that_name() {
+        let head = b"GET /a HTTP/1.1\r\nHost: x\r\nACCEPT-Encoding:  br;q=1, gzip \r\n\
+                     accept-encoding: zstd\r\nAccept-Encodings: no\r\n\r\n";
+        assert_eq!(
+            first_field(head, b"accept-encoding:"),
+            Some(&b"br;q=1, gzip"[..])
+        );
+        assert_eq!(first_field(head, b"range:"), None);
+        assert_eq!(
+            first_field(
+                b"GET / HTTP/1.1\nAccept-Encoding:gzip\n\n",
+                b"accept-encoding:"
+            ),
+            Some(&b"gzip"[..])
+        );
+        assert_eq!(
+            first_field(
+                b"GET / HTTP/1.1\r\nAccept-Encoding:\r\n\r\n",
+                b"accept-encoding:"
+            ),
+            Some(&b""[..])
+        );
+        assert!(mentions_conditions(
+            b"GET / HTTP/1.1\r\nif-none-match: x\r\n\r\n"
+        ));
+        assert!(!mentions_conditions(head));
     }
 }

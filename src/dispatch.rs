@@ -1,0 +1,509 @@
+//! From a parsed request to its response, without a socket: routing (a handler, or the
+//! server's own 404, 405, OPTIONS or 501), the middleware chain and its end, the route's
+//! options (default status, response model), the checks every response passes, a file
+//! answer's resolution, and compression. The connection loop (`server/conn.rs`) reads the
+//! head, calls [`route`] and [`answer`], and sends what comes back.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::ALLOW;
+use http::{HeaderValue, Method, StatusCode};
+
+use crate::api::{Api, Endpoint};
+use crate::blocking::{BlockingPool, Class};
+use crate::compress::{self, Compression, Plan};
+use crate::escape::Escaped;
+use crate::files::{self, FileSettings, Prepared};
+use crate::fs::AllowList;
+use crate::handler::HandlerFuture;
+use crate::http::Head;
+use crate::middleware::{self, Finish, Middleware, Run, guarded};
+use crate::request::Request;
+use crate::response::{Body, FileBody, Response, Source, model_failure};
+use crate::router::Lookup;
+
+/// What answering needs of the server: the app, the allow-list its files are opened
+/// through, and how files are sent. Copied into each chain's end (no reference count).
+#[derive(Clone, Copy)]
+pub(crate) struct Site {
+    pub(crate) api: &'static Api,
+    pub(crate) allow: &'static AllowList,
+    pub(crate) files: FileSettings,
+}
+
+/// A routed request: what answers it, its path parameters, and the middleware it passes.
+pub(crate) struct Routed {
+    pub(crate) target: Target,
+    pub(crate) params: Params,
+    /// Its route's middleware, or (for a request no route answers) that of the scope its
+    /// path is in.
+    pub(crate) chain: &'static [Arc<dyn Middleware>],
+}
+
+impl Routed {
+    /// The route's handler, when one answers.
+    pub(crate) fn endpoint(&self) -> Option<&'static Endpoint> {
+        match self.target {
+            Target::Endpoint(e, _) => Some(e),
+            Target::Fixed(_) => None,
+        }
+    }
+
+    /// The server's own answer when no middleware is there to see it: it goes out at once,
+    /// without a handler.
+    pub(crate) fn immediate(&self) -> Option<Response> {
+        match self.target {
+            Target::Fixed(fixed) if self.chain.is_empty() => Some(fixed.response()),
+            _ => None,
+        }
+    }
+}
+
+/// Routes the request whose head is `head` (parsed from `head_bytes`).
+pub(crate) fn route(api: &'static Api, head: &Head, head_bytes: &[u8]) -> Routed {
+    let path = path_str(head, head_bytes);
+    let (target, params) = lookup(api, head, head_bytes, path);
+    let chain: &'static [Arc<dyn Middleware>] = match &target {
+        Target::Endpoint(e, false) => &e.chain,
+        _ => api.chain_for_path(path.unwrap_or("/")),
+    };
+    Routed {
+        target,
+        params,
+        chain,
+    }
+}
+
+/// The path as a string, `/` for an absolute-form target without one; `None` when it is not
+/// UTF-8 (the parser refuses such targets already; this stays a 404 should that change).
+fn path_str<'b>(head: &Head, buf: &'b [u8]) -> Option<&'b str> {
+    if head.path.is_empty() {
+        return Some("/");
+    }
+    std::str::from_utf8(&buf[head.path.clone()]).ok()
+}
+
+/// The response to a routed request: its middleware and handler run (a panic is a 500),
+/// the route's options applied, a file body resolved. `too_large`: the body is over the
+/// route's limit (the handler never runs; 413). `end` is the connection's reusable chain end.
+pub(crate) fn answer(
+    routed: Routed,
+    request: Request,
+    too_large: bool,
+    kept: &Kept,
+    site: &Site,
+    end: &mut Option<Rc<ChainEnd>>,
+) -> Answer {
+    match routed.target {
+        Target::Endpoint(e, _) if routed.chain.is_empty() => {
+            Answer::Direct(guarded(|| e.handler.call(request)), e)
+        }
+        target => {
+            let end = ChainEnd::reuse(end, target, too_large, kept, site);
+            Answer::Chained(chained(routed.chain, end, request))
+        }
+    }
+}
+
+/// A request's answer on its way: the handler's future, or the chain's.
+pub(crate) enum Answer {
+    Direct(Run, &'static Endpoint),
+    Chained(Run),
+}
+
+impl Answer {
+    /// The response, ready to send.
+    pub(crate) async fn response(self, kept: &Kept, site: &Site) -> Response {
+        match self {
+            Answer::Direct(run, e) => {
+                let resp = finish_response(run.await, e);
+                if matches!(resp.body(), Body::File(_)) {
+                    Box::pin(file_answer(resp, e.no_compress, kept, site)).await
+                } else {
+                    resp
+                }
+            }
+            Answer::Chained(run) => checked(run.await),
+        }
+    }
+}
+
+/// The span a request's middleware and handler run in: `ringbolt::request` at DEBUG, with
+/// the method and the route (its pattern, never the path the client sent); `status` and
+/// `latency_us` (until the response is ready to write) are recorded when it is answered.
+/// Disabled, and nothing is built, unless a subscriber wants it.
+pub(crate) fn request_span(api: &Api, method: &Method, route: Option<usize>) -> tracing::Span {
+    let span = tracing::debug_span!(
+        target: "ringbolt::request",
+        "request",
+        method = %method,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_us = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let route = route.map_or("-", |id| api.labels[id].as_str());
+        span.record("route", route);
+    }
+    span
+}
+
+/// What answers a parsed request.
+#[derive(Clone, Copy)]
+pub(crate) enum Target {
+    /// A handler; `true` for the app's fallback (which answers paths no route has).
+    Endpoint(&'static Endpoint, bool),
+    /// The server's own answer: 404, 405, the automatic OPTIONS 204, 501.
+    Fixed(Fixed),
+}
+
+/// Path parameters as ranges into the head bytes.
+pub(crate) type Params = Vec<(&'static str, std::ops::Range<usize>)>;
+
+/// The answers the server gives itself, kept small (a response is built only when it is
+/// sent: routing stays free of allocation and the target is cheap to move).
+#[derive(Clone, Copy)]
+pub(crate) enum Fixed {
+    NotFound,
+    MethodNotAllowed(&'static HeaderValue),
+    /// The automatic answer to OPTIONS, with the path's `Allow` (or every method, for `*`).
+    Options(&'static HeaderValue),
+    NotImplemented,
+}
+
+impl Fixed {
+    fn response(self) -> Response {
+        match self {
+            Fixed::NotFound => Response::detail(StatusCode::NOT_FOUND, "Not Found"),
+            Fixed::MethodNotAllowed(allow) => {
+                let mut resp =
+                    Response::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+                resp.insert_header(ALLOW, allow.clone());
+                resp
+            }
+            Fixed::Options(allow) => {
+                let mut resp = Response::new(StatusCode::NO_CONTENT);
+                resp.insert_header(ALLOW, allow.clone());
+                resp
+            }
+            // The request is framed like any other: the connection carries on.
+            Fixed::NotImplemented => {
+                Response::detail(StatusCode::NOT_IMPLEMENTED, "Not Implemented")
+            }
+        }
+    }
+}
+
+/// Routes a request: its handler and path parameters, or the answer no handler gives.
+fn lookup(
+    api: &'static Api,
+    head: &Head,
+    head_bytes: &[u8],
+    path: Option<&str>,
+) -> (Target, Params) {
+    let fixed = |f| (Target::Fixed(f), Vec::new());
+    let Some(path) = path else {
+        return fixed(Fixed::NotFound);
+    };
+    if head.method == Method::OPTIONS && &head_bytes[head.target.clone()] == b"*" {
+        return fixed(Fixed::Options(api.router.allow_all()));
+    }
+    match api.router.lookup(&head.method, path) {
+        Lookup::Found(endpoint, params) => {
+            let base = head.path.start;
+            let params = params
+                .into_iter()
+                .map(|(name, r)| (name, r.start + base..r.end + base))
+                .collect();
+            (Target::Endpoint(endpoint, false), params)
+        }
+        Lookup::MethodNotAllowed(allow) => fixed(Fixed::MethodNotAllowed(allow)),
+        Lookup::Options(allow) => fixed(Fixed::Options(allow)),
+        Lookup::NotFound => match &api.fallback {
+            Some(endpoint) => (Target::Endpoint(endpoint, true), Vec::new()),
+            None => fixed(Fixed::NotFound),
+        },
+        Lookup::NotImplemented => fixed(Fixed::NotImplemented),
+    }
+}
+
+/// What the answer needs of the request once the handler has taken it: file bodies look
+/// at the method, at Range and the conditional headers, and at `Accept-Encoding`.
+#[derive(Clone, Default)]
+pub(crate) struct Kept {
+    pub(crate) head: Bytes,
+    pub(crate) method: Method,
+    pub(crate) accept_encoding: Option<Bytes>,
+}
+
+impl Kept {
+    /// What is kept of the request whose head is `head`, parsed from `head_bytes`.
+    pub(crate) fn new(api: &Api, head: &Head, head_bytes: &Bytes) -> Kept {
+        Kept {
+            head: head_bytes.clone(),
+            method: head.method.clone(),
+            // Looked up in the parsed head while it is at hand, only when the app compresses.
+            accept_encoding: api
+                .compression
+                .and_then(|_| head.header(head_bytes, "accept-encoding"))
+                .map(|v| head_bytes.slice_ref(v)),
+        }
+    }
+}
+
+/// The response to a request with middleware: the chain around its end, with panics
+/// contained. The chain is started now; the future holds only what is left to wait for.
+/// (What middleware returns is checked as a handler's answer is: [`Answer::response`].)
+fn chained(chain: &'static [Arc<dyn Middleware>], end: Rc<ChainEnd>, request: Request) -> Run {
+    middleware::Next::new(chain, end).run(request)
+}
+
+/// The end of a request's middleware chain: 413 for a body over the limit (the handler
+/// never runs), else the target, and the handler's response made ready ([`finish_response`], [`file_answer`]).
+pub(crate) struct ChainEnd {
+    target: Target,
+    too_large: bool,
+    kept: Kept,
+    site: Site,
+}
+
+impl ChainEnd {
+    /// The connection's end set for this request: reused when nothing holds it any more (no
+    /// earlier request's `Next` was kept), else a new one.
+    pub(crate) fn reuse(
+        slot: &mut Option<Rc<ChainEnd>>,
+        target: Target,
+        too_large: bool,
+        kept: &Kept,
+        site: &Site,
+    ) -> Rc<ChainEnd> {
+        let end = ChainEnd {
+            target,
+            too_large,
+            kept: kept.clone(),
+            site: *site,
+        };
+        if let Some(rc) = slot
+            && let Some(inner) = Rc::get_mut(rc)
+        {
+            *inner = end;
+            return Rc::clone(rc);
+        }
+        let rc = Rc::new(end);
+        *slot = Some(Rc::clone(&rc));
+        rc
+    }
+
+    /// Lets go of the request's head once its answer is made (the read buffer can then take
+    /// its space back).
+    pub(crate) fn release(slot: &mut Option<Rc<ChainEnd>>) {
+        if let Some(inner) = slot.as_mut().and_then(Rc::get_mut) {
+            inner.kept = Kept::default();
+        }
+    }
+}
+
+impl middleware::End for ChainEnd {
+    fn start(&self, req: Request) -> HandlerFuture {
+        match self.target {
+            Target::Endpoint(..) if self.too_large => Box::pin(std::future::ready(
+                Response::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+            )),
+            Target::Endpoint(e, _) => e.handler.call(req),
+            Target::Fixed(fixed) => Box::pin(std::future::ready(fixed.response())),
+        }
+    }
+
+    fn finish(self: Rc<Self>, resp: Response) -> Finish {
+        let Target::Endpoint(e, _) = self.target else {
+            return Finish::Now(resp);
+        };
+        if self.too_large {
+            return Finish::Now(resp);
+        }
+        let resp = finish_response(resp, e);
+        if !matches!(resp.body(), Body::File(_)) {
+            return Finish::Now(resp);
+        }
+        Finish::Later(Box::pin(async move {
+            file_answer(resp, e.no_compress, &self.kept, &self.site).await
+        }))
+    }
+}
+
+/// A handler's file response (the route's options applied) resolved for the request, so
+/// that middleware sees the status and headers that go out (a 304, a 206, a 416, a 404 for
+/// a missing file, a compressed small file).
+async fn file_answer(resp: Response, no_compress: bool, kept: &Kept, site: &Site) -> Response {
+    let compress = site
+        .api
+        .compression
+        .as_ref()
+        .filter(|_| !no_compress)
+        .map(|c| (c, kept.accept_encoding.as_deref()));
+    let (allow, settings) = (site.allow, &site.files);
+    match files::ready_file(resp, &kept.head, &kept.method, allow, settings, compress).await {
+        Prepared::Done(resp) => resp,
+        Prepared::Stream(mut resp, stream) => {
+            resp.set_body(Body::File(Box::new(FileBody::resolved(stream))));
+            resp
+        }
+    }
+}
+
+/// Refuses a response that must not be sent (an invalid header, a 1xx status): 500, with
+/// the reason in the log. Settles its Content-Type.
+fn checked(mut resp: Response) -> Response {
+    if let Some(reason) = resp.take_invalid() {
+        tracing::error!(reason = %Escaped(&reason), "handler built an invalid response; answering 500");
+        return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
+    // A 1xx is an interim answer: sent as the final one it would make the client take the
+    // next response on the connection for this request's.
+    if resp.status_code().is_informational() {
+        let status = resp.status_code().as_u16();
+        tracing::error!(status, "handler answered with a 1xx status; answering 500");
+        return Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
+    resp.settle_content_type();
+    resp
+}
+
+/// Applies the route's options to a handler's response (its default status, its model)
+/// once it passed [`checked`].
+fn finish_response(resp: Response, endpoint: &Endpoint) -> Response {
+    // A refused response is a 500: neither the default status nor the model applies to it.
+    let mut resp = checked(resp);
+    if let Some(status) = endpoint.status
+        && resp.status_code() == StatusCode::OK
+    {
+        resp.set_status(status);
+    }
+    if let Some(validate) = endpoint.model
+        && resp.status_code().is_success()
+        && resp
+            .content_type()
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"))
+        && let Body::Bytes(body) = resp.body()
+    {
+        match validate(body) {
+            Ok(valid) => resp.set_body(Body::Bytes(valid.into())),
+            Err(message) => {
+                tracing::error!(message = %Escaped(&message), "response failed its model");
+                return model_failure(message);
+            }
+        }
+    }
+    resp
+}
+
+/// Whether `resp` streams a synchronous iterator that the blocking pool has no room for.
+pub(crate) fn iter_refused(resp: &Response, pool: &BlockingPool) -> bool {
+    matches!(resp.body(), Body::Stream(s) if matches!(s.source, Source::Iter(_)))
+        && !pool.admit_producer()
+}
+
+/// Bodies at least this large are compressed on the blocking pool, not on the worker: at
+/// the default levels br takes about 1 ms per 64 KiB of text (an 11 MB listing, 150 ms),
+/// time every other connection of the worker would wait; below this it costs less than the
+/// hand-over.
+const COMPRESS_OFF_WORKER: usize = 32 * 1024;
+
+/// What [`compress_response`] did.
+pub(crate) enum Compressed {
+    /// Done: the body is encoded (or not), the headers marked.
+    Done,
+    /// A stream, with the encoder its items go through.
+    Stream(compress::Encoder),
+    /// A body too large to encode on the worker: [`compress_off_worker`] does it.
+    OffWorker(Bytes, compress::Coding),
+}
+
+/// Compresses a small response in memory, or prepares the encoder of a stream, as the
+/// request's `Accept-Encoding` and [`compress::plan`] decide; marks the headers either way.
+/// HEAD is treated as GET, so that it announces the same representation.
+pub(crate) fn compress_response(
+    resp: &mut Response,
+    setting: &Compression,
+    accept: Option<&[u8]>,
+) -> Compressed {
+    if resp.encoding_decided {
+        return Compressed::Done;
+    }
+    let len = match resp.body() {
+        Body::Bytes(b) => Some(b.len()),
+        Body::Stream(_) => None,
+        // Files are sent as they are on disk (precompressed siblings aside).
+        Body::Empty | Body::File(_) => return Compressed::Done,
+    };
+    let (status, content_type, headers) = resp.negotiation_parts();
+    let coding = match compress::plan(setting, status, content_type, headers, len, accept) {
+        Plan::Skip => return Compressed::Done,
+        Plan::VaryOnly => {
+            compress::add_vary(headers);
+            return Compressed::Done;
+        }
+        Plan::Encode(coding) => coding,
+    };
+    match resp.body_mut() {
+        Body::Bytes(b) if b.len() >= COMPRESS_OFF_WORKER => {
+            Compressed::OffWorker(std::mem::take(b), coding)
+        }
+        Body::Bytes(b) => {
+            let encoded = compress::encode(setting, coding, b);
+            set_encoded(resp, coding, encoded);
+            Compressed::Done
+        }
+        // Allocated with the stream's first bytes (never, for HEAD).
+        _ => match compress::Encoder::new(setting, coding) {
+            Some(encoder) => {
+                compress::mark_encoded(resp.headers_mut(), coding);
+                Compressed::Stream(encoder)
+            }
+            None => {
+                compress::add_vary(resp.headers_mut());
+                Compressed::Done
+            }
+        },
+    }
+}
+
+/// Encodes a large body on the blocking pool, with the application jobs (it is CPU work the
+/// file work must not wait behind). When that queue is full the body goes out as it is:
+/// compression is an offer, not a promise.
+pub(crate) async fn compress_off_worker(
+    resp: &mut Response,
+    setting: &Compression,
+    body: Bytes,
+    coding: compress::Coding,
+    pool: &BlockingPool,
+) {
+    let encoded = if pool.has_room() {
+        let setting = *setting;
+        let input = body.clone();
+        pool.call(Class::App, move || {
+            compress::encode(&setting, coding, &input)
+        })
+        .await
+        .ok()
+        .flatten()
+    } else {
+        None
+    };
+    *resp.body_mut() = Body::Bytes(body);
+    set_encoded(resp, coding, encoded);
+}
+
+/// Puts an encoded body in place and marks the headers, or, when encoding was not worth it,
+/// keeps the body and says only `Vary`.
+fn set_encoded(resp: &mut Response, coding: compress::Coding, encoded: Option<Bytes>) {
+    match encoded {
+        Some(z) => {
+            compress::mark_encoded(resp.headers_mut(), coding);
+            *resp.body_mut() = Body::Bytes(z);
+        }
+        None => compress::add_vary(resp.headers_mut()),
+    }
+}
