@@ -80,47 +80,11 @@ pub(crate) async fn prepare(
     req: &FileRequest<'_>,
     allow: &'static AllowList,
 ) -> Prepared {
-    let opened = match &spec.located {
-        Some((root, rel)) => cache::open_in(allow, *root, rel).await,
-        None => cache::open(allow, &spec.path).await,
+    let entry = match open(&spec, allow).await {
+        Ok(entry) => entry,
+        Err(refused) => return Prepared::Done(refused),
     };
-    let entry = match opened {
-        Ok(f) => f,
-        Err(e) => {
-            match &e {
-                FsError::NoRoots => tracing::error!(
-                    path = %Escaped(spec.path.display()),
-                    "file response refused: no allowed directories are configured \
-                     (Server::builder().allow_dir(DIR), or --allow DIR)"
-                ),
-                FsError::Io(err) => {
-                    tracing::error!(path = %Escaped(spec.path.display()), error = %err, "cannot open file")
-                }
-                other => {
-                    tracing::info!(path = %Escaped(spec.path.display()), reason = %other, "file refused")
-                }
-            }
-            return Prepared::Done(Response::detail(e.status(), e.detail()));
-        }
-    };
-    // A precompressed sibling (`x.js.br`, ...) the client accepts, and that is not older
-    // than the file (see `sibling`), replaces the file itself: it is then the selected
-    // representation, with its own validators (a tag of its own, `meta::coded_etag`), and
-    // conditions and ranges apply to it, to its encoded bytes (RFC 9110 §13.1, §14.1: a
-    // range is of the representation selected, which is the one `Content-Encoding` names).
-    let mut encoded = None;
-    let entry = if spec.precompressed {
-        compress::add_vary(resp.headers_mut());
-        match sibling(&spec, allow, req.accept_encoding, &entry).await {
-            Some((coding, sib)) => {
-                encoded = Some(coding);
-                sib
-            }
-            None => entry,
-        }
-    } else {
-        entry
-    };
+    let (entry, encoded) = select(&mut resp, &spec, req, allow, entry).await;
     let len = entry.opened.meta.len();
     let (etag, etag_value) = match encoded {
         Some(coding) => entry.coded_etag(coding),
@@ -133,8 +97,109 @@ pub(crate) async fn prepare(
         etag: &etag,
         last_modified: entry.last_modified.as_ref().map(|(t, _)| *t),
     };
+    let content_type = representation_headers(&mut resp, &spec, &entry, encoded, etag_value);
+    if !preconditions(&mut resp, req, &validators) {
+        return Prepared::Done(resp);
+    }
+    let Some(plan) = ranges(&mut resp, req, len, &validators, content_type) else {
+        return Prepared::Done(resp);
+    };
+    if let Some(cap) = spec.memory_cap
+        && len > cap
+    {
+        tracing::error!(path = %Escaped(spec.path.display()), len, cap, "File is larger than its memory cap; use FileResponse to stream it");
+        return Prepared::Done(internal_error());
+    }
+    // Small files (and `File`s) go out with the head, as bytes; so does HEAD for them, so
+    // that it announces what GET sends, compression included. Not those large enough for
+    // `sendfile` that nothing needs the bytes of (on-the-fly compression of the file does).
+    let compressing = req.compress.is_some() && plan.full && encoded.is_none();
+    let zero_copy = req
+        .zero_copy_from
+        .is_some_and(|from| plan.total >= from && !compressing);
+    if spec.memory_cap.is_some()
+        || (!zero_copy && (plan.total <= SMALL_FILE || len <= cache::SMALL))
+    {
+        return in_memory(resp, &spec, req, &entry, encoded, plan, len).await;
+    }
+    let pieces = match *req.method {
+        // Same headers, no body, no read: the length is announced as it would be sent.
+        Method::HEAD => Vec::new(),
+        _ => whole_or(plan.pieces, plan.full, len),
+    };
+    let mut resp = resp;
+    resp.set_body(Body::Empty);
+    let stream = FileStream {
+        entry,
+        pieces,
+        len: plan.total,
+    };
+    Prepared::Stream(resp, stream)
+}
 
-    // Representation headers, on every answer from here on.
+/// What of the file is sent: the whole of it (`full`; its one extent is added where it is
+/// needed, not for bytes the cache holds), or ranges and the multipart framing around them.
+struct Plan {
+    pieces: Vec<Piece>,
+    total: u64,
+    full: bool,
+}
+
+/// The file, through the open-file cache and the allow-list; a refusal as the client's
+/// answer (404, 403, 500), with the reason in the log.
+async fn open(spec: &FileBody, allow: &'static AllowList) -> Result<Rc<cache::Entry>, Response> {
+    let opened = match &spec.located {
+        Some((root, rel)) => cache::open_in(allow, *root, rel).await,
+        None => cache::open(allow, &spec.path).await,
+    };
+    opened.map_err(|e| {
+        let path = Escaped(spec.path.display());
+        match &e {
+            FsError::NoRoots => tracing::error!(
+                path = %path,
+                "file response refused: no allowed directories are configured \
+                 (Server::builder().allow_dir(DIR), or --allow DIR)"
+            ),
+            FsError::Io(err) => tracing::error!(path = %path, error = %err, "cannot open file"),
+            other => tracing::info!(path = %path, reason = %other, "file refused"),
+        }
+        Response::detail(e.status(), e.detail())
+    })
+}
+
+/// The representation sent: a precompressed sibling (`x.js.br`, ...) the client accepts,
+/// and that is not older than the file (see `sibling`), replaces the file itself. It is then
+/// the selected representation, with its own validators (a tag of its own,
+/// `meta::coded_etag`), and conditions and ranges apply to it, to its encoded bytes (RFC
+/// 9110 §13.1, §14.1: a range is of the representation selected, which is the one
+/// `Content-Encoding` names).
+async fn select(
+    resp: &mut Response,
+    spec: &FileBody,
+    req: &FileRequest<'_>,
+    allow: &'static AllowList,
+    entry: Rc<cache::Entry>,
+) -> (Rc<cache::Entry>, Option<Coding>) {
+    if !spec.precompressed {
+        return (entry, None);
+    }
+    compress::add_vary(resp.headers_mut());
+    match sibling(spec, allow, req.accept_encoding, &entry).await {
+        Some((coding, sib)) => (sib, Some(coding)),
+        None => (entry, None),
+    }
+}
+
+/// Sets the representation's headers, which every answer from here on carries: its
+/// coding, validators, `Accept-Ranges` and `Content-Disposition`. Returns its media type
+/// (set where a body is sent).
+fn representation_headers(
+    resp: &mut Response,
+    spec: &FileBody,
+    entry: &cache::Entry,
+    encoded: Option<Coding>,
+    etag: HeaderValue,
+) -> Option<HeaderValue> {
     let content_type = match &spec.media_type {
         Some(t) => HeaderValue::from_str(t)
             .inspect_err(|_| {
@@ -148,7 +213,7 @@ pub(crate) async fn prepare(
         resp.headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
     }
-    resp.headers_mut().insert(ETAG, etag_value);
+    resp.headers_mut().insert(ETAG, etag);
     if let Some((_, value)) = &entry.last_modified {
         resp.headers_mut().insert(LAST_MODIFIED, value.clone());
     }
@@ -156,38 +221,50 @@ pub(crate) async fn prepare(
     if let Some(name) = &spec.filename {
         let kind = if spec.inline { "inline" } else { "attachment" };
         set(
-            &mut resp,
+            resp,
             CONTENT_DISPOSITION,
             &meta::content_disposition(kind, name),
         );
     }
+    content_type
+}
 
-    // Preconditions and ranges concern the representation a 2xx answer sends (RFC 9110
-    // §13.2.1, §14.2): a file the handler answers with another status (a 404 page) is sent
-    // whole, whatever the request's conditions say.
-    let success = resp.status_code().is_success();
-    let precondition = if success {
-        meta::evaluate_with_all(req.method, |name| req.lines(name), &validators)
-    } else {
-        Precondition::Proceed
-    };
-    match precondition {
-        Precondition::Proceed => {}
+/// The request's preconditions: `true` when the response goes on; `false` when `resp` is
+/// now the answer (304, 412). They concern the representation a 2xx answer sends (RFC 9110
+/// §13.2.1, §14.2): a file the handler answers with another status (a 404 page) is sent
+/// whole, whatever the request's conditions say.
+fn preconditions(resp: &mut Response, req: &FileRequest<'_>, validators: &Validators<'_>) -> bool {
+    if !resp.status_code().is_success() {
+        return true;
+    }
+    match meta::evaluate_with_all(req.method, |name| req.lines(name), validators) {
+        Precondition::Proceed => true,
         Precondition::NotModified => {
             resp.set_status(StatusCode::NOT_MODIFIED);
-            return Prepared::Done(resp);
+            false
         }
         Precondition::Failed => {
             let mut failed =
                 Response::detail(StatusCode::PRECONDITION_FAILED, "Precondition Failed");
-            copy_validators(&resp, &mut failed);
-            return Prepared::Done(failed);
+            copy_validators(resp, &mut failed);
+            *resp = failed;
+            false
         }
     }
+}
 
-    // Ranges: only for a plain successful GET, and only while If-Range still holds. An
-    // empty file has no satisfiable range (RFC 9110 §14.1.1): Range is ignored and the empty
-    // representation sent, as a 416 would only say that.
+/// The request's ranges: the whole file, one range (206), several (a 206 of
+/// `multipart/byteranges`), or none satisfiable (`None`: `resp` is now the 416). Ranges apply only to
+/// a plain successful GET, and only while If-Range still holds. An empty file has no
+/// satisfiable range (RFC 9110 §14.1.1): Range is ignored and the empty representation
+/// sent, as a 416 would only say that.
+fn ranges(
+    resp: &mut Response,
+    req: &FileRequest<'_>,
+    len: u64,
+    validators: &Validators<'_>,
+    content_type: Option<HeaderValue>,
+) -> Option<Plan> {
     let mut outcome = RangeOutcome::Full;
     if *req.method == Method::GET
         && resp.status_code() == StatusCode::OK
@@ -197,123 +274,115 @@ pub(crate) async fn prepare(
         // No If-Range: the ranges hold; one: while it matches; two lines are no valid
         // If-Range (see `single`): the whole file.
         let still = match req.single("if-range") {
-            Some(v) => meta::if_range_allows(v, &validators),
+            Some(v) => meta::if_range_allows(v, validators),
             None => req.lines("if-range").next().is_none(),
         };
         if still {
             outcome = range::parse_range(value, len, MAX_RANGES);
         }
     }
-    let full = matches!(outcome, RangeOutcome::Full);
-    let mut pieces = Vec::new();
-    let total = match outcome {
-        // The whole file: its one extent is added by `whole_or` where it is needed (not for
-        // bytes the cache holds).
+    let plan = match outcome {
         RangeOutcome::Full => {
-            resp.set_content_type(content_type.clone());
-            len
+            resp.set_content_type(content_type);
+            Plan {
+                pieces: Vec::new(),
+                total: len,
+                full: true,
+            }
         }
         RangeOutcome::Unsatisfiable => {
             let mut r =
                 Response::detail(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable");
-            copy_validators(&resp, &mut r);
+            copy_validators(resp, &mut r);
             set(&mut r, CONTENT_RANGE, &range::unsatisfied_range(len));
-            return Prepared::Done(r);
+            *resp = r;
+            return None;
         }
         RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
             let r = ranges[0].clone();
             resp.set_status(StatusCode::PARTIAL_CONTENT);
-            resp.set_content_type(content_type.clone());
-            set(&mut resp, CONTENT_RANGE, &range::content_range(&r, len));
-            let n = r.end - r.start;
-            pieces.push(Piece::Extent(r));
-            n
-        }
-        RangeOutcome::Partial(ranges) => {
-            let boundary = range::multipart_boundary();
-            let type_text = content_type.as_ref().and_then(|v| v.to_str().ok());
-            resp.set_status(StatusCode::PARTIAL_CONTENT);
-            set(
-                &mut resp,
-                CONTENT_TYPE,
-                &format!("multipart/byteranges; boundary={boundary}"),
-            );
-            let total = range::multipart_len(&boundary, type_text, &ranges, len);
-            for r in ranges {
-                pieces.push(Piece::Bytes(
-                    range::multipart_part_head(&boundary, type_text, &r, len).into(),
-                ));
-                pieces.push(Piece::Extent(r));
+            resp.set_content_type(content_type);
+            set(resp, CONTENT_RANGE, &range::content_range(&r, len));
+            Plan {
+                total: r.end - r.start,
+                pieces: vec![Piece::Extent(r)],
+                full: false,
             }
-            pieces.push(Piece::Bytes(range::multipart_end(&boundary).into()));
-            total
+        }
+        RangeOutcome::Partial(ranges) => multipart(resp, ranges, len, content_type),
+    };
+    Some(plan)
+}
+
+/// Several ranges: a `multipart/byteranges` body, each part's head before its extent.
+fn multipart(
+    resp: &mut Response,
+    ranges: Vec<std::ops::Range<u64>>,
+    len: u64,
+    content_type: Option<HeaderValue>,
+) -> Plan {
+    let boundary = range::multipart_boundary();
+    let type_text = content_type.as_ref().and_then(|v| v.to_str().ok());
+    resp.set_status(StatusCode::PARTIAL_CONTENT);
+    set(
+        resp,
+        CONTENT_TYPE,
+        &format!("multipart/byteranges; boundary={boundary}"),
+    );
+    let total = range::multipart_len(&boundary, type_text, &ranges, len);
+    let mut pieces = Vec::with_capacity(ranges.len() * 2 + 1);
+    for r in ranges {
+        let part_head = range::multipart_part_head(&boundary, type_text, &r, len);
+        pieces.push(Piece::Bytes(part_head.into()));
+        pieces.push(Piece::Extent(r));
+    }
+    pieces.push(Piece::Bytes(range::multipart_end(&boundary).into()));
+    Plan {
+        pieces,
+        total,
+        full: false,
+    }
+}
+
+/// The body as bytes, sent with the head: the cache's bytes of a whole small file, or the
+/// planned pieces read now (off the worker when the page cache does not have them), and
+/// compressed as the app's setting and the request decide.
+async fn in_memory(
+    mut resp: Response,
+    spec: &FileBody,
+    req: &FileRequest<'_>,
+    entry: &cache::Entry,
+    encoded: Option<Coding>,
+    plan: Plan,
+    len: u64,
+) -> Prepared {
+    let full = plan.full;
+    let read = match entry.contents() {
+        // The whole of a file the cache keeps: its bytes, shared.
+        Some(contents) if full && contents.len() as u64 == len => Ok(contents),
+        _ => read_pieces(entry, &whole_or(plan.pieces, full, len), plan.total).await,
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
+            return Prepared::Done(internal_error());
         }
     };
+    let bytes = match req.compress {
+        Some((setting, accept)) if full && encoded.is_none() => {
+            compressed(&mut resp, entry, bytes, setting, accept)
+        }
+        _ => bytes,
+    };
+    resp.set_body(Body::Bytes(bytes));
+    resp.encoding_decided = true;
+    Prepared::Done(resp)
+}
 
-    if let Some(cap) = spec.memory_cap
-        && len > cap
-    {
-        tracing::error!(path = %Escaped(spec.path.display()), len, cap, "File is larger than its memory cap; use FileResponse to stream it");
-        return Prepared::Done(Response::detail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-        ));
-    }
-    // Small files (and `File`s) go out with the head, as bytes; so does HEAD for them, so
-    // that it announces what GET sends, compression included. Not those large enough for
-    // `sendfile` that nothing needs the bytes of (on-the-fly compression of the file does).
-    let compressing = req.compress.is_some() && full && encoded.is_none();
-    let zero_copy = req
-        .zero_copy_from
-        .is_some_and(|from| total >= from && !compressing);
-    if spec.memory_cap.is_some() || (!zero_copy && (total <= SMALL_FILE || len <= cache::SMALL)) {
-        let read = match entry.contents() {
-            // The whole of a file the cache keeps: its bytes, shared.
-            Some(contents) if full && contents.len() as u64 == len => Ok(contents),
-            _ => read_pieces(&entry, &whole_or(pieces, full, len), total).await,
-        };
-        let bytes = match read {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
-                return Prepared::Done(Response::detail(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                ));
-            }
-        };
-        let bytes = match req.compress {
-            Some((setting, accept)) if full && encoded.is_none() => {
-                compressed(&mut resp, &entry, bytes, setting, accept)
-            }
-            _ => bytes,
-        };
-        resp.set_body(Body::Bytes(bytes));
-        resp.encoding_decided = true;
-        return Prepared::Done(resp);
-    }
-    let pieces = whole_or(pieces, full, len);
-    if *req.method == Method::HEAD {
-        // Same headers, no body, no read: the length is announced as it would be sent.
-        resp.set_body(Body::Empty);
-        return Prepared::Stream(
-            resp,
-            FileStream {
-                entry,
-                pieces: Vec::new(),
-                len: total,
-            },
-        );
-    }
-    resp.set_body(Body::Empty);
-    Prepared::Stream(
-        resp,
-        FileStream {
-            entry,
-            pieces,
-            len: total,
-        },
-    )
+/// A 500 for what went wrong on the server's side (the reason is in the log).
+fn internal_error() -> Response {
+    Response::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
 /// `pieces`, with the whole file's one extent when `full` (none for an empty file).
