@@ -507,3 +507,303 @@ fn set_encoded(resp: &mut Response, coding: compress::Coding, encoded: Option<By
         None => compress::add_vary(resp.headers_mut()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::RequestBody;
+    use crate::http::{Limits, Status, parse_head};
+    use crate::response::{IntoResponse, Json, PlainText};
+    use crate::{Next, StatusCode};
+
+    /// An app with the routes `build` adds, frozen as the server freezes it.
+    fn app(build: impl FnOnce(&mut Api)) -> &'static Api {
+        let mut api = Api::new();
+        build(&mut api);
+        api.freeze();
+        Box::leak(Box::new(api))
+    }
+
+    fn site(api: &'static Api) -> Site {
+        Site {
+            api,
+            allow: Box::leak(Box::new(AllowList::new())),
+            files: FileSettings {
+                zero_copy_from: None,
+                limits: Limits::default(),
+            },
+        }
+    }
+
+    fn parsed(raw: &'static [u8]) -> (Head, Bytes) {
+        let Ok(Status::Complete(head)) = parse_head(raw, &Limits::default()) else {
+            panic!("not a whole head: {:?}", String::from_utf8_lossy(raw));
+        };
+        (head, Bytes::from_static(raw))
+    }
+
+    /// What `api` answers to the request `raw` (a head without a body), as the connection
+    /// loop would get it: routed, run, its options applied, its errors shaped.
+    fn respond(api: &'static Api, raw: &'static [u8]) -> Response {
+        respond_with(api, raw, false)
+    }
+
+    fn respond_with(api: &'static Api, raw: &'static [u8], too_large: bool) -> Response {
+        let site = site(api);
+        let (head, bytes) = parsed(raw);
+        let mut routed = route(api, &head, &bytes);
+        if let Some(resp) = routed.immediate() {
+            return api.shape_error(resp);
+        }
+        let kept = Kept::new(api, &head, &bytes);
+        let params = std::mem::take(&mut routed.params);
+        let body = RequestBody::Empty;
+        let request = Request::new(head, bytes, params, body, None, &api.states, site.allow);
+        let mut end = None;
+        let answer = answer(routed, request, too_large, &kept, &site, &mut end);
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("a runtime");
+        api.shape_error(rt.block_on(answer.response(&kept, &site)))
+    }
+
+    fn text(resp: &Response) -> String {
+        match resp.body() {
+            Body::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Body::Empty => String::new(),
+            other => panic!("not a body in memory: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_route_gets_its_handler_and_path_parameters() {
+        let api = app(|api| {
+            api.get("/items/{id}", |req: Request| async move {
+                PlainText::new(format!("item {}", req.param_str("id").unwrap_or_default()))
+            });
+        });
+        let resp = respond(api, b"GET /items/42?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(resp.status_code(), StatusCode::OK);
+        assert_eq!(text(&resp), "item 42");
+    }
+
+    #[test]
+    fn the_server_answers_what_no_handler_does() {
+        let api = app(|api| {
+            api.get("/a", |_req: Request| async { "a" });
+            api.post("/a", |_req: Request| async { "a" });
+        });
+        let missing = respond(api, b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(missing.status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(text(&missing), r#"{"detail":"Not Found"}"#);
+        let wrong = respond(api, b"DELETE /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(wrong.status_code(), StatusCode::METHOD_NOT_ALLOWED);
+        let allow = wrong.headers().get(ALLOW).expect("an Allow header");
+        assert!(allow.to_str().unwrap().contains("POST"), "{allow:?}");
+        let options = respond(api, b"OPTIONS /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(options.status_code(), StatusCode::NO_CONTENT);
+        assert!(options.headers().contains_key(ALLOW));
+        let star = respond(api, b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(star.status_code(), StatusCode::NO_CONTENT);
+        // HEAD is answered by the GET route.
+        let head = respond(api, b"HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(head.status_code(), StatusCode::OK);
+    }
+
+    #[test]
+    fn a_fallback_answers_paths_no_route_has() {
+        let api = app(|api| {
+            api.get("/a", |_req: Request| async { "a" });
+            api.fallback(
+                |req: Request| async move { PlainText::new(format!("spa {}", req.path())) },
+            );
+        });
+        let resp = respond(api, b"GET /deep/link HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(resp.status_code(), StatusCode::OK);
+        assert_eq!(text(&resp), "spa /deep/link");
+        assert!(
+            route(
+                api,
+                &parsed(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n").0,
+                b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+            )
+            .endpoint()
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn route_options_apply_to_successful_answers_only() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Item {
+            id: u32,
+        }
+        let api = app(|api| {
+            api.post("/made", |_req: Request| async {
+                Json(serde_json::json!({"id": 1}))
+            })
+            .status_code(201);
+            api.post("/refused", |_req: Request| async {
+                Response::detail(StatusCode::CONFLICT, "taken")
+            })
+            .status_code(201);
+            api.get("/model", |_req: Request| async {
+                Json(serde_json::json!({"id": 7, "secret": "x"}))
+            })
+            .response_model::<Item>();
+            api.get("/bad-model", |_req: Request| async {
+                Json(serde_json::json!({"id": "seven"}))
+            })
+            .response_model::<Item>();
+        });
+        assert_eq!(
+            respond(api, b"POST /made HTTP/1.1\r\nHost: a\r\n\r\n").status_code(),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            respond(api, b"POST /refused HTTP/1.1\r\nHost: a\r\n\r\n").status_code(),
+            StatusCode::CONFLICT
+        );
+        let model = respond(api, b"GET /model HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            text(&model),
+            r#"{"id":7}"#,
+            "fields the model lacks are dropped"
+        );
+        let bad = respond(api, b"GET /bad-model HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(bad.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            text(&bad).contains("Response validation error"),
+            "{}",
+            text(&bad)
+        );
+        assert!(
+            !text(&bad).contains("seven"),
+            "the invalid body is never sent"
+        );
+    }
+
+    #[test]
+    fn responses_that_must_not_be_sent_become_500() {
+        let api = app(|api| {
+            api.get("/early", |_req: Request| async {
+                Response::new(StatusCode::CONTINUE)
+            });
+            api.get("/header", |_req: Request| async {
+                PlainText::new("x").header("x-bad", "line\r\nbreak")
+            });
+            api.get("/panic", |_req: Request| async {
+                if true {
+                    panic!("handler bug");
+                }
+                "unreachable"
+            });
+        });
+        for raw in [
+            &b"GET /early HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET /header HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let raw: &'static [u8] = Box::leak(raw.to_vec().into_boxed_slice());
+            let resp = respond(api, raw);
+            assert_eq!(
+                resp.status_code(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{raw:?}"
+            );
+            assert_eq!(text(&resp), r#"{"detail":"Internal Server Error"}"#);
+        }
+    }
+
+    #[test]
+    fn the_chain_end_refuses_a_body_over_the_limit_and_middleware_sees_it() {
+        let api = app(|api| {
+            api.middleware(|req: Request, next: Next| async move {
+                let resp = next.run(req).await;
+                let seen = resp.status_code().as_u16().to_string();
+                resp.header("x-seen", seen.as_str())
+            });
+            api.post("/upload", |_req: Request| async { "stored" });
+        });
+        let raw = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n";
+        let refused = respond_with(api, raw, true);
+        assert_eq!(refused.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(refused.headers()["x-seen"], "413");
+        let taken = respond_with(api, raw, false);
+        assert_eq!(text(&taken), "stored");
+        assert_eq!(taken.headers()["x-seen"], "200");
+        // The server's own answers pass through the middleware too.
+        let missing = respond(api, b"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(missing.headers()["x-seen"], "404");
+    }
+
+    #[test]
+    fn a_chain_end_is_reused_once_nothing_holds_it() {
+        let api = app(|api| {
+            api.middleware(|req: Request, next: Next| next.run(req));
+            api.get("/a", |_req: Request| async { "a" });
+        });
+        let site = site(api);
+        let (head, bytes) = parsed(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        let kept = Kept::new(api, &head, &bytes);
+        let mut slot = None;
+        let first = ChainEnd::reuse(
+            &mut slot,
+            Target::Fixed(Fixed::NotFound),
+            false,
+            &kept,
+            &site,
+        );
+        // Still held (as a request's `Next` would hold it): a second end is made.
+        let second = ChainEnd::reuse(
+            &mut slot,
+            Target::Fixed(Fixed::NotFound),
+            false,
+            &kept,
+            &site,
+        );
+        assert!(!Rc::ptr_eq(&first, &second));
+        drop((first, second));
+        let third = ChainEnd::reuse(
+            &mut slot,
+            Target::Fixed(Fixed::NotFound),
+            false,
+            &kept,
+            &site,
+        );
+        assert!(Rc::ptr_eq(&third, slot.as_ref().unwrap()));
+        drop(third);
+        ChainEnd::release(&mut slot);
+        assert!(
+            slot.as_ref().unwrap().kept.head.is_empty(),
+            "the head is let go"
+        );
+    }
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn a_body_is_compressed_as_the_request_accepts() {
+        let api = app(|api| {
+            api.compression(Some(crate::Compression::default()));
+        });
+        let body = "ringbolt ".repeat(200);
+        let mut resp = PlainText::new(body.clone()).into_response();
+        let setting = api.compression.as_ref().unwrap();
+        assert!(matches!(
+            compress_response(&mut resp, setting, Some(b"gzip")),
+            Compressed::Done
+        ));
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+        assert!(text(&resp).len() < body.len());
+        let mut plain = PlainText::new(body.clone()).into_response();
+        compress_response(&mut plain, setting, Some(b"identity"));
+        assert!(!plain.headers().contains_key("content-encoding"));
+        assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+        let mut big = PlainText::new("x".repeat(COMPRESS_OFF_WORKER)).into_response();
+        assert!(matches!(
+            compress_response(&mut big, setting, Some(b"br")),
+            Compressed::OffWorker(..)
+        ));
+    }
+}
