@@ -150,14 +150,20 @@ pub mod escape;
 mod files;
 pub mod fs;
 mod handler;
+#[cfg(any(fuzzing, feature = "internals"))]
 #[doc(hidden)]
 pub mod http;
+#[cfg(not(any(fuzzing, feature = "internals")))]
+mod http;
 pub mod input;
 pub mod middleware;
 mod request;
 pub mod response;
+#[cfg(any(fuzzing, feature = "internals"))]
 #[doc(hidden)]
 pub mod router;
+#[cfg(not(any(fuzzing, feature = "internals")))]
+mod router;
 mod server;
 mod state;
 mod task;

@@ -327,7 +327,7 @@ fn multipart(
     set(
         resp,
         CONTENT_TYPE,
-        &format!("multipart/byteranges; boundary={boundary}"),
+        &range::multipart_content_type(&boundary),
     );
     let total = range::multipart_len(&boundary, type_text, &ranges, len);
     let mut pieces = Vec::with_capacity(ranges.len() * 2 + 1);

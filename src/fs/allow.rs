@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::StatusCode;
 
-use super::Wait;
+use super::pages::Wait;
 
 /// Set once `openat2` answered `ENOSYS` (or `EPERM` to the probe in [`AllowList::add`]):
 /// from then on every open goes straight to the user-space walk.

@@ -12,19 +12,6 @@
 //!
 //! Dates are compared in whole seconds, the resolution of an HTTP-date: a file modified at
 //! `12:00:00.700` is "not modified since" `12:00:00`.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime, UNIX_EPOCH};
-//! use ringbolt::fs::meta::{Precondition, Validators, evaluate, etag, last_modified};
-//!
-//! let mtime = UNIX_EPOCH + Duration::from_millis(784_111_777_500);
-//! let tag = etag(1000, 784_111_777_500_000_000);
-//! assert_eq!(last_modified(mtime), "Sun, 06 Nov 1994 08:49:37 GMT");
-//! let v = Validators { etag: &tag, last_modified: Some(mtime) };
-//! let inm = tag.clone();
-//! let headers = |name: &str| (name == "if-none-match").then_some(inm.as_bytes());
-//! assert_eq!(evaluate(&http::Method::GET, headers, &v), Precondition::NotModified);
-//! ```
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -284,6 +271,7 @@ fn is_get_or_head(method: &Method) -> bool {
 ///
 /// Per §13.2.1, the caller applies this only where the response without preconditions would
 /// be 2xx or 412 (e.g. not to a 404).
+#[cfg(any(test, fuzzing, feature = "internals"))]
 pub fn evaluate<'h>(
     method: &Method,
     header: impl Fn(&'static str) -> Option<&'h [u8]>,
@@ -410,14 +398,6 @@ const ATTR_CHAR_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// A name that is empty after cleaning gives the type alone. The result never contains CR,
 /// LF, NUL or any other control character, so it is always a valid field value.
 ///
-/// ```
-/// use ringbolt::fs::meta::content_disposition;
-/// assert_eq!(content_disposition("attachment", "report.pdf"), r#"attachment; filename="report.pdf""#);
-/// assert_eq!(
-///     content_disposition("inline", "résumé.pdf"),
-///     r#"inline; filename="r_sum_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"#
-/// );
-/// ```
 pub fn content_disposition(disposition: &str, filename: &str) -> String {
     let disposition = if crate::http::is_token(disposition) {
         disposition
@@ -1117,5 +1097,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_module_example_holds() {
+        let mtime = UNIX_EPOCH + Duration::from_millis(784_111_777_500);
+        let tag = etag(1000, 784_111_777_500_000_000);
+        assert_eq!(last_modified(mtime), "Sun, 06 Nov 1994 08:49:37 GMT");
+        let v = Validators {
+            etag: &tag,
+            last_modified: Some(mtime),
+        };
+        let inm = tag.clone();
+        let headers = |name: &str| (name == "if-none-match").then_some(inm.as_bytes());
+        assert_eq!(
+            evaluate(&http::Method::GET, headers, &v),
+            Precondition::NotModified
+        );
+    }
+
+    #[test]
+    fn content_disposition_keeps_an_ascii_name_and_encodes_the_rest() {
+        assert_eq!(
+            content_disposition("attachment", "report.pdf"),
+            r#"attachment; filename="report.pdf""#
+        );
+        assert_eq!(
+            content_disposition("inline", "résumé.pdf"),
+            r#"inline; filename="r_sum_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"#
+        );
     }
 }

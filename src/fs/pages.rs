@@ -10,7 +10,14 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use super::Wait;
+/// Whether a file operation may wait for the disk. With `No` it goes only as far as the
+/// kernel's caches answer, and fails with an error of kind
+/// [`WouldBlock`](std::io::ErrorKind::WouldBlock) where it would have to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Yes,
+    No,
+}
 
 /// Whether the page of `file` holding `offset` is in the page cache. The end of the file
 /// counts as cached (there is nothing to wait for).

@@ -45,15 +45,6 @@
 //! an empty preamble (RFC 2046 §5.1.1), after the others it is the CRLF that belongs to the
 //! delimiter. Because all heads have the same shape, [`multipart_len`] is the exact length
 //! of the body, to be sent as `Content-Length`.
-//!
-//! ```
-//! use ringbolt::fs::range::{RangeOutcome, parse_range, content_range};
-//! assert_eq!(parse_range(b"bytes=0-499", 10_000, 16), RangeOutcome::Partial(vec![0..500]));
-//! assert_eq!(parse_range(b"bytes=-500", 10_000, 16), RangeOutcome::Partial(vec![9500..10_000]));
-//! assert_eq!(parse_range(b"bytes=10000-", 10_000, 16), RangeOutcome::Unsatisfiable);
-//! assert_eq!(parse_range(b"items=0-5", 10_000, 16), RangeOutcome::Full);
-//! assert_eq!(content_range(&(9500..10_000), 10_000), "bytes 9500-9999/10000");
-//! ```
 
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -682,6 +673,27 @@ mod tests {
         assert_eq!(
             multipart_len("xyz", Some("a/b"), &ranges, len),
             heads + multipart_end("xyz").len() as u64
+        );
+    }
+
+    #[test]
+    fn the_module_example_holds() {
+        assert_eq!(
+            parse_range(b"bytes=0-499", 10_000, 16),
+            RangeOutcome::Partial(vec![0..500])
+        );
+        assert_eq!(
+            parse_range(b"bytes=-500", 10_000, 16),
+            RangeOutcome::Partial(vec![9500..10_000])
+        );
+        assert_eq!(
+            parse_range(b"bytes=10000-", 10_000, 16),
+            RangeOutcome::Unsatisfiable
+        );
+        assert_eq!(parse_range(b"items=0-5", 10_000, 16), RangeOutcome::Full);
+        assert_eq!(
+            content_range(&(9500..10_000), 10_000),
+            "bytes 9500-9999/10000"
         );
     }
 }

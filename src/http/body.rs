@@ -70,11 +70,13 @@ impl ChunkedDecoder {
     }
 
     /// Whether the whole body has been decoded.
+    #[cfg(any(test, fuzzing, feature = "internals"))]
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
     /// Decoded body bytes so far.
+    #[cfg(any(fuzzing, feature = "internals"))]
     pub fn decoded(&self) -> u64 {
         self.decoded
     }

@@ -2,7 +2,7 @@
 //!
 //! Pure: every function here takes bytes and returns values or appends to a `Vec<u8>`;
 //! nothing here touches a socket or a runtime. The server drives it; the fuzz targets and
-//! benches call it directly.
+//! benches call it directly, through the `internals` feature (it is not the framework's API).
 
 pub mod body;
 pub mod date;
@@ -10,7 +10,9 @@ pub mod encode;
 pub mod error;
 pub mod parse;
 
-pub use body::{BodyKind, ChunkedDecoder, Progress};
+#[cfg(any(fuzzing, feature = "internals"))]
+pub use body::Progress;
+pub use body::{BodyKind, ChunkedDecoder};
 
 /// A `tchar` of RFC 9110 §5.6.2: what field names, methods, media types and directives are
 /// made of.
@@ -24,4 +26,6 @@ pub(crate) fn is_token(s: &str) -> bool {
 }
 pub use encode::{BodyEncoder, ConnectionHeader, ResponseHead, encode_head};
 pub use error::ParseError;
-pub use parse::{ConnectionOption, Head, HeaderIndices, Limits, Status, parse_head};
+#[cfg(any(fuzzing, feature = "internals"))]
+pub use parse::HeaderIndices;
+pub use parse::{ConnectionOption, Head, Limits, Status, parse_head};

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ringbolt::http::Limits;
+use ringbolt::Limits;
 use ringbolt::{AccessLog, Compression, Config, FileCache, ServerBuilder, Timeouts};
 
 mod settings;
