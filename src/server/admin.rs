@@ -5,8 +5,10 @@
 //! probe's head is read as soon as it arrives, whatever other clients do. Each phase of a
 //! connection has one deadline for the whole phase (the head, the answer, the lingering
 //! close), and past [`MAX_CONNS`] the oldest connection not being answered is closed to
-//! make room, so clients that trickle bytes or sit idle cannot keep a probe waiting. Nothing
-//! here touches the workers but their counters.
+//! make room, so clients that trickle bytes or sit idle cannot keep a probe waiting. Heads
+//! are read and answers written with the crate's codec ([`crate::http`]), under limits of
+//! their own ([`LIMITS`]); every answer closes its connection. Nothing here touches the
+//! workers but their counters.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener};
@@ -15,10 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use http::header::CACHE_CONTROL;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::metrics::Metrics;
+use crate::http::{
+    BodyKind, ConnectionHeader, Head, Limits, ParseError, ResponseHead, Status, date, encode_head,
+    parse_head,
+};
 
 /// A running admin listener.
 #[derive(Debug)]
@@ -41,8 +49,15 @@ const HEAD_DEADLINE: Duration = Duration::from_secs(1);
 const WRITE_DEADLINE: Duration = Duration::from_secs(1);
 /// The lingering close reads what the client still sends for at most this long, in all.
 const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
-/// The largest request head (a larger one is a 400).
+/// The largest request head (a larger one is a 431).
 const HEAD_MAX: usize = 8192;
+/// The request head limits: a probe's or a scraper's head is a line and a few fields. The
+/// request line may take the whole head.
+const LIMITS: Limits = Limits {
+    max_request_line: HEAD_MAX,
+    max_head: HEAD_MAX,
+    max_headers: 32,
+};
 /// The most the lingering close reads.
 const DRAIN_MAX: usize = 64 * 1024;
 /// Connections accepted in a row before the ready ones are served again: one accepted before
@@ -301,7 +316,8 @@ impl Loop {
     fn expire(&mut self, i: usize, now: Instant) {
         let Some(c) = &mut self.conns[i] else { return };
         if let Phase::Head(_) = c.phase {
-            c.phase = Phase::Answer(answer(plain("408 Request Timeout", "request timeout\n")), 0);
+            let reply = plain(StatusCode::REQUEST_TIMEOUT, "request timeout\n");
+            c.phase = Phase::Answer(answer(reply), 0);
             c.deadline = now + WRITE_DEADLINE;
             self.advance(i);
         } else {
@@ -331,12 +347,12 @@ fn step(c: &mut Conn, scratch: &mut [u8], metrics: &Metrics) -> io::Result<()> {
                     return Ok(());
                 };
                 head.extend_from_slice(&scratch[..n]);
-                let mut headers = [httparse::EMPTY_HEADER; 32];
-                let mut req = httparse::Request::new(&mut headers);
-                let reply = match req.parse(head) {
-                    Ok(httparse::Status::Complete(_)) => route(&req, metrics),
-                    Ok(httparse::Status::Partial) if head.len() < HEAD_MAX => continue,
-                    _ => plain("400 Bad Request", "bad request\n"),
+                let reply = match parse_head(head, &LIMITS) {
+                    Ok(Status::Complete(req)) => route(&req, head, metrics),
+                    Ok(Status::Partial) if head.len() < HEAD_MAX => continue,
+                    // The buffer is full and the head goes on.
+                    Ok(Status::Partial) => refuse(ParseError::HeadTooLarge),
+                    Err(e) => refuse(e),
                 };
                 c.phase = Phase::Answer(answer(reply), 0);
                 c.deadline = Instant::now() + WRITE_DEADLINE;
@@ -384,15 +400,15 @@ fn read(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
     }
 }
 
-/// An answer: status line, content type, body, whether the body is left out (HEAD).
+/// An answer: status, content type, body, whether the body is left out (HEAD).
 struct Reply {
-    status: &'static str,
+    status: StatusCode,
     ctype: &'static str,
     body: String,
     head_only: bool,
 }
 
-fn plain(status: &'static str, body: &str) -> Reply {
+fn plain(status: StatusCode, body: &str) -> Reply {
     Reply {
         status,
         ctype: "text/plain",
@@ -401,39 +417,59 @@ fn plain(status: &'static str, body: &str) -> Reply {
     }
 }
 
-/// The answer to a complete request head.
-fn route(req: &httparse::Request<'_, '_>, metrics: &Metrics) -> Reply {
-    let method = req.method.unwrap_or("");
-    let path = req.path.unwrap_or("").split('?').next().unwrap_or("");
-    if method != "GET" && method != "HEAD" {
-        return plain("405 Method Not Allowed", "method not allowed\n");
+/// The answer to a head the codec refused: its status, and its short client-safe detail.
+fn refuse(e: ParseError) -> Reply {
+    plain(e.status(), &format!("{}\n", e.detail()))
+}
+
+/// The answer to a complete request head parsed from `buf`.
+fn route(req: &Head, buf: &[u8], metrics: &Metrics) -> Reply {
+    if req.method != Method::GET && req.method != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
+    // The path without the query; an absolute-form target without one is `/`. (The codec
+    // refuses a target that is not ASCII.)
+    let path = match &buf[req.path.clone()] {
+        b"" => &b"/"[..],
+        path => path,
+    };
     let mut reply = match path {
-        "/healthz" if metrics.draining.load(Ordering::Relaxed) => {
-            plain("503 Service Unavailable", "draining\n")
+        b"/healthz" if metrics.draining.load(Ordering::Relaxed) => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
         }
-        "/healthz" => plain("200 OK", "ok\n"),
-        "/metrics" => Reply {
-            status: "200 OK",
+        b"/healthz" => plain(StatusCode::OK, "ok\n"),
+        b"/metrics" => Reply {
+            status: StatusCode::OK,
             ctype: "text/plain; version=0.0.4; charset=utf-8",
             body: metrics.render(),
             head_only: false,
         },
-        _ => plain("404 Not Found", "not found\n"),
+        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     };
-    reply.head_only = method == "HEAD";
+    reply.head_only = req.method == Method::HEAD;
     reply
 }
 
 /// The bytes of an answer, which closes the connection.
 fn answer(r: Reply) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        r.status,
-        r.ctype,
-        r.body.len()
-    )
-    .into_bytes();
+    let ctype = HeaderValue::from_static(r.ctype);
+    let mut headers = HeaderMap::new();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No one-second timer runs on this thread to refresh the cached date: each answer
+    // formats it anew.
+    date::refresh();
+    let mut out = Vec::with_capacity(192 + r.body.len());
+    encode_head(
+        &mut out,
+        &ResponseHead {
+            status: r.status,
+            content_type: Some(&ctype),
+            headers: &headers,
+            body: BodyKind::Length(r.body.len() as u64),
+            connection: Some(ConnectionHeader::Close),
+            date: &date::now(),
+        },
+    );
     if !r.head_only {
         out.extend_from_slice(r.body.as_bytes());
     }

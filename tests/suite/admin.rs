@@ -1,6 +1,7 @@
 //! The admin listener over real sockets: `/metrics` parses as Prometheus text and its
 //! counters match the requests sent; `/healthz` turns 503 when a shutdown begins, and is
-//! answered at once while other clients trickle bytes or hold connections open.
+//! answered at once while other clients trickle bytes or hold connections open; its answers
+//! on the wire (heads split across writes, HEAD, unknown paths, malformed heads).
 
 use crate::common;
 
@@ -243,6 +244,150 @@ on_both_drivers! {
         stopping.join().unwrap().unwrap();
         assert!(TcpStream::connect(admin).is_err(), "the admin listener closes with the server");
     }
+}
+
+/// Sends `pieces` to the admin listener one write at a time, a little apart, and reads the
+/// one answer to a request of `method`; the connection must then close.
+fn admin_exchange(addr: SocketAddr, method: &str, pieces: &[&[u8]]) -> Resp {
+    let mut c = Client::connect(addr);
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        // The server may answer (and stop reading) before the last piece of a refused head.
+        let _ = c.try_send(piece);
+    }
+    let r = c.response_to(method);
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    assert_eq!(r.header("cache-control"), Some("no-store"), "{r:?}");
+    assert_eq!(r.header("server"), Some("ringbolt"), "{r:?}");
+    let date = r.header("date").expect("a Date header");
+    assert!(httpdate::parse_http_date(date).is_ok(), "{date:?}");
+    assert!(c.closed(), "the connection closes after the answer");
+    r
+}
+
+/// The answers of the admin listener on the wire, whatever the driver of the workers.
+#[test]
+fn admin_answers_on_the_wire() {
+    let s = start_admin(Driver::Auto, 1);
+    let admin = s.admin_addr().unwrap();
+
+    // A head split across several writes, in the middle of the path and of a field name.
+    let r = admin_exchange(
+        admin,
+        "GET",
+        &[
+            b"GET /hea",
+            b"lthz?full=1 HTTP/1.1\r\nHo",
+            b"st: a\r\n",
+            b"\r\n",
+        ],
+    );
+    assert_eq!((r.status, r.text()), (200, "ok\n"));
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("content-length"), Some("3"));
+
+    // HEAD: the length of the GET answer, no body.
+    let r = admin_exchange(
+        admin,
+        "HEAD",
+        &[b"HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"],
+    );
+    assert_eq!(
+        (r.status, r.header("content-length"), r.body.len()),
+        (200, Some("3"), 0)
+    );
+    let r = admin_exchange(
+        admin,
+        "HEAD",
+        &[b"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n"],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(
+        r.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 0
+    );
+    assert!(r.body.is_empty());
+
+    // An unknown path, another method.
+    let r = admin_exchange(admin, "GET", &[b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"]);
+    assert_eq!((r.status, r.text()), (404, "not found\n"));
+    let r = admin_exchange(
+        admin,
+        "GET",
+        &[b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"],
+    );
+    assert_eq!((r.status, r.text()), (405, "method not allowed\n"));
+
+    // The absolute form of the target, and an HTTP/1.0 probe without Host.
+    let r = admin_exchange(
+        admin,
+        "GET",
+        &[b"GET http://a/healthz HTTP/1.1\r\nHost: a\r\n\r\n"],
+    );
+    assert_eq!((r.status, r.text()), (200, "ok\n"));
+    let r = admin_exchange(admin, "GET", &[b"GET /healthz HTTP/1.0\r\n\r\n"]);
+    assert_eq!((r.status, r.text()), (200, "ok\n"));
+
+    // Malformed heads: the codec's status, and its detail as a short text body.
+    let refused: [(&[u8], u16, &str); 5] = [
+        (
+            b"GET /healthz\r\nHost: a\r\n\r\n",
+            400,
+            "Malformed request line\n",
+        ),
+        (
+            b"GET /hea lthz HTTP/1.1\r\nHost: a\r\n\r\n",
+            400,
+            "Malformed request line\n",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost : a\r\n\r\n",
+            400,
+            "Malformed header field\n",
+        ),
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+        (
+            b"GET /healthz HTTP/1.1\r\n\r\n",
+            400,
+            "Missing or duplicate Host header\n",
+        ),
+        (
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            505,
+            "HTTP version not supported\n",
+        ),
+    ];
+    for (req, status, body) in refused {
+        let r = admin_exchange(admin, "GET", &[req]);
+        assert_eq!(
+            (r.status, r.text()),
+            (status, body),
+            "{:?}",
+            String::from_utf8_lossy(req)
+        );
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+    }
+    // A head larger than the admin listener reads (8 KiB), in two writes.
+    let pad = format!("X-Pad: {}\r\n", "a".repeat(9000));
+    let r = admin_exchange(
+        admin,
+        "GET",
+        &[
+            b"GET /healthz HTTP/1.1\r\nHost: a\r\n",
+            pad.as_bytes(),
+            b"\r\n",
+        ],
+    );
+    assert_eq!((r.status, r.text()), (431, "Request header too large\n"));
 }
 
 #[test]
