@@ -650,7 +650,7 @@ pub(crate) async fn open_dir_in(
     root: usize,
     rel: &str,
 ) -> Result<std::fs::File, FsError> {
-    unblocked(allow, Name::DirIn(root, rel), |opened, _| match opened {
+    open_cached_or_off_worker(allow, Name::DirIn(root, rel), |opened, _| match opened {
         Opened::Dir(d) => Ok(d),
         Opened::File(_) => Err(FsError::NotFound),
     })
@@ -665,7 +665,7 @@ async fn open_file(allow: &'static AllowList, name: Name<'_>) -> Result<Rc<Entry
         Lookup::Missing => return Err(FsError::NotFound),
         Lookup::Miss(miss) => miss,
     };
-    let resolved = unblocked(allow, name, |opened, wait| match opened {
+    let resolved = open_cached_or_off_worker(allow, name, |opened, wait| match opened {
         Opened::File(opened) => Resolved::read(opened, wait),
         Opened::Dir(_) => Err(FsError::NotRegular),
     })
@@ -676,7 +676,7 @@ async fn open_file(allow: &'static AllowList, name: Name<'_>) -> Result<Rc<Entry
 /// `name` opened through the allow-list and handed to `then`, on this thread as far as the
 /// kernel's caches answer both ([`Wait::No`]: `openat2(RESOLVE_CACHED)`,
 /// `preadv2(RWF_NOWAIT)`), else both again on the blocking pool ([`Wait::Yes`]).
-async fn unblocked<T: Send + 'static>(
+async fn open_cached_or_off_worker<T: Send + 'static>(
     allow: &'static AllowList,
     name: Name<'_>,
     then: fn(Opened, Wait) -> Result<T, FsError>,

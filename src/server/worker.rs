@@ -20,7 +20,7 @@ use super::conn;
 use super::ctx::{ConnSlot, IDLE_GRACE, Killed, OpenGuard, Room, WorkerCtx};
 use super::metrics::Metrics;
 use crate::api::Api;
-use crate::blocking::{self as pool, BlockingPool};
+use crate::blocking::{self, BlockingPool};
 use crate::fs::{AllowList, cache};
 use crate::http::date;
 use crate::transport::{net, sys};
@@ -135,7 +135,7 @@ async fn serve(
 
     // spawn_blocking on this thread runs on the server's pool; the app's per-worker state is
     // built here, on the worker's own thread.
-    pool::set_current(Some(Arc::clone(&ctx.pool)));
+    blocking::set_current(Some(Arc::clone(&ctx.pool)));
     api.states.start_worker();
     // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
@@ -269,7 +269,7 @@ async fn serve(
     cache::clear();
     // The thread may outlive the server (it may be the caller's): neither the pool nor the
     // worker state is kept.
-    pool::set_current(None);
+    blocking::set_current(None);
     crate::state::stop_worker();
     tracing::info!(
         worker = id,

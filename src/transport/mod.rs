@@ -1,12 +1,11 @@
 //! Bytes on a socket: the socket type, the clock and the syscall edge (`net`, `sys`, and the
 //! fuzzing build's in-memory `mock`), timed reads and writes (`io`), request bodies read on
 //! demand (`body`), and the ways a response body leaves: a file (`send_file`), a stream
-//! (`send_stream`, fed by an iterator on the blocking pool through `iter`). It knows no
+//! (`send_stream`, fed by an iterator on the blocking pool through `blocking::iter`). It knows no
 //! `Api`, no `Request` and no router: it is handed what to send and returns what was sent.
 
 pub(crate) mod body;
 pub(crate) mod io;
-pub(crate) mod iter;
 #[cfg(fuzzing)]
 pub(crate) mod mock;
 pub(crate) mod net;

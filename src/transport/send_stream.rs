@@ -15,16 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::io::Io;
-use super::iter::{self, IterFeed};
 use super::net::{
     self,
     sys::{self, Peeked},
 };
 use super::send::{SendError, Sent};
 use crate::blocking::BlockingPool;
+use crate::blocking::iter::{self, IterFeed};
 use crate::compress::Encoder;
 use crate::http::BodyEncoder;
-use crate::response::{Chunk, KEEP_ALIVE_COMMENT, Source, StreamBody};
+use crate::response::{Chunk, ChunkData, KEEP_ALIVE_COMMENT, Source, StreamBody};
 
 /// Most bytes gathered from a producer that is faster than the socket before they are
 /// written (framed bytes plus what the encoder holds unflushed).
@@ -33,7 +33,7 @@ const COALESCE: usize = 64 * 1024;
 /// Where the items come from, seen from the connection.
 enum Feed {
     Async(Pin<Box<dyn Stream<Item = Chunk>>>),
-    Iter(IterFeed),
+    Iter(IterFeed<ChunkData>),
 }
 
 impl Feed {

@@ -1,4 +1,5 @@
-//! Synchronous stream producers (iterators) on the blocking pool.
+//! Synchronous producers (a response stream's iterators) on the blocking pool, feeding a
+//! connection through a bounded channel.
 //!
 //! A producer does not own a thread for the life of its stream. It runs as a job that calls
 //! the iterator until the stream's bounded channel is full, then parks itself (hands itself
@@ -9,18 +10,16 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use crate::blocking::BlockingPool;
-use crate::blocking::Class;
-use crate::response::Chunk;
+use super::pool::{BlockingPool, Class};
 
 /// Items a synchronous stream may run ahead of its connection.
 pub(crate) const CHANNEL: usize = 16;
 
 /// Starts running `iter` for a connection; the returned [`IterFeed`] yields its items.
-pub(crate) fn start(
+pub(crate) fn start<T: Send + 'static>(
     pool: &Arc<BlockingPool>,
-    iter: Box<dyn Iterator<Item = Chunk> + Send>,
-) -> IterFeed {
+    iter: Box<dyn Iterator<Item = Item<T>> + Send>,
+) -> IterFeed<T> {
     let (items_tx, items_rx) = flume::bounded(CHANNEL);
     let (parked_tx, parked_rx) = flume::unbounded();
     let producer = Producer {
@@ -40,21 +39,24 @@ pub(crate) fn start(
     }
 }
 
+/// What an iterator yields: a value, or why it failed (which ends it).
+pub(crate) type Item<T> = Result<T, String>;
+
 /// A synchronous stream's producer: the iterator, and the item it could not hand over yet.
-pub(crate) struct Producer {
-    iter: Box<dyn Iterator<Item = Chunk> + Send>,
-    pending: Option<Chunk>,
-    items: flume::Sender<Chunk>,
+pub(crate) struct Producer<T> {
+    iter: Box<dyn Iterator<Item = Item<T>> + Send>,
+    pending: Option<Item<T>>,
+    items: flume::Sender<Item<T>>,
 }
 
-impl Producer {
+impl<T: Send + 'static> Producer<T> {
     /// Calls the iterator until its channel is full (then parks), it ends, it fails, or the
     /// connection is gone (then the iterator is dropped here, on the pool thread).
     ///
     /// `park` is where it hands itself back. It is not a field: a parked producer sits in
     /// that channel, and a sender inside its own channel would keep the channel (and the
     /// producer) alive after the connection dropped its side.
-    fn run(mut self, park: &flume::Sender<Producer>) {
+    fn run(mut self, park: &flume::Sender<Producer<T>>) {
         loop {
             let item = match self.pending.take() {
                 Some(item) => Some(item),
@@ -83,23 +85,23 @@ impl Producer {
 }
 
 /// The connection's side of a synchronous stream.
-pub(crate) struct IterFeed {
-    items: flume::r#async::RecvStream<'static, Chunk>,
+pub(crate) struct IterFeed<T: 'static> {
+    items: flume::r#async::RecvStream<'static, Item<T>>,
     /// The same channel, to see how many items are buffered.
-    buffered: flume::Receiver<Chunk>,
-    parked: flume::r#async::RecvStream<'static, Producer>,
-    park: flume::Sender<Producer>,
+    buffered: flume::Receiver<Item<T>>,
+    parked: flume::r#async::RecvStream<'static, Producer<T>>,
+    park: flume::Sender<Producer<T>>,
     /// A producer that parked, until the channel has room for it again.
-    waiting: Option<Producer>,
+    waiting: Option<Producer<T>>,
     pool: Arc<BlockingPool>,
 }
 
-impl IterFeed {
+impl<T: Send + 'static> IterFeed<T> {
     /// The next item: `Ready(None)` at the end of the stream.
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Chunk>> {
+    ) -> std::task::Poll<Option<Item<T>>> {
         use futures_util::StreamExt;
         use std::task::Poll;
         if let Poll::Ready(Some(producer)) = self.parked.poll_next_unpin(cx) {

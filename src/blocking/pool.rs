@@ -7,7 +7,7 @@
 //!   threads take nothing else, so it never waits behind application jobs however long they
 //!   run.
 //! - **Application jobs** ([`Class::App`]): [`spawn_blocking`](crate::spawn_blocking), the
-//!   synchronous stream producers (`transport::iter`) and whole-body compression. They run on
+//!   synchronous stream producers ([`iter`](super::iter)) and whole-body compression. They run on
 //!   the other threads, in arrival order, and are bounded: at most
 //!   [`PoolLimits::queue`] wait for a thread and at most [`PoolLimits::per_connection`] run
 //!   for one connection's handler; past either, [`BlockingPool::admit`] refuses and the
