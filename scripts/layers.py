@@ -4,21 +4,26 @@
     python3 scripts/layers.py [-v] [--graph] [--no-fuzzing] [--design PATH] [--src PATH]
 
 It builds an import graph with one node per source file of the library (`src/`, without
-`src/bin/`; a `mod.rs` is its directory's module, `lib.rs` the crate root). An edge is a
-`use` (nested trees, `self`, `as`, globs) or a path in code that starts with `crate::`,
-`super::`, `self::`, a child module's name or a name brought in by a `use`. Each path is
-resolved to the file that defines what it names, through re-exports (`pub use`, also
-chains of them and globs). Comments, string and char literals and items under
-`#[cfg(test)]` are left out; items under `#[cfg(fuzzing)]` count unless `--no-fuzzing`.
-Paths to other crates (`std::`, `http::`, ...) are not edges.
+`src/bin/`; a `mod.rs` is its directory's module, `lib.rs` the crate root; an inline
+`mod x { .. }` belongs to its file). An edge is a `use` (nested trees, `self`, `as`,
+globs) or a path in code that starts with `crate::`, `super::`, `self::`, a child module's
+name or a name brought in by a `use`. Each path is resolved to the file that defines what
+it names, through re-exports (`pub use`, chains of them, globs): `crate::spawn_blocking`
+is `src/task.rs` when lib.rs has `pub use task::spawn_blocking;`. A name another crate
+defines is no edge, also when this crate re-exports it. Comments, string and char
+literals and items under `#[cfg(test)]` are left out; items under `#[cfg(fuzzing)]` count
+unless `--no-fuzzing` (which also leaves out the files declared only for it). Items under
+any other cfg all count, whichever way the cfg goes.
 
 The layer table is the first fenced code block after the line starting with `## Layout` in
 DESIGN.md. Each line that does not start with whitespace is one layer, lowest first:
 
     src/http/ src/{escape,state}.rs     pure parts
-    src/response/ src/request.rs        the framework
-    src/server/ src/lib.rs              serving it, the face
-    src/server/fuzz.rs                  the fuzzing harness
+    src/response/ src/request.rs        the framework, with
+                                        a continued description
+    src/server/                         serving it
+    src/server/fuzz.rs                  the fuzzing harness (a layer of its own)
+    src/lib.rs                          the face
 
 An entry is a folder (`src/http/`: every file under it) or a file (`src/lib.rs`); braces
 stand for several (`src/{a,b}.rs`). Two or more spaces end the entries and start the
@@ -27,9 +32,10 @@ description; indented lines continue a description; lines whose first entry is n
 files of its own layer and of the layers above it in the table, never of one below it.
 
 The checks (exit status 1 if one fails, 0 otherwise):
-  - an import cycle between files (each edge with its line and the path it was found by;
-    cycles made only of edges between a module and its own descendants, such as a
-    `mod.rs` re-exporting its children, are shown with -v only);
+  - an import cycle between files, each edge with its line and the path it was found by.
+    Shown with -v only: cycles made only of edges between a module and its descendants,
+    and cycles that close only through a parent's `pub use` of its descendant's name (a
+    `mod.rs` re-exporting its children while a child uses a sibling and the `mod.rs`);
   - an upward import: a file importing a file of a layer below its own in the table;
   - a library file in no layer of the table;
   - a table entry that matches no file.
@@ -197,7 +203,7 @@ def item_end(text, start):
             break
         pos = matching_close(text, m.end() - 1) + 1
     words = WORD.findall(text[pos:pos + 200])
-    first = "pub" if not words else words[0]
+    first = words[0] if words else ""
     if first == "pub":
         # skip `pub` and `pub(crate)` / `pub(in path)`
         after = re.match(r"\s*pub\s*(\([^)]*\))?", text[pos:])
@@ -231,7 +237,8 @@ def item_end(text, start):
 def drop_cfg_items(text, dropped_cfgs):
     """The text with every item under a `#[cfg(..)]` that needs one of `dropped_cfgs` blanked.
 
-    An inner `#![cfg(test)]` at the top of the file blanks the whole file."""
+    An inner `#![cfg(test)]` at the top level of the file blanks the whole file (one inside
+    an inline module is not followed)."""
     pieces = []
     pos = 0
     scan = 0
@@ -249,7 +256,10 @@ def drop_cfg_items(text, dropped_cfgs):
             scan = attr_end
             continue
         if m.group(1) == "!":
-            return blank(text)
+            if text.count("{", 0, m.start()) == text.count("}", 0, m.start()):
+                return blank(text)
+            scan = attr_end
+            continue
         end = item_end(text, attr_end)
         pieces.append(text[pos:m.start()])
         pieces.append(blank(text[m.start():end]))
@@ -266,11 +276,9 @@ def drop_cfg_items(text, dropped_cfgs):
 class Import:
     """One name brought in by a `use`: the path it stands for, in the module it is written in."""
 
-    def __init__(self, segs, scope, line, is_glob):
+    def __init__(self, segs, scope):
         self.segs = segs
         self.scope = scope
-        self.line = line
-        self.is_glob = is_glob
 
 
 class Scope:
@@ -308,7 +316,7 @@ class SourceFile:
         self.declared_all = set()
         self.declared_kept = set()
         self.excluded = False
-        self.paths = []       # (scope path, segments, text, line, is a `pub use`)
+        self.paths = []       # (scope path, segments, text, line, is a `pub use`, is in code)
 
     def line_of(self, pos):
         """The 1-based line number of a position in the file."""
@@ -350,6 +358,7 @@ def parse_use_tree(tree, base):
     leaves = []
 
     def parse(i, prefix):
+        """Parses the tree starting at token `i` under `prefix`; returns the next token."""
         segs = list(prefix)
         if i < len(tokens) and tokens[i][0] == "::":
             if not prefix:
@@ -447,6 +456,7 @@ class Crate:
             depth_after.append(depth)
 
         def depth_at(pos):
+            """How many braces are open at `pos`."""
             i = bisect.bisect_right(brace_pos, pos - 1) - 1
             return depth_after[i] if i >= 0 else 0
 
@@ -456,6 +466,7 @@ class Crate:
         hidden = []   # spans that are no paths: uses, module declarations, pub(in ..)
 
         def scope_at(pos):
+            """The innermost module (the file's or an inline one) around `pos`."""
             found = own
             for start, end, scope in regions:
                 if start < pos < end:
@@ -492,9 +503,9 @@ class Crate:
             public = PUB_BEFORE.search(text, max(0, m.start() - 40), m.start()) is not None
             for segs, alias, is_glob, pos in parse_use_tree(text[m.end():end], m.end()):
                 line = source.line_of(pos)
-                rec = Import(tuple(segs), scope.path, line, is_glob)
+                rec = Import(tuple(segs), scope.path)
                 shown = "::".join(segs) + ("::*" if is_glob else "")
-                source.paths.append((scope.path, rec.segs, shown, line, public))
+                source.paths.append((scope.path, rec.segs, shown, line, public, False))
                 if is_glob:
                     scope.globs.append(rec)
                 elif alias != "_":
@@ -519,7 +530,7 @@ class Crate:
                 segs[0] = "crate"
             shown = "::".join(segs)
             line = source.line_of(m.start())
-            source.paths.append((scope_at(m.start()).path, tuple(segs), shown, line, False))
+            source.paths.append((scope_at(m.start()).path, tuple(segs), shown, line, False, True))
 
     def mark_excluded(self):
         """Marks the files whose `mod` declaration is only under a dropped cfg, and the files
@@ -575,7 +586,8 @@ class Crate:
         return None
 
     def resolve(self, scope_path, segs, seen=frozenset(), use_locals=False, via=()):
-        """The targets of a path written in module `scope_path` ([] for another crate's)."""
+        """The targets (modules or items) of a path written in module `scope_path`
+        ([] for another crate's)."""
         first = segs[0]
         rest = list(segs[1:])
         if first == "::":
@@ -623,10 +635,21 @@ class Crate:
             for step in found:
                 results.extend(self.walk(step, rest[1:], seen))
             return results
-        if target.module is not None:
-            item = self.file_target(target.module, target.via)
-            return [item] if item else []
         return [target]
+
+    def is_imported(self, module, name):
+        """Whether `name` in `module` comes from a `use` (not a child module or an item)."""
+        scope = self.scopes[module]
+        if name in scope.children or name in scope.defined:
+            return False
+        return name in scope.imports or name in scope.locals or bool(scope.globs)
+
+    def target_file(self, target):
+        """The file a target is in: a module's own file, or the item's file."""
+        if target.module is None:
+            return target.file
+        scope = self.scopes.get(target.module)
+        return None if scope is None else scope.file
 
     def edges(self):
         """Every import between two different library files, in file and line order."""
@@ -635,15 +658,21 @@ class Crate:
             source = self.files[label]
             if source.excluded:
                 continue
-            for scope_path, segs, shown, line, public in source.paths:
+            for scope_path, segs, shown, line, public, in_code in source.paths:
+                already = set()
+                if in_code and self.is_imported(scope_path, segs[0]):
+                    # `Name::x` after `use a::b::Name`: the `use` line is the edge already,
+                    # unless the path goes on into another file (`fs::pages::f` after `use crate::fs`)
+                    already = {self.target_file(t) for t in self.resolve(scope_path, segs[:1], use_locals=True)}
                 for target in self.resolve(scope_path, segs, use_locals=True):
-                    dst = self.files.get(target.file)
-                    if dst is None or dst.excluded or target.file == label:
+                    file = self.target_file(target)
+                    dst = self.files.get(file)
+                    if dst is None or dst.excluded or file == label or file in already:
                         continue
-                    via = tuple(v for v in dict.fromkeys(target.via) if v not in (label, target.file))
-                    key = (label, line, target.file, shown)
+                    via = tuple(v for v in dict.fromkeys(target.via) if v not in (label, file))
+                    key = (label, line, file, shown)
                     if key not in found:
-                        found[key] = Edge(label, line, target.file, shown, via, public)
+                        found[key] = Edge(label, line, file, shown, via, public)
         return sorted(found.values(), key=lambda e: (e.src, e.line, e.dst, e.text))
 
     def nodes(self):
@@ -747,6 +776,7 @@ def strongly_connected(nodes, succ):
     counter = [0]
 
     def visit(v):
+        """Tarjan's depth-first step from node `v`."""
         index[v] = low[v] = counter[0]
         counter[0] += 1
         stack.append(v)
@@ -793,6 +823,68 @@ def shortest_path(start, goal, succ, allowed):
     return None
 
 
+def is_ancestor(outer, inner):
+    """Whether module path `outer` is a proper ancestor of `inner`."""
+    return len(outer) < len(inner) and inner[:len(outer)] == outer
+
+
+def report_cycles(nodes, edges, modules, verbose):
+    """Prints the file cycles; returns how many were reported.
+
+    Left out (printed with -v only): cycles made only of edges between a module and its
+    own descendants, and cycles that close only through a parent's re-export (`pub use`)
+    of one of its descendants, as when a `mod.rs` re-exports its children and a child
+    uses a sibling and an item of the `mod.rs`."""
+    succ = {}
+    real_succ = {}
+    first_edge = {}
+    for e in edges:
+        succ.setdefault(e.src, set()).add(e.dst)
+        first_edge.setdefault((e.src, e.dst), e)
+        facade = e.reexport and is_ancestor(modules[e.src], modules[e.dst])
+        if not facade:
+            real_succ.setdefault(e.src, set()).add(e.dst)
+            if first_edge[(e.src, e.dst)].reexport:
+                first_edge[(e.src, e.dst)] = e
+
+    def related(pair):
+        """Whether an edge joins a module and one of its descendants."""
+        a, b = modules[pair[0]], modules[pair[1]]
+        return is_ancestor(a, b) or is_ancestor(b, a)
+
+    reported = []
+    for component in strongly_connected(nodes, real_succ):
+        members = set(component)
+        inside = sorted(p for p in first_edge if p[0] in members and p[1] in members and p[1] in real_succ.get(p[0], ()))
+        crossing = [p for p in inside if not related(p)]
+        if len(component) < 2 or not crossing:
+            continue
+        reported.append(members)
+        src, dst = crossing[0]
+        path = [src] + shortest_path(dst, src, real_succ, members)
+        print("cycle: " + " -> ".join(path))
+        shown = set()
+        for pair in zip(path, path[1:]):
+            print("    " + first_edge[pair].describe())
+            shown.add(pair)
+        others = [p for p in inside if p not in shown]
+        if others:
+            print("  other edges among %s:" % ", ".join(component))
+            for pair in others:
+                print("    " + first_edge[pair].describe())
+
+    if verbose:
+        for component in strongly_connected(nodes, succ):
+            members = set(component)
+            if len(component) < 2 or any(members == r for r in reported):
+                continue
+            print("cycle through a parent's re-exports or between a module and its descendants "
+                  "(not a failure): %s" % ", ".join(component))
+            for pair in sorted(p for p in first_edge if p[0] in members and p[1] in members):
+                print("    " + first_edge[pair].describe())
+    return len(reported)
+
+
 # ---------------------------------------------------------------------------------------
 # Report
 
@@ -821,11 +913,7 @@ def main(argv=None):
     crate = Crate(args.src, dropped)
     nodes = crate.nodes()
     edges = crate.edges()
-    succ = {}
-    first_edge = {}
-    for e in edges:
-        succ.setdefault(e.src, set()).add(e.dst)
-        first_edge.setdefault((e.src, e.dst), e)
+    pair_count = len({(e.src, e.dst) for e in edges})
     failed = False
 
     if args.v:
@@ -834,38 +922,9 @@ def main(argv=None):
 
     # file cycles
     modules = {label: crate.files[label].module for label in nodes}
-
-    def related(a, b):
-        ma, mb = modules[a], modules[b]
-        return ma == mb[:len(ma)] or mb == ma[:len(mb)]
-
-    cycles = 0
-    for component in strongly_connected(nodes, succ):
-        if len(component) < 2:
-            continue
-        members = set(component)
-        inside = sorted(pair for pair in first_edge if pair[0] in members and pair[1] in members)
-        real = [pair for pair in inside if not related(*pair)]
-        if not real:
-            if args.v:
-                print("parent/descendant cycle (not a failure): %s" % ", ".join(component))
-                for pair in inside:
-                    print("    " + first_edge[pair].describe())
-            continue
-        cycles += 1
+    cycles = report_cycles(nodes, edges, modules, args.v)
+    if cycles:
         failed = True
-        src, dst = real[0]
-        path = [src] + shortest_path(dst, src, succ, members)
-        print("cycle: " + " -> ".join(path))
-        shown = set()
-        for a, b in zip(path, path[1:]):
-            print("    " + first_edge[(a, b)].describe())
-            shown.add((a, b))
-        others = [pair for pair in inside if pair not in shown]
-        if others:
-            print("  other edges among %s:" % ", ".join(component))
-            for pair in others:
-                print("    " + first_edge[pair].describe())
 
     # layers
     placement = {label: place(label, layers) for label in crate.all_labels}
@@ -906,16 +965,22 @@ def main(argv=None):
     if args.graph:
         print_graph(edges, placement, layers)
 
-    pair_count = len(first_edge)
+    head = "layers: %s in %s, %s" % (
+        counted(len(nodes), "file"), counted(len(layers), "layer"), counted(pair_count, "edge"))
     if not failed:
-        print("layers: %d files in %d layers, %d edges, no cycle, no upward import" % (
-            len(nodes), len(layers), pair_count))
+        print(head + ", no cycle, no upward import")
         return 0
-    print("layers: %d files in %d layers, %d edges: %d cycle(s), %d upward import(s), "
-          "%d unplaced file(s), %d stale table entr%s" % (
-              len(nodes), len(layers), pair_count, cycles, upward, unplaced, stale,
-              "y" if stale == 1 else "ies"))
+    print("%s: %s, %s, %s, %s" % (
+        head, counted(cycles, "cycle"), counted(upward, "upward import"),
+        counted(unplaced, "unplaced file"), counted(stale, "stale table entry", "stale table entries")))
     return 1
+
+
+def counted(n, singular, plural=None):
+    """`1 file`, `2 files`."""
+    if n == 1:
+        return "1 " + singular
+    return "%d %s" % (n, plural or singular + "s")
 
 
 def print_graph(edges, placement, layers):
