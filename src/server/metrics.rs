@@ -170,14 +170,24 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let sum =
-            |f: &dyn Fn(&WorkerMetrics) -> u64| self.workers.iter().map(|w| f(w)).sum::<u64>();
-        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
+        self.render_requests(&mut out);
+        self.render_body_bytes(&mut out);
+        self.render_latency(&mut out);
+        self.render_connections(&mut out);
+        self.render_files(&mut out);
+        self.render_pool_and_state(&mut out);
+        out
+    }
 
+    /// One counter or gauge added up over every worker.
+    fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
+        self.workers.iter().map(|w| f(w)).sum::<u64>()
+    }
+
+    /// Requests answered, by route and status class (only the pairs above zero).
+    fn render_requests(&self, out: &mut String) {
         head(
-            &mut out,
+            out,
             "ringbolt_requests_total",
             "counter",
             "Requests answered, by route and status class.",
@@ -190,7 +200,7 @@ impl Metrics {
             .collect();
         for (r, label) in labels.iter().enumerate() {
             for class in 0..5 {
-                let n = sum(&|w| w.requests[r * 5 + class].get());
+                let n = self.sum(|w| w.requests[r * 5 + class].get());
                 if n > 0 {
                     let _ = writeln!(
                         out,
@@ -201,8 +211,12 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// Response body bytes sent, by kind (memory, file, stream).
+    fn render_body_bytes(&self, out: &mut String) {
         head(
-            &mut out,
+            out,
             "ringbolt_response_body_bytes_total",
             "counter",
             "Response body bytes sent, by where they came from.",
@@ -211,24 +225,28 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "ringbolt_response_body_bytes_total{{kind=\"{kind}\"}} {}",
-                sum(&|w| w.bytes[i].get())
+                self.sum(|w| w.bytes[i].get())
             );
         }
+    }
+
+    /// The latency histogram: cumulative buckets, +Inf, the sum in seconds and the count.
+    fn render_latency(&self, out: &mut String) {
         head(
-            &mut out,
+            out,
             "ringbolt_request_duration_seconds",
             "histogram",
             "Time from a complete request head to the response handed to the socket.",
         );
         let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += sum(&|w| w.latency[i].get());
+            cumulative += self.sum(|w| w.latency[i].get());
             let _ = writeln!(
                 out,
                 "ringbolt_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
             );
         }
-        cumulative += sum(&|w| w.latency[BUCKETS.len()].get());
+        cumulative += self.sum(|w| w.latency[BUCKETS.len()].get());
         let _ = writeln!(
             out,
             "ringbolt_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
@@ -236,30 +254,29 @@ impl Metrics {
         let _ = writeln!(
             out,
             "ringbolt_request_duration_seconds_sum {}",
-            sum(&|w| w.latency_sum_us.get()) as f64 / 1e6
+            self.sum(|w| w.latency_sum_us.get()) as f64 / 1e6
         );
         let _ = writeln!(out, "ringbolt_request_duration_seconds_count {cumulative}");
-        // Metrics without labels: HELP, TYPE and the one sample.
-        let single = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
-            head(out, name, kind, help);
-            let _ = writeln!(out, "{name} {value}");
-        };
+    }
+
+    /// Requests in flight, open connections, and connections accepted by each worker.
+    fn render_connections(&self, out: &mut String) {
         single(
-            &mut out,
+            out,
             "ringbolt_in_flight_requests",
             "gauge",
             "Requests being handled.",
-            sum(&|w| w.in_flight.get()),
+            self.sum(|w| w.in_flight.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_open_connections",
             "gauge",
             "Open client connections.",
-            sum(&|w| w.open.get()),
+            self.sum(|w| w.open.get()),
         );
         head(
-            &mut out,
+            out,
             "ringbolt_accepted_connections_total",
             "counter",
             "Connections accepted, by worker.",
@@ -271,71 +288,79 @@ impl Metrics {
                 w.accepted.get()
             );
         }
+    }
+
+    /// The open-file cache's counters and gauges, cold reads, and opens run off the workers.
+    fn render_files(&self, out: &mut String) {
         single(
-            &mut out,
+            out,
             "ringbolt_file_cache_hits_total",
             "counter",
             "Open-file cache hits (updated every second).",
-            sum(&|w| w.cache_hits.get()),
+            self.sum(|w| w.cache_hits.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_file_cache_misses_total",
             "counter",
             "Open-file cache misses (updated every second).",
-            sum(&|w| w.cache_misses.get()),
+            self.sum(|w| w.cache_misses.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_file_cold_reads_total",
             "counter",
             "File windows not in the page cache when sent, read in on the blocking pool first.",
-            sum(&|w| w.cold_reads.get()),
+            self.sum(|w| w.cold_reads.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_file_cold_read_bytes_total",
             "counter",
             "Bytes of those windows.",
-            sum(&|w| w.cold_bytes.get()),
+            self.sum(|w| w.cold_bytes.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_file_opens_off_worker_total",
             "counter",
             "File and directory opens (and small-file reads) the kernel's caches could not answer at once, run on the blocking pool (updated every second).",
-            sum(&|w| w.opens_off_worker.get()),
+            self.sum(|w| w.opens_off_worker.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_file_cache_open_files",
             "gauge",
             "Files the open-file cache keeps open (updated every second).",
-            sum(&|w| w.cache_files.get()),
+            self.sum(|w| w.cache_files.get()),
         );
         single(
-            &mut out,
+            out,
             "ringbolt_file_cache_bytes",
             "gauge",
             "Bytes of file contents the open-file cache keeps (updated every second).",
-            sum(&|w| w.cache_bytes.get()),
+            self.sum(|w| w.cache_bytes.get()),
         );
+    }
+
+    /// The blocking pool's figures, the access log's dropped lines (if any), the draining flag.
+    fn render_pool_and_state(&self, out: &mut String) {
         single(
-            &mut out,
+            out,
             "ringbolt_blocking_queue_depth",
             "gauge",
             "Jobs waiting for a blocking-pool thread (file work, stream producers, spawn_blocking, compression).",
             self.pool.queued() as u64,
         );
         single(
-            &mut out,
+            out,
             "ringbolt_blocking_app_jobs",
             "gauge",
             "Application jobs on the blocking pool, queued or running (spawn_blocking, stream producers, compression).",
             self.pool.app_jobs() as u64,
         );
         single(
-            &mut out,
+            out,
             "ringbolt_blocking_refused_total",
             "counter",
             "Application jobs refused because the blocking pool was full (answered 503).",
@@ -343,7 +368,7 @@ impl Metrics {
         );
         if let Some(dropped) = &self.log_dropped {
             single(
-                &mut out,
+                out,
                 "ringbolt_access_log_dropped_lines_total",
                 "counter",
                 "Access log lines dropped because the writer was behind.",
@@ -351,14 +376,24 @@ impl Metrics {
             );
         }
         single(
-            &mut out,
+            out,
             "ringbolt_draining",
             "gauge",
             "1 while the server shuts down.",
             u64::from(self.draining.load(Ordering::Relaxed)),
         );
-        out
     }
+}
+
+/// Writes a metric's `# HELP` and `# TYPE` lines.
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Writes a metric without labels: its HELP and TYPE lines and its one sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    head(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// A label value: `\`, `"` and newlines escaped.
@@ -423,5 +458,151 @@ mod tests {
             text.contains("ringbolt_accepted_connections_total{worker=\"0\"} 3\n"),
             "{text}"
         );
+    }
+
+    /// Metrics with every counter and gauge set (and one that needs escaping in a label),
+    /// over two workers and a log that dropped lines.
+    fn filled() -> Metrics {
+        let pool = BlockingPool::new(1).unwrap();
+        let dropped = Arc::new(AtomicU64::new(7));
+        let m = Metrics::new(
+            vec!["GET /a".into(), "POST /b\\\"\n".into()],
+            2,
+            pool,
+            Some(dropped),
+        );
+        let (w0, w1) = (m.worker(0), m.worker(1));
+        w0.request(Some(0), 200, 10, Kind::Bytes, Duration::from_micros(50));
+        w0.request(Some(0), 101, 0, Kind::Bytes, Duration::from_micros(100));
+        w1.request(Some(0), 302, 3, Kind::File, Duration::from_micros(300));
+        w1.request(Some(1), 500, 5, Kind::Stream, Duration::from_secs(9));
+        w0.request(Some(1), 404, 1, Kind::File, Duration::from_millis(70));
+        w0.request(None, 404, 22, Kind::Bytes, Duration::from_millis(30));
+        w1.request(Some(9), 999, 4, Kind::Stream, Duration::from_millis(700));
+        for (i, w) in [&w0, &w1].into_iter().enumerate() {
+            let i = i as u64 + 1;
+            w.accepted.add(3 * i);
+            w.open.add(2 * i);
+            w.in_flight.add(i);
+            w.cache_hits.set(11 * i);
+            w.cache_misses.set(5 * i);
+            w.cache_files.set(4 * i);
+            w.cache_bytes.set(1000 * i);
+            w.cold_reads.set(6 * i);
+            w.cold_bytes.set(4096 * i);
+            w.opens_off_worker.set(8 * i);
+        }
+        m.draining.store(true, Ordering::Relaxed);
+        m
+    }
+
+    /// What [`filled`] renders to, every byte of it.
+    const FILLED: &str = r#"# HELP ringbolt_requests_total Requests answered, by route and status class.
+# TYPE ringbolt_requests_total counter
+ringbolt_requests_total{route="GET /a",class="1xx"} 1
+ringbolt_requests_total{route="GET /a",class="2xx"} 1
+ringbolt_requests_total{route="GET /a",class="3xx"} 1
+ringbolt_requests_total{route="POST /b\\\"\n",class="4xx"} 1
+ringbolt_requests_total{route="POST /b\\\"\n",class="5xx"} 1
+ringbolt_requests_total{route="(none)",class="4xx"} 1
+ringbolt_requests_total{route="(none)",class="5xx"} 1
+# HELP ringbolt_response_body_bytes_total Response body bytes sent, by where they came from.
+# TYPE ringbolt_response_body_bytes_total counter
+ringbolt_response_body_bytes_total{kind="bytes"} 32
+ringbolt_response_body_bytes_total{kind="file"} 4
+ringbolt_response_body_bytes_total{kind="stream"} 9
+# HELP ringbolt_request_duration_seconds Time from a complete request head to the response handed to the socket.
+# TYPE ringbolt_request_duration_seconds histogram
+ringbolt_request_duration_seconds_bucket{le="0.0001"} 2
+ringbolt_request_duration_seconds_bucket{le="0.00025"} 2
+ringbolt_request_duration_seconds_bucket{le="0.0005"} 3
+ringbolt_request_duration_seconds_bucket{le="0.001"} 3
+ringbolt_request_duration_seconds_bucket{le="0.0025"} 3
+ringbolt_request_duration_seconds_bucket{le="0.005"} 3
+ringbolt_request_duration_seconds_bucket{le="0.01"} 3
+ringbolt_request_duration_seconds_bucket{le="0.025"} 3
+ringbolt_request_duration_seconds_bucket{le="0.05"} 4
+ringbolt_request_duration_seconds_bucket{le="0.1"} 5
+ringbolt_request_duration_seconds_bucket{le="0.25"} 5
+ringbolt_request_duration_seconds_bucket{le="0.5"} 5
+ringbolt_request_duration_seconds_bucket{le="1"} 6
+ringbolt_request_duration_seconds_bucket{le="5"} 6
+ringbolt_request_duration_seconds_bucket{le="+Inf"} 7
+ringbolt_request_duration_seconds_sum 9.80045
+ringbolt_request_duration_seconds_count 7
+# HELP ringbolt_in_flight_requests Requests being handled.
+# TYPE ringbolt_in_flight_requests gauge
+ringbolt_in_flight_requests 3
+# HELP ringbolt_open_connections Open client connections.
+# TYPE ringbolt_open_connections gauge
+ringbolt_open_connections 6
+# HELP ringbolt_accepted_connections_total Connections accepted, by worker.
+# TYPE ringbolt_accepted_connections_total counter
+ringbolt_accepted_connections_total{worker="0"} 3
+ringbolt_accepted_connections_total{worker="1"} 6
+# HELP ringbolt_file_cache_hits_total Open-file cache hits (updated every second).
+# TYPE ringbolt_file_cache_hits_total counter
+ringbolt_file_cache_hits_total 33
+# HELP ringbolt_file_cache_misses_total Open-file cache misses (updated every second).
+# TYPE ringbolt_file_cache_misses_total counter
+ringbolt_file_cache_misses_total 15
+# HELP ringbolt_file_cold_reads_total File windows not in the page cache when sent, read in on the blocking pool first.
+# TYPE ringbolt_file_cold_reads_total counter
+ringbolt_file_cold_reads_total 18
+# HELP ringbolt_file_cold_read_bytes_total Bytes of those windows.
+# TYPE ringbolt_file_cold_read_bytes_total counter
+ringbolt_file_cold_read_bytes_total 12288
+# HELP ringbolt_file_opens_off_worker_total File and directory opens (and small-file reads) the kernel's caches could not answer at once, run on the blocking pool (updated every second).
+# TYPE ringbolt_file_opens_off_worker_total counter
+ringbolt_file_opens_off_worker_total 24
+# HELP ringbolt_file_cache_open_files Files the open-file cache keeps open (updated every second).
+# TYPE ringbolt_file_cache_open_files gauge
+ringbolt_file_cache_open_files 12
+# HELP ringbolt_file_cache_bytes Bytes of file contents the open-file cache keeps (updated every second).
+# TYPE ringbolt_file_cache_bytes gauge
+ringbolt_file_cache_bytes 3000
+# HELP ringbolt_blocking_queue_depth Jobs waiting for a blocking-pool thread (file work, stream producers, spawn_blocking, compression).
+# TYPE ringbolt_blocking_queue_depth gauge
+ringbolt_blocking_queue_depth 0
+# HELP ringbolt_blocking_app_jobs Application jobs on the blocking pool, queued or running (spawn_blocking, stream producers, compression).
+# TYPE ringbolt_blocking_app_jobs gauge
+ringbolt_blocking_app_jobs 0
+# HELP ringbolt_blocking_refused_total Application jobs refused because the blocking pool was full (answered 503).
+# TYPE ringbolt_blocking_refused_total counter
+ringbolt_blocking_refused_total 0
+# HELP ringbolt_access_log_dropped_lines_total Access log lines dropped because the writer was behind.
+# TYPE ringbolt_access_log_dropped_lines_total counter
+ringbolt_access_log_dropped_lines_total 7
+# HELP ringbolt_draining 1 while the server shuts down.
+# TYPE ringbolt_draining gauge
+ringbolt_draining 1
+"#;
+
+    #[test]
+    fn renders_every_family_exactly() {
+        let text = filled().render();
+        assert_eq!(text, FILLED);
+    }
+
+    /// No route, one worker, no access log, nothing counted: the same text as [`FILLED`]
+    /// without the requests' samples (none is above zero), the second worker and the log's
+    /// family, and every other sample 0.
+    #[test]
+    fn renders_nothing_counted() {
+        let pool = BlockingPool::new(1).unwrap();
+        let text = Metrics::new(Vec::new(), 1, pool, None).render();
+        let expected: String = FILLED
+            .lines()
+            .filter(|l| {
+                !l.starts_with("ringbolt_requests_total{")
+                    && !l.contains("worker=\"1\"")
+                    && !l.contains("access_log")
+            })
+            .map(|l| match l.rsplit_once(' ') {
+                Some((sample, _)) if l.starts_with("ringbolt_") => format!("{sample} 0\n"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert_eq!(text, expected);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,6 +101,7 @@ fn uring_setup() -> io_uring::Builder {
     }
 }
 
+/// The worker's life on its runtime: context, tick task, accept loop, drain and cleanup.
 async fn serve(
     id: usize,
     listener: StdListener,
@@ -116,12 +117,7 @@ async fn serve(
         driver = if legacy { "epoll" } else { "io_uring" },
         "worker started"
     );
-    // Non-blocking on both drivers: epoll waits for readiness and needs it, io_uring waits
-    // all the same (it retries sockets that support non-blocking I/O), and the connections
-    // already queued are taken straight from `queue` after each accept.
-    listener.set_nonblocking(true)?;
-    let queue = listener.try_clone()?;
-    let listener = TcpListener::from_std(listener)?;
+    let (listener, queue) = listen(listener)?;
 
     let drain_timeout = config.drain_timeout;
     let ctx = Rc::new(WorkerCtx::new(
@@ -132,7 +128,51 @@ async fn serve(
         shared.logger.clone().map(AccessWriter::new),
         shared.metrics.as_ref().map(|m| m.worker(id)),
     ));
+    start_thread_state(&ctx, api, allow);
+    let (tick_stop, tick) = spawn_tick(&ctx);
 
+    let mut stop_signal = pin!(stop_rx.recv_async());
+    let mut spare = Spare::open();
+    let mut shortage = Shortage::default();
+    accept_until_stopped(
+        id,
+        &ctx,
+        &listener,
+        &queue,
+        stop_signal.as_mut(),
+        &mut spare,
+        &mut shortage,
+    )
+    .await;
+
+    // Graceful shutdown: no more connections; busy ones close after their current response
+    // (which says `Connection: close`), all within the drain deadline. Idle ones get a short
+    // grace first: a request already on its way when the shutdown began is answered (with
+    // `Connection: close`) instead of meeting a closed socket; those still idle after it
+    // are closed.
+    drop(listener);
+    drop(queue);
+    let started = wait_for_listeners(&shared).await;
+    drain(id, &ctx, started, drain_timeout).await;
+    drop(tick_stop);
+    tick.await;
+    stop_thread_state(id, &ctx);
+    Ok(())
+}
+
+/// Makes the listener non-blocking; returns it registered with the runtime, and a copy.
+fn listen(listener: StdListener) -> io::Result<(TcpListener, StdListener)> {
+    // Non-blocking on both drivers: epoll waits for readiness and needs it, io_uring waits
+    // all the same (it retries sockets that support non-blocking I/O), and the connections
+    // already queued are taken straight from `queue` after each accept.
+    listener.set_nonblocking(true)?;
+    let queue = listener.try_clone()?;
+    let listener = TcpListener::from_std(listener)?;
+    Ok((listener, queue))
+}
+
+/// Sets up the worker's thread: blocking pool, app state, Date header, file cache.
+fn start_thread_state(ctx: &WorkerCtx, api: &'static Api, allow: &'static AllowList) {
     // spawn_blocking on this thread runs on the server's pool; the app's per-worker state is
     // built here, on the worker's own thread.
     blocking::set_current(Some(Arc::clone(&ctx.pool)));
@@ -140,39 +180,62 @@ async fn serve(
     // The cached Date header, refreshed once a second; the file cache swept as often.
     date::refresh();
     cache::configure(allow, &ctx.config.file_cache);
+}
+
+/// Spawns the once-a-second task; returns the sender whose drop ends it, and its handle.
+fn spawn_tick(
+    ctx: &Rc<WorkerCtx>,
+) -> (
+    futures_channel::oneshot::Sender<()>,
+    monoio::task::JoinHandle<()>,
+) {
     // Ended before the worker returns: a task still pending when the runtime is dropped is
     // never freed (monoio does not drop them), and this one holds the worker's context.
     let (tick_stop, mut tick_stopped) = futures_channel::oneshot::channel::<()>();
-    let ticked = Rc::clone(&ctx);
+    let ticked = Rc::clone(ctx);
     let tick = monoio::spawn(async move {
         loop {
             let second = pin!(monoio::time::sleep(Duration::from_secs(1)));
             if let Either::Right(_) = select(second, &mut tick_stopped).await {
                 break;
             }
-            date::refresh();
-            cache::sweep(std::time::Instant::now());
-            if let Some(log) = &ticked.access {
-                log.flush();
-                log.refresh_time();
-            }
-            if let Some(m) = &ticked.metrics {
-                let stats = cache::stats();
-                m.cache_hits.set(stats.hits);
-                m.cache_misses.set(stats.misses);
-                m.opens_off_worker.set(cache::opens_off_worker());
-                m.cache_files.set(stats.files as u64);
-                m.cache_bytes.set(stats.bytes);
-            }
+            each_second(&ticked);
         }
     });
+    (tick_stop, tick)
+}
 
-    let mut stop_signal = pin!(stop_rx.recv_async());
-    let mut spare = Spare::open();
-    let mut shortage = Shortage::default();
+/// A second's work: Date header, file cache sweep, access log flush, metrics of the cache.
+fn each_second(ctx: &WorkerCtx) {
+    date::refresh();
+    cache::sweep(std::time::Instant::now());
+    if let Some(log) = &ctx.access {
+        log.flush();
+        log.refresh_time();
+    }
+    if let Some(m) = &ctx.metrics {
+        let stats = cache::stats();
+        m.cache_hits.set(stats.hits);
+        m.cache_misses.set(stats.misses);
+        m.opens_off_worker.set(cache::opens_off_worker());
+        m.cache_files.set(stats.files as u64);
+        m.cache_bytes.set(stats.bytes);
+    }
+}
+
+/// The accept loop: serves or refuses each connection, within the cap, until told to stop.
+async fn accept_until_stopped(
+    id: usize,
+    ctx: &Rc<WorkerCtx>,
+    listener: &TcpListener,
+    queue: &StdListener,
+    mut stop_signal: Pin<&mut flume::r#async::RecvFut<'_, ()>>,
+    spare: &mut Spare,
+    shortage: &mut Shortage,
+) {
     loop {
         if ctx.open() >= ctx.config.max_connections
-            && let Either::Right(_) = select(pin!(Room(&ctx)), stop_signal.as_mut()).await
+            && let Either::Right(_) = select(pin!(Room(ctx)), stop_signal.as_mut()).await
         {
             break;
         }
@@ -193,8 +256,8 @@ async fn serve(
                 spare.take_back().await;
             }
             Ok((stream, peer)) => {
-                start_conn(&ctx, stream, peer);
-                take_queued(&ctx, &queue);
+                start_conn(ctx, stream, peer);
+                take_queued(ctx, queue);
             }
             // Out of descriptors: the spare is given up, so that the next accept takes the
             // waiting connection (to refuse it) instead of failing again at once.
@@ -215,14 +278,10 @@ async fn serve(
             }
         }
     }
+}
 
-    // Graceful shutdown: no more connections; busy ones close after their current response
-    // (which says `Connection: close`), all within the drain deadline. Idle ones get a short
-    // grace first: a request already on its way when the shutdown began is answered (with
-    // `Connection: close`) instead of meeting a closed socket; those still idle after it
-    // are closed.
-    drop(listener);
-    drop(queue);
+/// Marks this listener closed and waits (up to 1 s) for the others; returns when it began.
+async fn wait_for_listeners(shared: &Shared) -> Instant {
     // Draining sends `Connection: close`, and clients reconnect at once: while another
     // worker's listener (same port, SO_REUSEPORT) is still open, such a connection can land
     // in its queue just before it closes and be reset there. So every listener closes first.
@@ -233,6 +292,11 @@ async fn serve(
     {
         monoio::time::sleep(Duration::from_millis(1)).await;
     }
+    started
+}
+
+/// Drains the connections: idle ones after the grace, busy ones by the deadline, then kills.
+async fn drain(id: usize, ctx: &WorkerCtx, started: Instant, drain_timeout: Duration) {
     ctx.draining.set(true);
     let grace_end = started + IDLE_GRACE.min(drain_timeout);
     while ctx.any_idle() && Instant::now() < grace_end {
@@ -260,8 +324,10 @@ async fn serve(
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    drop(tick_stop);
-    tick.await;
+}
+
+/// Undoes the thread's setup: flushes the log, clears the file cache, logs the worker's end.
+fn stop_thread_state(id: usize, ctx: &WorkerCtx) {
     if let Some(log) = &ctx.access {
         log.flush();
     }
@@ -277,7 +343,6 @@ async fn serve(
         file_cache_misses = stats.misses,
         "worker stopped"
     );
-    Ok(())
 }
 
 /// Serves an accepted connection in a task of its own, registered with the worker (for the

@@ -1,5 +1,6 @@
 //! The `ringbolt` binary: serves the embedded demo app.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ringbolt::Limits;
@@ -7,7 +8,7 @@ use ringbolt::{AccessLog, Compression, Config, FileCache, ServerBuilder, Timeout
 
 mod settings;
 
-use settings::{Cli, Command, LogFormat, Switch};
+use settings::{Cli, Command, LogFormat, Opts, Switch};
 
 /// The text log's fields, each with its control characters escaped (the JSON format escapes
 /// them already): whatever a handler logs, no request can forge a line or a terminal escape.
@@ -24,6 +25,9 @@ fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
     .delimited(" ")
 }
 
+/// What to serve: the app, its directory (allowed too), and how the startup line names it.
+type Served = (ringbolt::Api, PathBuf, String);
+
 fn main() -> ExitCode {
     // SAFETY: the first thing the process does: no other thread exists yet.
     let inherited = unsafe { ringbolt::Inherited::take() };
@@ -32,11 +36,37 @@ fn main() -> ExitCode {
         print!("{}", settings::render(&cli));
         return ExitCode::SUCCESS;
     }
+    if let Err(code) = init_logs(&cli) {
+        return code;
+    }
+    // What to serve: a directory (`serve DIR`) or the demo app with its media directory.
+    let (api, root, what) = match command {
+        Some(serve) => static_site(serve),
+        None => match demo_app(&cli) {
+            Ok(served) => served,
+            Err(code) => return code,
+        },
+    };
+    let mut api = api;
+    api.compression(compression(&cli));
+    let config = config(cli, root);
+    let inherited = match inherited {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ringbolt: inherited sockets: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    run(config, api, inherited, &what)
+}
+
+/// Sets up the log on stderr from `--log` and `--log-format`; exit code 2 for a bad filter.
+fn init_logs(cli: &Opts) -> Result<(), ExitCode> {
     let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("ringbolt: invalid value {:?} for '--log': {e}", cli.log);
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     let logs = tracing_subscriber::fmt()
@@ -49,76 +79,86 @@ fn main() -> ExitCode {
             .init(),
         LogFormat::Json => logs.json().init(),
     }
-    // What to serve: a directory (`serve DIR`) or the demo app with its media directory.
-    let (api, root, what) = match command {
-        Some(Command::Serve {
-            dir,
-            index,
-            list,
-            dotfiles,
-            cache_control,
-            fallback,
-            not_found,
-        }) => {
-            let mut site = ringbolt::fs::StaticDir::new(dir.clone())
-                .index(Some(&index))
-                .listing(list);
-            if dotfiles {
-                site = site.dotfiles(ringbolt::fs::Dotfiles::Allow);
-            }
-            if let Some(policy) = cache_control {
-                site = site.cache_control(policy);
-            }
-            for (flag, file) in [("--fallback", &fallback), ("--not-found", &not_found)] {
-                if let Some(file) = file
-                    && !dir.join(file.trim_start_matches('/')).is_file()
-                {
-                    tracing::warn!(file = %file, "{flag}: no such file in the directory (yet)");
-                }
-            }
-            if let Some(file) = &fallback {
-                site = site.fallback(file);
-            }
-            if let Some(file) = &not_found {
-                site = site.not_found_page(file);
-            }
-            let mut api = ringbolt::Api::new();
-            api.mount("/", site);
-            let what = format!("{}", dir.display());
-            (api, dir, what)
+    Ok(())
+}
+
+/// `serve DIR`: the directory mounted at `/` with the subcommand's options.
+fn static_site(command: Command) -> Served {
+    let Command::Serve {
+        dir,
+        index,
+        list,
+        dotfiles,
+        cache_control,
+        fallback,
+        not_found,
+    } = command;
+    let mut site = ringbolt::fs::StaticDir::new(dir.clone())
+        .index(Some(&index))
+        .listing(list);
+    if dotfiles {
+        site = site.dotfiles(ringbolt::fs::Dotfiles::Allow);
+    }
+    if let Some(policy) = cache_control {
+        site = site.cache_control(policy);
+    }
+    for (flag, file) in [("--fallback", &fallback), ("--not-found", &not_found)] {
+        if let Some(file) = file
+            && !dir.join(file.trim_start_matches('/')).is_file()
+        {
+            tracing::warn!(file = %file, "{flag}: no such file in the directory (yet)");
         }
-        None => {
-            let media = match cli.media_dir.clone() {
-                Some(dir) => dir,
-                None => match ringbolt::demo::sample_media() {
-                    Ok(dir) => {
-                        tracing::info!(dir = %dir.display(), "demo media (generated samples)");
-                        dir
-                    }
-                    Err(e) => {
-                        eprintln!("ringbolt: cannot create the demo media directory: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-            };
-            (
-                ringbolt::demo::app_with_media(&media),
-                media,
-                "the demo app".to_owned(),
-            )
-        }
+    }
+    if let Some(file) = &fallback {
+        site = site.fallback(file);
+    }
+    if let Some(file) = &not_found {
+        site = site.not_found_page(file);
+    }
+    let mut api = ringbolt::Api::new();
+    api.mount("/", site);
+    let what = format!("{}", dir.display());
+    (api, dir, what)
+}
+
+/// The demo app with `--media-dir` or generated sample media (exit code if they cannot be).
+fn demo_app(cli: &Opts) -> Result<Served, ExitCode> {
+    let media = match cli.media_dir.clone() {
+        Some(dir) => dir,
+        None => match ringbolt::demo::sample_media() {
+            Ok(dir) => {
+                tracing::info!(dir = %dir.display(), "demo media (generated samples)");
+                dir
+            }
+            Err(e) => {
+                eprintln!("ringbolt: cannot create the demo media directory: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
     };
-    let mut api = api;
-    api.compression(match cli.compression {
+    Ok((
+        ringbolt::demo::app_with_media(&media),
+        media,
+        "the demo app".to_owned(),
+    ))
+}
+
+/// Response compression as `--compression` and `--compression-min-size` say.
+fn compression(cli: &Opts) -> Option<Compression> {
+    match cli.compression {
         Switch::On => Some(Compression {
             min_size: cli.compression_min_size,
             ..Compression::default()
         }),
         Switch::Off => None,
-    });
+    }
+}
+
+/// The server's configuration from the settings, `root` allowed besides `--allow`.
+fn config(cli: Opts, root: PathBuf) -> Config {
     let mut allow_dirs = cli.allow.clone();
     allow_dirs.push(root);
-    let config = Config {
+    Config {
         bind: cli.bind,
         workers: usize::from(cli.workers),
         driver: cli.driver,
@@ -160,14 +200,16 @@ fn main() -> ExitCode {
         admin: cli.admin,
         backlog: cli.backlog,
         upgrade_timeout: cli.upgrade_timeout,
-    };
-    let mut inherited = match inherited {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("ringbolt: inherited sockets: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    }
+}
+
+/// Serves (on inherited sockets, else `--bind`), prints the address, returns the exit code.
+fn run(
+    config: Config,
+    api: ringbolt::Api,
+    mut inherited: ringbolt::Inherited,
+    what: &str,
+) -> ExitCode {
     let listeners = std::mem::take(&mut inherited.listeners);
     if let Some(first) = listeners.first() {
         tracing::info!(
