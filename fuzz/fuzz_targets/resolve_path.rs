@@ -178,6 +178,7 @@ fn failed(e: &FsError) -> Outcome {
         FsError::NotFound => "NotFound",
         FsError::NotRegular => "NotRegular",
         FsError::NoRoots => "NoRoots",
+        FsError::Exists => "Exists",
         FsError::Io(_) => "Io",
     })
 }
