@@ -1,41 +1,5 @@
 //! The allow-list: the directories files may be served from, and opening files beneath
 //! them.
-//!
-//! An [`AllowList`] holds each root twice: its canonical path (for matching the absolute
-//! paths handlers pass to [`AllowList::open`]) and an open directory fd (for resolving
-//! everything else). A path is never checked as a string and then opened by name: it is
-//! split into root + relative part by path *components*, and the relative part is resolved
-//! by the kernel beneath the root's fd with
-//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`. A `..` that climbs above the root, an
-//! absolute symlink, a relative symlink that leaves the root and a `/proc` magic link all
-//! fail inside that one syscall, so nothing outside a root is ever opened, not even briefly.
-//!
-//! # Fallback without `openat2`
-//!
-//! Where `openat2` is missing (Linux < 5.6: `ENOSYS`) or refused by a seccomp filter
-//! (`EPERM`), the same rules are enforced in user space by a component-by-component walk:
-//! every component is opened with `openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW)`
-//! relative to the previous directory's fd, `.` stays, `..` pops a stack of fds and fails
-//! (like `RESOLVE_BENEATH`) when the stack is empty, and symlinks are resolved by hand with
-//! `readlinkat`: a relative target is spliced into the remaining components and walked by
-//! the same rules, an absolute target is refused, and more than 40 links in one resolution
-//! fail like `ELOOP`. The kernel itself never follows a link during the walk (`O_NOFOLLOW` on
-//! every open), which also keeps `/proc` magic links out: their `readlink` text is either
-//! absolute (refused) or a name like `pipe:[123]`, looked up as a plain name beneath the
-//! current directory. Symlinks that stay inside the root therefore work on both paths.
-//!
-//! # What is served
-//!
-//! [`AllowList::open`] and [`AllowList::open_in`] return only regular files
-//! ([`OpenedFile`]); directories, FIFOs, sockets and devices are [`FsError::NotRegular`].
-//! The open uses `O_NONBLOCK`, so opening a FIFO never blocks a worker; once `fstat` says the
-//! file is regular, `O_NONBLOCK` is cleared again, because io_uring reads of an `O_NONBLOCK`
-//! file on a filesystem without non-blocking read support answer `EAGAIN` instead of
-//! waiting. [`AllowList::open_dir_in`] opens a directory beneath a root, for index files and
-//! listings.
-//!
-//! Errors are [`FsError`]s: [`FsError::status`] and [`FsError::detail`] are what a client
-//! may see (never a path); the `Display` text is for logs and names no path either.
 
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -188,6 +152,42 @@ struct Root {
 /// The directories files may be served from. Built at startup with [`add`](AllowList::add),
 /// then shared read-only by every worker (it is `Send + Sync`).
 ///
+/// An [`AllowList`] holds each root twice: its canonical path (for matching the absolute
+/// paths handlers pass to [`AllowList::open`]) and an open directory fd (for resolving
+/// everything else). A path is never checked as a string and then opened by name: it is
+/// split into root + relative part by path *components*, and the relative part is resolved
+/// by the kernel beneath the root's fd with
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`. A `..` that climbs above the root, an
+/// absolute symlink, a relative symlink that leaves the root and a `/proc` magic link all
+/// fail inside that one syscall, so nothing outside a root is ever opened, not even briefly.
+///
+/// # Fallback without `openat2`
+///
+/// Where `openat2` is missing (Linux < 5.6: `ENOSYS`) or refused by a seccomp filter
+/// (`EPERM`), the same rules are enforced in user space by a component-by-component walk:
+/// every component is opened with `openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW)`
+/// relative to the previous directory's fd, `.` stays, `..` pops a stack of fds and fails
+/// (like `RESOLVE_BENEATH`) when the stack is empty, and symlinks are resolved by hand with
+/// `readlinkat`: a relative target is spliced into the remaining components and walked by
+/// the same rules, an absolute target is refused, and more than 40 links in one resolution
+/// fail like `ELOOP`. The kernel itself never follows a link during the walk (`O_NOFOLLOW` on
+/// every open), which also keeps `/proc` magic links out: their `readlink` text is either
+/// absolute (refused) or a name like `pipe:[123]`, looked up as a plain name beneath the
+/// current directory. Symlinks that stay inside the root therefore work on both paths.
+///
+/// # What is served
+///
+/// [`AllowList::open`] and [`AllowList::open_in`] return only regular files
+/// ([`OpenedFile`]); directories, FIFOs, sockets and devices are [`FsError::NotRegular`].
+/// The open uses `O_NONBLOCK`, so opening a FIFO never blocks a worker; once `fstat` says the
+/// file is regular, `O_NONBLOCK` is cleared again, because io_uring reads of an `O_NONBLOCK`
+/// file on a filesystem without non-blocking read support answer `EAGAIN` instead of
+/// waiting. [`AllowList::open_dir_in`] opens a directory beneath a root, for index files and
+/// listings.
+///
+/// Errors are [`FsError`]s: [`FsError::status`] and [`FsError::detail`] are what a client
+/// may see (never a path); the `Display` text is for logs and names no path either.
+///
 /// ```no_run
 /// use ringbolt::fs::{AllowList, FsError};
 ///
@@ -268,7 +268,7 @@ impl AllowList {
     /// `/srv/media` does not admit `/srv/media_secret/x`); if several roots match, the most
     /// specific is tried first and a less specific one only if the resolution left the
     /// more specific one. The rest of the path is resolved beneath the root by the kernel;
-    /// see the [module docs](self).
+    /// see [`AllowList`].
     ///
     /// Roots are canonical, so a path that reaches a root through a symlinked prefix does not
     /// match it: pass paths built from [`roots`](AllowList::roots), or use

@@ -29,4 +29,4 @@ pub use crate::files::{Dotfiles, StaticDir};
 pub use allow::{AllowList, FsError, OpenedFile};
 pub use cache_policy::CachePolicy;
 pub(crate) use pages::Wait;
-pub use upload::UploadDir;
+pub use upload::{NewFile, UploadDir};

@@ -1,45 +1,4 @@
 //! Upload directories: the only places a handler creates files from request bodies.
-//!
-//! An [`UploadDir`] is opened once (at startup) and holds the directory's fd; files are
-//! created relative to that fd, by a name that must be one plain path component. The name
-//! is checked and refused, never repaired: no `/` (a path, absolute or not), no `\`
-//! (a Windows path, which some clients send as the file name), no leading `.` (`.`, `..`
-//! and hidden files such as `.htaccess`), at most 255 bytes. Nor what would mislead
-//! whoever reads or handles the directory: no control character (NUL, C0 and C1: a line
-//! break forges a listing or a log line), no invisible format character (Unicode category
-//! Cf: `U+202E` RIGHT-TO-LEFT OVERRIDE shows `invoice\u{202E}fdp.exe` as
-//! `invoiceexe.pdf`; zero-width spaces make two names look alike), no whitespace at either
-//! end (`" "`, `"a.pdf "`) nor a line or paragraph separator, and no leading `-`: in the
-//! directory, `rm *` or `tar cf x *` would read a file `-rf` or `--checkpoint-action=…` as
-//! an option. A name that passes cannot leave the directory, so the open needs no
-//! `RESOLVE_BENEATH`: `openat(dir, name, O_CREAT | O_EXCL | O_NOFOLLOW)` creates a new file
-//! or fails. `O_EXCL` never follows a symlink nor opens what exists, so a link planted in
-//! the directory, or an earlier upload of the same name, is `EEXIST` ([`FsError::Exists`]).
-//!
-//! # A partial file never has the final name
-//!
-//! [`UploadDir::begin`] is how an upload is written ([`Field::save_to`](crate::Field::save_to)
-//! uses it): the bytes go to a file with no name at all, `openat(dir, ".", O_TMPFILE)`, and
-//! only [`NewFile::commit`] gives it its name, with `linkat`, which fails with `EEXIST`
-//! rather than replace anything. An upload that does not get that far (an error, a client
-//! that leaves, a timeout or `select` that drops the handler's future, the drain deadline
-//! at shutdown, a panic) drops its [`NewFile`], which closes the file, and the kernel frees
-//! it: nothing was ever visible, not even after a crash. Whether the name is free is
-//! checked twice: when the upload begins, so that a client hears 409 before it sends the
-//! data, and atomically at the commit, for a file that appeared meanwhile.
-//!
-//! Where `O_TMPFILE` is not supported (a filesystem without it, such as NFS or vfat, or a
-//! kernel before 3.11), the bytes go to a hidden name instead, `.ringbolt-upload-…`
-//! (created `O_EXCL`; no plain name starts with `.`, so no client can name it), renamed at
-//! the commit with `renameat2(RENAME_NOREPLACE)` (or `linkat` + `unlinkat` where that flag is
-//! refused) and removed when the [`NewFile`] is dropped uncommitted. Only a process killed
-//! outright (SIGKILL, a power cut) can leave such a file behind.
-//!
-//! The calls here block (they are metadata operations on a disk): a handler runs them
-//! through [`spawn_blocking`](crate::spawn_blocking); [`Field::save_to`](crate::Field::save_to)
-//! runs them as the blocking pool's file work. Dropping a [`NewFile`] on a worker hands
-//! the close (which may free many blocks) to the blocking pool; the removal of a hidden name
-//! is one `unlinkat` and happens at once.
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -81,6 +40,47 @@ static HIDDEN_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A directory uploads may be written to. Cheap to clone (the fd is shared); `Send + Sync`,
 /// so it can be app state.
+///
+/// An [`UploadDir`] is opened once (at startup) and holds the directory's fd; files are
+/// created relative to that fd, by a name that must be one plain path component. The name
+/// is checked and refused, never repaired: no `/` (a path, absolute or not), no `\`
+/// (a Windows path, which some clients send as the file name), no leading `.` (`.`, `..`
+/// and hidden files such as `.htaccess`), at most 255 bytes. Nor what would mislead
+/// whoever reads or handles the directory: no control character (NUL, C0 and C1: a line
+/// break forges a listing or a log line), no invisible format character (Unicode category
+/// Cf: `U+202E` RIGHT-TO-LEFT OVERRIDE shows `invoice\u{202E}fdp.exe` as
+/// `invoiceexe.pdf`; zero-width spaces make two names look alike), no whitespace at either
+/// end (`" "`, `"a.pdf "`) nor a line or paragraph separator, and no leading `-`: in the
+/// directory, `rm *` or `tar cf x *` would read a file `-rf` or `--checkpoint-action=…` as
+/// an option. A name that passes cannot leave the directory, so the open needs no
+/// `RESOLVE_BENEATH`: `openat(dir, name, O_CREAT | O_EXCL | O_NOFOLLOW)` creates a new file
+/// or fails. `O_EXCL` never follows a symlink nor opens what exists, so a link planted in
+/// the directory, or an earlier upload of the same name, is `EEXIST` ([`FsError::Exists`]).
+///
+/// # A partial file never has the final name
+///
+/// [`UploadDir::begin`] is how an upload is written ([`Field::save_to`](crate::Field::save_to)
+/// uses it): the bytes go to a file with no name at all, `openat(dir, ".", O_TMPFILE)`, and
+/// only [`NewFile::commit`] gives it its name, with `linkat`, which fails with `EEXIST`
+/// rather than replace anything. An upload that does not get that far (an error, a client
+/// that leaves, a timeout or `select` that drops the handler's future, the drain deadline
+/// at shutdown, a panic) drops its [`NewFile`], which closes the file, and the kernel frees
+/// it: nothing was ever visible, not even after a crash. Whether the name is free is
+/// checked twice: when the upload begins, so that a client hears 409 before it sends the
+/// data, and atomically at the commit, for a file that appeared meanwhile.
+///
+/// Where `O_TMPFILE` is not supported (a filesystem without it, such as NFS or vfat, or a
+/// kernel before 3.11), the bytes go to a hidden name instead, `.ringbolt-upload-…`
+/// (created `O_EXCL`; no plain name starts with `.`, so no client can name it), renamed at
+/// the commit with `renameat2(RENAME_NOREPLACE)` (or `linkat` + `unlinkat` where that flag is
+/// refused) and removed when the [`NewFile`] is dropped uncommitted. Only a process killed
+/// outright (SIGKILL, a power cut) can leave such a file behind.
+///
+/// The calls here block (they are metadata operations on a disk): a handler runs them
+/// through [`spawn_blocking`](crate::spawn_blocking); [`Field::save_to`](crate::Field::save_to)
+/// runs them as the blocking pool's file work. Dropping a [`NewFile`] on a worker hands
+/// the close (which may free many blocks) to the blocking pool; the removal of a hidden name
+/// is one `unlinkat` and happens at once.
 ///
 /// ```no_run
 /// use ringbolt::fs::UploadDir;
@@ -143,14 +143,14 @@ impl UploadDir {
 
     /// Whether `name` can name a file here: one path component of 1 to 255 bytes, not
     /// starting with `.` or `-`, no `/` or `\`, no control or invisible format character, no
-    /// whitespace at either end. See the [module docs](self).
+    /// whitespace at either end. See [`UploadDir`].
     pub fn is_plain_name(name: &str) -> bool {
         name_problem(name).is_none()
     }
 
     /// Begins the new file `name`: a file with no name yet (mode 0600 before the umask),
     /// open for writing, that [`NewFile::commit`] names `name`; dropped before that, it is
-    /// gone. Blocks. See the [module docs](self).
+    /// gone. Blocks. See [`UploadDir`].
     ///
     /// # Errors
     /// [`FsError::BadPath`] when `name` is not [plain](UploadDir::is_plain_name),

@@ -20,7 +20,7 @@ pub struct Limits {
     pub max_request_line: usize,
     /// Largest head (request line and all header fields), in bytes. Past it: 431.
     pub max_head: usize,
-    /// Most header fields in one head, at most [`MAX_HEADERS`]. Past it: 431.
+    /// Most header fields in one head, at most 256 (`MAX_HEADERS`). Past it: 431.
     pub max_headers: usize,
 }
 

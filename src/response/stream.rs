@@ -115,7 +115,7 @@ pub(crate) enum Source {
 }
 
 /// A streamed body: its source, and the SSE keep-alive interval (after that long without an
-/// item, [`sse::KEEP_ALIVE_COMMENT`](super::sse::KEEP_ALIVE_COMMENT) is sent).
+/// item, an SSE comment line, `:\n\n`, is sent).
 pub struct StreamBody {
     pub(crate) source: Source,
     pub(crate) keep_alive: Option<Duration>,
