@@ -140,7 +140,7 @@ pub(crate) async fn serve(
     }
 }
 
-impl Conn<'_> {
+impl<'c> Conn<'c> {
     /// One request, from its head to its answer in the write buffer (or on the wire).
     async fn request(&mut self, mut io: Io) -> After {
         let head = match self.read_head(&mut io).await {
@@ -177,9 +177,20 @@ impl Conn<'_> {
             .and_then(|e| e.body_limit)
             .unwrap_or(ctx.config.body_limit);
         let too_large = matches!(head.body, BodyKind::Length(n) if n > limit);
-        let (body, mut lent) = match self.take_body(io, &head, &routed, limit).await {
-            Ok(taken) => taken,
-            Err(after) => return after.noted(&mut entry, self.ctx.api),
+        // The handler may send 100 Continue or wait a while before it reads a body left on the
+        // socket: earlier answers go first.
+        let stall = ctx.config.timeouts.write;
+        if body_on_socket(&head, &io, limit, &routed)
+            && io.flush(&mut self.wbuf, stall).await.is_err()
+        {
+            return After::Drop;
+        }
+        let (body, mut lent) = match self.take_body(io, &head, &routed, limit) {
+            Taken::Body(body, lent) => (body, lent),
+            Taken::TooLarge(io, len) => {
+                note(&mut entry, StatusCode::PAYLOAD_TOO_LARGE, len);
+                return After::Close(io);
+            }
         };
         let (kind, expect_continue) = (head.body, head.expect_continue);
         let reply = Reply {
@@ -220,7 +231,16 @@ impl Conn<'_> {
             keep_alive: keep_alive && !ctx.draining(),
             ..reply
         };
-        self.send(io, resp, encoder, &reply, &mut entry).await
+        let done = match resp.body() {
+            // On the heap: only streamed answers need this future.
+            Body::Stream(_) => {
+                let send = self.send_stream(&mut io, resp, encoder, &reply, &mut entry);
+                Box::pin(send).await
+            }
+            Body::File(_) => self.send_file(&mut io, resp, &reply, &mut entry).await,
+            _ => self.send_bytes(&mut io, resp, &reply, &mut entry).await,
+        };
+        self.record(io, done, &mut entry)
     }
 
     /// Reads until a whole head is in the buffer. Its deadline starts with its first byte,
@@ -285,20 +305,15 @@ impl Conn<'_> {
     }
 
     /// The request's body: in hand, or left on the socket (which then moves into the cell
-    /// the handler reads it through). A body announced over the route's limit, with no
-    /// middleware to see it, is refused here without reading it (413, no 100 Continue).
-    async fn take_body(
-        &mut self,
-        mut io: Io,
-        head: &Head,
-        routed: &Routed,
-        limit: u64,
-    ) -> Result<(RequestBody, Lent), Refused> {
+    /// the handler reads it through; earlier answers were flushed, see [`body_on_socket`]). A
+    /// body announced over the route's limit, with no middleware to see it, is refused here
+    /// without reading it: a 413 of this body length, and the connection closes.
+    fn take_body(&mut self, mut io: Io, head: &Head, routed: &Routed, limit: u64) -> Taken {
         let config = &self.ctx.config;
         let kind = head.body;
         match kind {
             BodyKind::Length(0) | BodyKind::CloseDelimited => {
-                Ok((RequestBody::Empty, Lent::Held(io)))
+                Taken::Body(RequestBody::Empty, Lent::Held(io))
             }
             BodyKind::Length(n) if n > limit && routed.chain.is_empty() => {
                 let len = error_response(
@@ -307,18 +322,13 @@ impl Conn<'_> {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "Request body too large",
                 );
-                Err(Refused::TooLarge(io, len))
+                Taken::TooLarge(io, len)
             }
             BodyKind::Length(n) if io.rbuf.len() as u64 >= n => {
                 let body = io.rbuf.split_to(n as usize).freeze();
-                Ok((RequestBody::Ready(body), Lent::Held(io)))
+                Taken::Body(RequestBody::Ready(body), Lent::Held(io))
             }
             BodyKind::Length(_) | BodyKind::Chunked => {
-                // The handler may send 100 Continue or wait a while: earlier answers go first.
-                let stall = config.timeouts.write;
-                if io.flush(&mut self.wbuf, stall).await.is_err() {
-                    return Err(Refused::Gone);
-                }
                 let shared = BodyShared::new(io);
                 let pending = PendingBody {
                     shared: Rc::clone(&shared),
@@ -327,24 +337,25 @@ impl Conn<'_> {
                     expect_continue: head.expect_continue && head.version == Version::HTTP_11,
                     timeout: config.timeouts.body,
                     rate: config.min_receive_rate,
-                    write_stall: stall,
+                    write_stall: config.timeouts.write,
                 };
-                Ok((RequestBody::Pending(pending), Lent::Shared(shared)))
+                Taken::Body(RequestBody::Pending(pending), Lent::Shared(shared))
             }
         }
     }
 
     /// Runs the request's middleware and handler, with panics contained, inside the
     /// request's span (a disabled one when no subscriber wants it: nothing is recorded).
-    /// `None` when the connection is gone.
-    async fn run(
-        &mut self,
+    /// `None` when the connection is gone. The request moves into its answer before the
+    /// future is made, so that the future does not hold it twice.
+    fn run<'a>(
+        &'a mut self,
         routed: Routed,
         request: Request,
         too_large: bool,
-        kept: &Kept,
-        held: Option<&mut Io>,
-    ) -> Option<Response> {
+        kept: &'a Kept,
+        held: Option<&'a mut Io>,
+    ) -> impl Future<Output = Option<Response>> + use<'a, 'c> {
         let ctx = self.ctx;
         let span = dispatch::request_span(ctx.api, &kept.method, routed.endpoint().map(|e| e.id));
         let started = (!span.is_disabled()).then(std::time::Instant::now);
@@ -356,16 +367,18 @@ impl Conn<'_> {
             &ctx.site,
             &mut self.chain_end,
         );
-        // Pinned where it is made: the future is large, and a move costs a copy.
-        let fut = pin!(answer.response(kept, &ctx.site));
-        let stall = ctx.config.timeouts.write;
-        let resp = drive_in(&span, fut, &self.slot.jobs, held, &mut self.wbuf, stall).await?;
-        ChainEnd::release(&mut self.chain_end);
-        if let Some(started) = started {
-            span.record("status", resp.status_code().as_u16());
-            span.record("latency_us", started.elapsed().as_micros() as u64);
+        async move {
+            // Pinned where it is made: the future is large, and a move costs a copy.
+            let fut = pin!(answer.response(kept, &ctx.site));
+            let stall = ctx.config.timeouts.write;
+            let resp = drive_in(&span, fut, &self.slot.jobs, held, &mut self.wbuf, stall).await?;
+            ChainEnd::release(&mut self.chain_end);
+            if let Some(started) = started {
+                span.record("status", resp.status_code().as_u16());
+                span.record("latency_us", started.elapsed().as_micros() as u64);
+            }
+            Some(resp)
         }
-        Some(resp)
     }
 
     /// Takes the socket back from the handler's body reader and settles a body it left
@@ -458,30 +471,14 @@ impl Conn<'_> {
         }
     }
 
-    /// Sends the answer, each kind of body its own way, and records what went in the
-    /// access entry. A body cut short ends the connection.
-    async fn send(
-        &mut self,
-        io: Io,
-        resp: Response,
-        encoder: Option<Encoder>,
-        reply: &Reply,
-        entry: &mut Option<Entry<'_>>,
-    ) -> After {
-        let (sent, kind, io) = match resp.body() {
-            Body::Stream(_) => {
-                let (sent, io) = Box::pin(self.send_stream(io, resp, encoder, reply, entry)).await;
-                (sent, metrics::Kind::Stream, io)
-            }
-            Body::File(_) => {
-                let (sent, io, kind) = self.send_file(io, resp, reply, entry).await;
-                (sent, kind, io)
-            }
-            _ => {
-                let (sent, io) = self.send_bytes(io, resp, reply, entry).await;
-                (sent, metrics::Kind::Bytes, io)
-            }
-        };
+    /// Records what a send did (the access entry, the cold-read counters) and what follows:
+    /// a body cut short ends the connection.
+    fn record(&self, io: Io, done: Done, entry: &mut Option<Entry<'_>>) -> After {
+        let Done {
+            sent,
+            kind,
+            keep_alive,
+        } = done;
         if let Some(e) = entry {
             e.bytes = sent.bytes;
             e.kind = kind;
@@ -492,58 +489,63 @@ impl Conn<'_> {
             m.cold_reads.add(sent.cold_reads);
             m.cold_bytes.add(sent.cold_bytes);
         }
-        match (sent.result, io) {
-            (Ok(()), Some((io, keep_alive))) => After::answered(io, keep_alive),
-            (Err(e), _) => {
+        match sent.result {
+            Ok(()) => After::answered(io, keep_alive),
+            Err(e) => {
                 cut_short(&e);
                 After::Drop
             }
-            (Ok(()), None) => After::Drop,
         }
     }
 
     /// A body in memory: copied after its head into the write buffer (small, or joining a
-    /// batch of pipelined answers), or written with the head in one vectored write.
-    async fn send_bytes(
-        &mut self,
-        mut io: Io,
+    /// batch of pipelined answers), or written with the head in one vectored write. The
+    /// response is encoded before the future is made, so that the future holds only what
+    /// is left to write.
+    fn send_bytes<'a>(
+        &'a mut self,
+        io: &'a mut Io,
         resp: Response,
         reply: &Reply,
         entry: &mut Option<Entry<'_>>,
-    ) -> (Sent, Option<(Io, bool)>) {
+    ) -> impl Future<Output = Done> + use<'a, 'c> {
         let bytes = body_len(&resp, reply.head_only);
         note(entry, resp.status_code(), bytes);
-        let mut sent = Sent::start();
-        sent.bytes = bytes;
-        let stall = self.ctx.config.timeouts.write;
         let connection = connection_header(reply.version, reply.keep_alive);
-        let wbuf = &mut self.wbuf;
-        let result = match encode_response(wbuf, resp, reply.head_only, connection) {
-            // Pipelined requests wait behind this one: it joins their batch.
-            Some(big) if !io.rbuf.is_empty() && wbuf.len() + big.len() <= FLUSH_AT => {
-                wbuf.extend_from_slice(&big);
-                Ok(())
+        let big = encode_response(&mut self.wbuf, resp, reply.head_only, connection);
+        let (keep_alive, stall) = (reply.keep_alive, self.ctx.config.timeouts.write);
+        async move {
+            let wbuf = &mut self.wbuf;
+            let result = match big {
+                // Pipelined requests wait behind this one: it joins their batch.
+                Some(big) if !io.rbuf.is_empty() && wbuf.len() + big.len() <= FLUSH_AT => {
+                    wbuf.extend_from_slice(&big);
+                    Ok(())
+                }
+                Some(big) => Box::pin(io.write_head_body(wbuf, big, stall)).await,
+                None if wbuf.len() >= FLUSH_AT => io.flush(wbuf, stall).await,
+                None => Ok(()),
+            };
+            let mut sent = Sent::start();
+            sent.bytes = bytes;
+            Done {
+                sent: sent.ended(result.map_err(SendError::from)),
+                kind: metrics::Kind::Bytes,
+                keep_alive,
             }
-            Some(big) => Box::pin(io.write_head_body(wbuf, big, stall)).await,
-            None if wbuf.len() >= FLUSH_AT => io.flush(wbuf, stall).await,
-            None => Ok(()),
-        };
-        (
-            sent.ended(result.map_err(SendError::from)),
-            Some((io, reply.keep_alive)),
-        )
+        }
     }
 
     /// A streamed body: its head, then chunks (or raw bytes, ended by closing, for HTTP/1.0).
     /// A HEAD request's stream is never polled.
-    async fn send_stream(
-        &mut self,
-        mut io: Io,
+    fn send_stream<'a>(
+        &'a mut self,
+        io: &'a mut Io,
         mut resp: Response,
         encoder: Option<Encoder>,
         reply: &Reply,
         entry: &mut Option<Entry<'_>>,
-    ) -> (Sent, Option<(Io, bool)>) {
+    ) -> impl Future<Output = Done> + use<'a, 'c> {
         let Body::Stream(body) = std::mem::take(resp.body_mut()) else {
             unreachable!("sent as a stream because its body is one")
         };
@@ -554,67 +556,85 @@ impl Conn<'_> {
         note(entry, resp.status_code(), 0);
         let connection = connection_header(reply.version, keep_alive);
         encode_with_length(&mut self.wbuf, resp, Some(framing.kind()), true, connection);
-        if !with_body {
-            drop(body);
-            return (Sent::start(), Some((io, keep_alive)));
+        let body = with_body.then_some(body);
+        async move {
+            let sent = match body {
+                Some(body) => {
+                    let (pool, stall) = (&self.ctx.pool, self.ctx.config.timeouts.write);
+                    send_stream(io, &mut self.wbuf, body, framing, encoder, pool, stall).await
+                }
+                None => Sent::start(),
+            };
+            Done {
+                sent,
+                kind: metrics::Kind::Stream,
+                keep_alive,
+            }
         }
-        let (pool, stall) = (&self.ctx.pool, self.ctx.config.timeouts.write);
-        let sent = send_stream(&mut io, &mut self.wbuf, body, framing, encoder, pool, stall).await;
-        (sent, Some((io, keep_alive)))
     }
 
     /// A file body: resolved for the request unless middleware saw it resolved (a file
     /// response middleware made), then sent from memory, or its extents by the transport.
-    async fn send_file(
-        &mut self,
-        io: Io,
+    fn send_file<'a, 'e>(
+        &'a mut self,
+        io: &'a mut Io,
         resp: Response,
-        reply: &Reply,
-        entry: &mut Option<Entry<'_>>,
-    ) -> (Sent, Option<(Io, bool)>, metrics::Kind) {
+        reply: &'a Reply,
+        entry: &'a mut Option<Entry<'e>>,
+    ) -> impl Future<Output = Done> + use<'a, 'c, 'e> {
         let ctx = self.ctx;
         let compress = (ctx.api.compression.as_ref())
             .filter(|_| !reply.no_compress)
             .map(|c| (c, reply.kept.accept_encoding.as_deref()));
         let (head, method) = (&reply.kept.head, &reply.kept.method);
         let (allow, settings) = (ctx.allow, &ctx.site.files);
-        let ready = files::ready_file(resp, head, method, allow, settings, compress);
-        match Box::pin(ready).await {
-            // A file response made by middleware, refused only now.
-            Prepared::Done(resp) => {
-                let resp = ctx.api.shape_error(resp);
-                let (sent, io) = self.send_bytes(io, resp, reply, entry).await;
-                (sent, io, metrics::Kind::Bytes)
-            }
-            Prepared::Stream(resp, stream) => {
-                let (sent, io) = Box::pin(self.send_extents(io, resp, stream, reply, entry)).await;
-                (sent, io, metrics::Kind::File)
+        let ready = Box::pin(files::ready_file(
+            resp, head, method, allow, settings, compress,
+        ));
+        async move {
+            match ready.await {
+                // A file response made by middleware, refused only now.
+                Prepared::Done(resp) => {
+                    let resp = ctx.api.shape_error(resp);
+                    self.send_bytes(io, resp, reply, entry).await
+                }
+                Prepared::Stream(resp, stream) => {
+                    let send = self.send_extents(io, resp, stream, reply, entry);
+                    Box::pin(send).await
+                }
             }
         }
     }
 
     /// The head of a file answer, then its extents (not for HEAD).
-    async fn send_extents(
-        &mut self,
-        mut io: Io,
+    fn send_extents<'a>(
+        &'a mut self,
+        io: &'a mut Io,
         resp: Response,
         stream: FileStream,
         reply: &Reply,
         entry: &mut Option<Entry<'_>>,
-    ) -> (Sent, Option<(Io, bool)>) {
+    ) -> impl Future<Output = Done> + use<'a, 'c> {
         note(entry, resp.status_code(), 0);
         let connection = connection_header(reply.version, reply.keep_alive);
         let framing = Some(BodyKind::Length(stream.len));
         encode_with_length(&mut self.wbuf, resp, framing, true, connection);
-        let stall = self.ctx.config.timeouts.write;
-        let sent = if reply.head_only {
-            let flushed = io.flush(&mut self.wbuf, stall).await;
-            Sent::start().ended(flushed.map_err(SendError::from))
-        } else {
-            let how = self.ctx.config.file_sending;
-            send_file(&mut io, &mut self.wbuf, stream, how, &self.ctx.pool, stall).await
-        };
-        (sent, Some((io, reply.keep_alive)))
+        let (head_only, keep_alive) = (reply.head_only, reply.keep_alive);
+        async move {
+            let stall = self.ctx.config.timeouts.write;
+            let sent = if head_only {
+                let flushed = io.flush(&mut self.wbuf, stall).await;
+                Sent::start().ended(flushed.map_err(SendError::from))
+            } else {
+                let how = self.ctx.config.file_sending;
+                send_file(io, &mut self.wbuf, stream, how, &self.ctx.pool, stall).await
+            };
+            Done {
+                sent,
+                kind: metrics::Kind::File,
+                keep_alive,
+            }
+        }
     }
 
     /// Answers a request no handler runs for (404, 405, OPTIONS, 501): the unread body is
@@ -665,6 +685,32 @@ impl Conn<'_> {
     }
 }
 
+/// What [`Conn::take_body`] made of a request's body.
+enum Taken {
+    /// The body for the request, and where the socket is meanwhile.
+    Body(RequestBody, Lent),
+    /// Refused, answered with a 413 of this body length: close.
+    TooLarge(Io, u64),
+}
+
+/// Whether the request's body stays on the socket for the handler to read ([`Conn::take_body`]'s
+/// last case): neither absent, nor refused at once, nor already in the buffer.
+fn body_on_socket(head: &Head, io: &Io, limit: u64, routed: &Routed) -> bool {
+    match head.body {
+        BodyKind::Length(0) | BodyKind::CloseDelimited => false,
+        BodyKind::Length(n) if n > limit && routed.chain.is_empty() => false,
+        BodyKind::Length(n) => (io.rbuf.len() as u64) < n,
+        BodyKind::Chunked => true,
+    }
+}
+
+/// What a body's send did, what kind of body it was, and whether the connection goes on.
+struct Done {
+    sent: Sent,
+    kind: metrics::Kind,
+    keep_alive: bool,
+}
+
 /// Why no head was read.
 enum Unread {
     /// It was answered with an error (in the write buffer): flush it and close.
@@ -678,26 +724,6 @@ impl Unread {
         match self {
             Unread::Answered => After::Close(io),
             Unread::Gone => After::Drop,
-        }
-    }
-}
-
-/// Why a request's body was not taken.
-enum Refused {
-    /// Announced over the limit: answered (a 413 of this body length), then close.
-    TooLarge(Io, u64),
-    /// The socket is gone.
-    Gone,
-}
-
-impl Refused {
-    fn noted(self, entry: &mut Option<Entry<'_>>, _api: &Api) -> After {
-        match self {
-            Refused::TooLarge(io, len) => {
-                note(entry, StatusCode::PAYLOAD_TOO_LARGE, len);
-                After::Close(io)
-            }
-            Refused::Gone => After::Drop,
         }
     }
 }
@@ -737,8 +763,12 @@ async fn drive<F: Future<Output = Response>>(
     match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
         Poll::Ready(resp) => Some(resp),
         Poll::Pending => {
-            // The handler waits: let earlier pipelined answers go meanwhile.
-            io.flush(wbuf, stall).await.ok()?;
+            // The handler waits: let earlier pipelined answers go meanwhile. On the heap: it is
+            // needed only when a handler waits behind pipelined answers, and inline its future
+            // would be part of every connection's, idle or not.
+            if !wbuf.is_empty() {
+                Box::pin(io.flush(wbuf, stall)).await.ok()?;
+            }
             Some(fut.await)
         }
     }
