@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ringbolt::{Api, Config, Driver, Error, Request, Server, ServerHandle, StatusCode};
 
-/// Runs each case once per driver: `mod name { fn uring(); fn epoll(); }`.
+/// Runs each case once per driver: `mod name { fn uring(); fn epoll(); }`. Attributes before
+/// a case (`#[cfg(feature = "compress")]`) go on its module.
 #[macro_export]
 macro_rules! on_both_drivers {
-    ($(fn $name:ident($d:ident: Driver) $body:block)*) => {$(
+    ($($(#[$attr:meta])* fn $name:ident($d:ident: Driver) $body:block)*) => {$(
+        $(#[$attr])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;

@@ -473,6 +473,7 @@ on_both_drivers! {
         }
     }
 
+    #[cfg(feature = "compress")]
     fn compressed_mid_size_files_stay_in_memory(driver: Driver) {
         // A file the app compresses on the fly is encoded from its bytes, past the line too.
         let fx = fixture();
