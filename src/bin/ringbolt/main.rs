@@ -1,10 +1,15 @@
-//! The `ringbolt` binary: serves the embedded demo app.
+//! The `ringbolt` binary: serves the demo app ([`demo`]), or a directory (`serve DIR`).
 
 use std::process::ExitCode;
 
 use ringbolt::Limits;
 use ringbolt::{AccessLog, Compression, Config, FileCache, ServerBuilder, Timeouts};
 
+mod demo;
+// The benchmark routes, which the demo serves too (shared by source with the benchmark apps
+// and the tests).
+#[path = "../../../benches/routes/mod.rs"]
+mod routes;
 mod settings;
 
 use settings::{Cli, Command, LogFormat, Switch};
@@ -90,7 +95,7 @@ fn main() -> ExitCode {
         None => {
             let media = match cli.media_dir.clone() {
                 Some(dir) => dir,
-                None => match ringbolt::demo::sample_media() {
+                None => match demo::sample_media() {
                     Ok(dir) => {
                         tracing::info!(dir = %dir.display(), "demo media (generated samples)");
                         dir
@@ -102,7 +107,7 @@ fn main() -> ExitCode {
                 },
             };
             (
-                ringbolt::demo::app_with_media(&media),
+                demo::app_with_media(&media),
                 media,
                 "the demo app".to_owned(),
             )
