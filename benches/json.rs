@@ -2,7 +2,12 @@
 //! the seed dict and a 3.5 KiB document. `cargo bench --bench json`
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
-use ringbolt::demo::{BigJson, Greeting};
+
+// The values the benchmark routes encode (`/json`, `/bigjson`), shared by source.
+#[path = "routes/mod.rs"]
+mod routes;
+
+use routes::{BigJson, Greeting};
 
 fn encode(c: &mut Criterion) {
     let small = Greeting::seed();

@@ -13,6 +13,10 @@ use ringbolt::{
     AccessFormat, AccessLog, Api, Driver, FileCache, FileSending, Next, Request, Server,
 };
 
+// The benchmark routes, shared by source with the demo, the stress app and the tests.
+#[path = "../benches/routes/mod.rs"]
+mod routes;
+
 #[derive(Debug, Parser)]
 struct Args {
     /// Address to listen on.
@@ -65,8 +69,8 @@ fn main() -> std::io::Result<()> {
         .init();
     let args = Args::parse();
     let mut api = Api::new();
-    ringbolt::demo::bench_routes(&mut api);
-    ringbolt::demo::bench_stream_routes(&mut api);
+    routes::bench_routes(&mut api);
+    routes::bench_stream_routes(&mut api);
     if args.compress {
         api.compression(Some(ringbolt::Compression::default()));
     }
@@ -81,7 +85,7 @@ fn main() -> std::io::Result<()> {
     }
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
-        ringbolt::demo::files_mount(&mut api, dir);
+        routes::files_mount(&mut api, dir);
         builder = builder.allow_dir(dir.clone());
     }
     builder

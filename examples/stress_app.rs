@@ -27,6 +27,10 @@ use futures_util::{StreamExt, stream};
 use ringbolt::fs::UploadDir;
 use ringbolt::{Api, Compression, Driver, Error, Request, Server, StreamingResponse};
 
+// The benchmark routes, shared by source with the demo, the bench app and the tests.
+#[path = "../benches/routes/mod.rs"]
+mod routes;
+
 #[derive(Debug, Parser)]
 struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -56,7 +60,7 @@ fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut api = Api::new();
     api.compression(args.compression.then(Compression::default));
-    ringbolt::demo::bench_routes(&mut api);
+    routes::bench_routes(&mut api);
     api.get("/stream-sync", |_req: Request| async {
         StreamingResponse::from_iter((0..100).map(|i| format!("chunk {i}\n")))
             .media_type("text/plain")
@@ -117,7 +121,7 @@ fn main() -> std::io::Result<()> {
     .body_limit(1 << 30);
     let mut builder = Server::builder();
     if let Some(dir) = &args.files {
-        ringbolt::demo::files_mount(&mut api, dir);
+        routes::files_mount(&mut api, dir);
         builder = builder.allow_dir(dir.clone());
     }
     builder

@@ -513,7 +513,7 @@ mod tests {
     use super::*;
     use crate::body::RequestBody;
     use crate::http::{Limits, Status, parse_head};
-    use crate::response::{IntoResponse, Json, PlainText};
+    use crate::response::{Json, PlainText};
     use crate::{Next, StatusCode};
 
     /// An app with the routes `build` adds, frozen as the server freezes it.
@@ -784,6 +784,7 @@ mod tests {
     #[cfg(feature = "compress")]
     #[test]
     fn a_body_is_compressed_as_the_request_accepts() {
+        use crate::response::IntoResponse;
         let api = app(|api| {
             api.compression(Some(crate::Compression::default()));
         });

@@ -142,8 +142,6 @@ mod api;
 mod blocking;
 mod body;
 pub mod compress;
-#[doc(hidden)]
-pub mod demo;
 mod dispatch;
 mod error;
 pub mod escape;

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ringbolt::{Api, Config, Driver, Error, Request, Server, ServerHandle, StatusCode};
 
-/// Runs each case once per driver: `mod name { fn uring(); fn epoll(); }`.
+/// Runs each case once per driver: `mod name { fn uring(); fn epoll(); }`. Attributes before
+/// a case (`#[cfg(feature = "compress")]`) go on its module.
 #[macro_export]
 macro_rules! on_both_drivers {
-    ($(fn $name:ident($d:ident: Driver) $body:block)*) => {$(
+    ($($(#[$attr:meta])* fn $name:ident($d:ident: Driver) $body:block)*) => {$(
+        $(#[$attr])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -29,10 +31,15 @@ macro_rules! on_both_drivers {
     )*};
 }
 
+// The benchmark routes (`/plaintext`, `/json`, `/data`, `/bigjson`, the stream routes, the
+// file mount), shared by source with the demo and the benchmark apps.
+#[path = "../../benches/routes/mod.rs"]
+pub mod routes;
+
 /// The routes the tests talk to.
 pub fn test_api() -> Api {
     let mut api = Api::new();
-    ringbolt::demo::bench_routes(&mut api);
+    routes::bench_routes(&mut api);
     api.post("/echo", echo);
     api.put("/echo", echo);
     api.post("/small", echo).body_limit(16);

@@ -78,7 +78,7 @@ on_both_drivers! {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("f.bin"), vec![7u8; 300_000]).unwrap();
         let mut api = test_api();
-        ringbolt::demo::bench_stream_routes(&mut api);
+        crate::routes::bench_stream_routes(&mut api);
         let root = dir.clone();
         api.get("/f/{name}", move |req: ringbolt::Request| {
             let path = root.join(req.param_str("name").unwrap_or_default().as_ref());

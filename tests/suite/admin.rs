@@ -15,7 +15,7 @@ use ringbolt::Driver;
 
 fn start_admin(driver: Driver, workers: usize) -> ringbolt::ServerHandle {
     let mut api = test_api();
-    ringbolt::demo::bench_stream_routes(&mut api);
+    crate::routes::bench_stream_routes(&mut api);
     let config = ringbolt::Config {
         bind: "127.0.0.1:0".parse().unwrap(),
         workers,

@@ -473,6 +473,7 @@ on_both_drivers! {
         }
     }
 
+    #[cfg(feature = "compress")]
     fn compressed_mid_size_files_stay_in_memory(driver: Driver) {
         // A file the app compresses on the fly is encoded from its bytes, past the line too.
         let fx = fixture();
@@ -851,7 +852,7 @@ on_both_drivers! {
     fn demo_file_routes(driver: Driver) {
         let fx = fixture();
         let media = fx.base.join("media");
-        ringbolt::demo::sample_media_in(&media).unwrap();
+        crate::demo::sample_media_in(&media).unwrap();
         let config = Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             workers: 1,
@@ -859,7 +860,7 @@ on_both_drivers! {
             allow_dirs: vec![media.clone()],
             ..Config::default()
         };
-        let s = ringbolt::ServerBuilder::config(config).spawn(ringbolt::demo::app_with_media(&media)).unwrap();
+        let s = ringbolt::ServerBuilder::config(config).spawn(crate::demo::app_with_media(&media)).unwrap();
         let a = s.local_addr();
         let r = get(a, "/download", "");
         assert_eq!(r.status, 200);

@@ -9,8 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::demo::front::{EXAMPLES, Example};
 use common::*;
-use ringbolt::demo::front::{EXAMPLES, Example};
 use ringbolt::{Config, Driver, ServerHandle};
 
 /// The guide's sections in its order (`responses.md`), as the page names them, after the
@@ -85,7 +85,7 @@ impl Demo {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let base = std::env::temp_dir().join(format!("ringbolt-front-{}-{n}", std::process::id()));
         let media = base.join("media");
-        ringbolt::demo::sample_media_in(&media).expect("sample media");
+        crate::demo::sample_media_in(&media).expect("sample media");
         let config = Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             workers: 1,
@@ -94,7 +94,7 @@ impl Demo {
             ..Config::default()
         };
         let server = ringbolt::ServerBuilder::config(config)
-            .spawn(ringbolt::demo::app_with_media(&media))
+            .spawn(crate::demo::app_with_media(&media))
             .expect("server starts");
         Demo {
             server,

@@ -11,6 +11,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+// The binary's demo app, checked over real sockets (`responses`, `front_page`, `files`,
+// `streams`). It names the benchmark routes `crate::routes`, as the binary does. Each module
+// uses a part of it, some parts only with features.
+#[allow(dead_code)]
+#[path = "../../src/bin/ringbolt/demo.rs"]
+mod demo;
+use common::routes;
+
 mod access_log;
 mod admin;
 mod blocking;

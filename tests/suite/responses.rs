@@ -7,7 +7,7 @@ use common::*;
 use ringbolt::{Api, Driver, Json, Redirect, Request, Response};
 
 fn demo(driver: Driver) -> ringbolt::ServerHandle {
-    start_api(driver, ringbolt::demo::app())
+    start_api(driver, crate::demo::app())
 }
 
 fn get(addr: std::net::SocketAddr, method: &str, path: &str) -> Resp {

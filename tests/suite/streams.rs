@@ -34,7 +34,7 @@ impl Drop for DropMark {
 
 fn app(probe: &Arc<Probe>) -> Api {
     let mut api = Api::new();
-    ringbolt::demo::stream_routes(&mut api);
+    crate::demo::stream_routes(&mut api);
     api.get("/async", |_req: Request| async {
         let items: Vec<Bytes> = vec![
             "one\n".into(),

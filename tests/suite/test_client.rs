@@ -15,8 +15,8 @@ use ringbolt::{Api, Compression, Driver, FileResponse, Json, Request, StatusCode
 fn app(file: PathBuf) -> Api {
     let mut api = Api::new();
     api.compression(Some(Compression::default()));
-    ringbolt::demo::bench_routes(&mut api);
-    ringbolt::demo::bench_stream_routes(&mut api);
+    crate::routes::bench_routes(&mut api);
+    crate::routes::bench_stream_routes(&mut api);
     api.post("/echo", |mut req: Request| async move { req.body().await })
         .body_limit(64);
     api.post("/notes", |mut req: Request| async move {

@@ -1,4 +1,4 @@
-//! The `ringbolt` binary: serves the embedded demo app.
+//! The `ringbolt` binary: serves the demo app ([`demo`]), or a directory (`serve DIR`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use ringbolt::Limits;
 use ringbolt::{AccessLog, Compression, Config, FileCache, ServerBuilder, Timeouts};
 
+mod demo;
+// The benchmark routes, which the demo serves too (shared by source with the benchmark apps
+// and the tests).
+#[path = "../../../benches/routes/mod.rs"]
+mod routes;
 mod settings;
 
 use settings::{Cli, Command, LogFormat, Opts, Switch};
@@ -125,7 +130,7 @@ fn static_site(command: Command) -> Served {
 fn demo_app(cli: &Opts) -> Result<Served, ExitCode> {
     let media = match cli.media_dir.clone() {
         Some(dir) => dir,
-        None => match ringbolt::demo::sample_media() {
+        None => match demo::sample_media() {
             Ok(dir) => {
                 tracing::info!(dir = %dir.display(), "demo media (generated samples)");
                 dir
@@ -137,7 +142,7 @@ fn demo_app(cli: &Opts) -> Result<Served, ExitCode> {
         },
     };
     Ok((
-        ringbolt::demo::app_with_media(&media),
+        demo::app_with_media(&media),
         media,
         "the demo app".to_owned(),
     ))

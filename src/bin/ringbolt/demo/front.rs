@@ -4,15 +4,13 @@
 //! `/async-stream` with `fetch`, so a browser shows the streams as they arrive.
 //!
 //! One table, [`EXAMPLES`], is both the page's list and what the tests check against the
-//! router. The page is `templates/demo/front.html`, compiled in and rendered by ringbolt's
-//! own templates (feature `templates`); without the feature `/` answers the same list as
-//! plain text. This module owns the table and `/`, not the routes the table names (those
-//! are the rest of [`demo`](super)).
+//! router. The page is `front.html` beside this file, compiled in and rendered by ringbolt's
+//! own templates (feature `templates`); without the feature (the test suite's lean run) `/`
+//! answers the same list as plain text. This module owns the table and `/`, not the routes
+//! the table names (those are the rest of [`demo`](super) and the benchmark routes).
 
-use http::Method;
+use ringbolt::{Method, Request};
 use serde::Serialize;
-
-use crate::Request;
 
 /// The template's name in the demo's engine.
 #[cfg(feature = "templates")]
@@ -20,7 +18,7 @@ pub const TEMPLATE_NAME: &str = "demo/front.html";
 
 /// The page's template, compiled into the binary so the demo runs from any directory.
 #[cfg(feature = "templates")]
-pub const TEMPLATE: &str = include_str!("../../templates/demo/front.html");
+pub const TEMPLATE: &str = include_str!("front.html");
 
 /// Where the `curl` lines point when the request names no usable host.
 const DEFAULT_ORIGIN: &str = "127.0.0.1:8000";
@@ -398,9 +396,9 @@ fn parts(origin: &str) -> Vec<Part> {
 
 /// `GET /`: the page, rendered from [`TEMPLATE`].
 #[cfg(feature = "templates")]
-pub async fn front_page(req: Request) -> crate::templates::Render {
+pub async fn front_page(req: Request) -> ringbolt::templates::Render {
     let sections = parts(origin(&req));
-    crate::templates::render(
+    ringbolt::templates::render(
         &req,
         TEMPLATE_NAME,
         serde_json::json!({ "sections": sections }),
@@ -409,11 +407,13 @@ pub async fn front_page(req: Request) -> crate::templates::Render {
 
 /// `GET /`: the list as plain text (the page needs the `templates` feature).
 #[cfg(not(feature = "templates"))]
-pub async fn front_page(req: Request) -> crate::PlainText {
-    crate::PlainText::new(listing(origin(&req)))
+pub async fn front_page(req: Request) -> ringbolt::PlainText {
+    ringbolt::PlainText::new(listing(origin(&req)))
 }
 
-/// The examples as plain text: one block per section, one line per example and its `curl`.
+/// The examples as plain text: one block per section, one line per example and its `curl`
+/// (`/` without the `templates` feature, which the binary always has).
+#[cfg(any(test, not(feature = "templates")))]
 pub fn listing(origin: &str) -> String {
     let mut out = String::from("ringbolt demo: every example of the Responses guide\n");
     for part in parts(origin) {

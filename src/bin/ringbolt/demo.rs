@@ -1,76 +1,40 @@
-//! The embedded demo app: what `cargo run --release` serves. Every example of the
-//! "Responses" guide, at the routes of the reference app, answering what the reference
-//! answers on the wire (where the reference is wrong, what RFC 9110 says). The template
-//! route and compression are there with the `templates` and `compress` features (the
-//! binary has both). `GET /` lists them all ([`front`]).
+//! The demo app: what `cargo run --release` serves. Every example of the "Responses" guide,
+//! at the routes of the reference app, answering what the reference answers on the wire
+//! (where the reference is wrong, what RFC 9110 says), with the benchmark routes beside them.
+//! `GET /` lists them all ([`front`]). This module owns the demo's routes, its sample media
+//! and the app they make; it uses ringbolt's public API only.
+//!
+//! The binary declares it (`mod demo`), and so does the test suite, by path, to check it over
+//! real sockets. Both declare the benchmark routes (`benches/routes/mod.rs`) as
+//! `crate::routes`. The binary has every feature; the `templates` and `compress` switches
+//! here are for the test suite, which also runs without them (`/render-page` and
+//! compression are then not there, and `/` answers plain text).
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
-use http::header::CONTENT_TYPE;
+#[cfg(feature = "compress")]
+use ringbolt::Compression;
+#[cfg(feature = "templates")]
+use ringbolt::templates::{Render, Templates, render};
+use ringbolt::time::sleep;
+use ringbolt::{
+    Api, Bytes, Cookie, Error, File, FileResponse, HeaderValue, Html, Json, JsonResponse,
+    PlainText, Redirect, Request, Response, SameSite, StatusCode, StreamingResponse,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[cfg(feature = "compress")]
-use crate::Compression;
-#[cfg(feature = "templates")]
-use crate::templates::{Render, Templates, render};
-use crate::{
-    Api, Cookie, Error, File, FileResponse, Html, Json, JsonResponse, PlainText, Redirect, Request,
-    Response, SameSite, StatusCode, StreamingResponse,
-};
+use crate::routes::{bench_routes, files_mount, hidden};
 
+// Named by path so that the suite's `#[path]` include finds it too (a module file loaded by
+// path looks for its children beside itself, not in `demo/`).
+#[path = "demo/front.rs"]
 pub mod front;
 
 /// The demo's template, compiled into the binary so the demo runs from any directory.
 #[cfg(feature = "templates")]
-const PAGE_HTML: &str = include_str!("../templates/myapp/page.html");
-
-/// `{"message":"Hello","count":42}`: the seed's JSON example.
-#[derive(Debug, Clone, Serialize)]
-pub struct Greeting {
-    message: &'static str,
-    count: u32,
-}
-
-impl Greeting {
-    /// The seed's value.
-    pub fn seed() -> Self {
-        Greeting {
-            message: "Hello",
-            count: 42,
-        }
-    }
-}
-
-/// One entry of [`BigJson`].
-#[derive(Debug, Clone, Serialize)]
-pub struct BigItem {
-    id: u32,
-    name: String,
-    tags: [&'static str; 3],
-}
-
-/// A 3.5 KiB JSON document: 60 items with an id, a name and three tags.
-#[derive(Debug, Clone, Serialize)]
-pub struct BigJson {
-    items: Vec<BigItem>,
-}
-
-impl BigJson {
-    /// The document (`{"items":[{"id":0,"name":"item-0","tags":["alpha","beta","gamma"]},…]}`).
-    pub fn seed() -> Self {
-        let items = (0..60)
-            .map(|id| BigItem {
-                id,
-                name: format!("item-{id}"),
-                tags: ["alpha", "beta", "gamma"],
-            })
-            .collect();
-        BigJson { items }
-    }
-}
+const PAGE_HTML: &str = include_str!("../../../templates/myapp/page.html");
 
 /// The validation example's model.
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,35 +44,7 @@ struct User {
     email: String,
 }
 
-// ---------------------------------------------------------------- benchmark routes
-
-async fn plaintext(_req: Request) -> &'static str {
-    "Hello, World!"
-}
-
-async fn json(_req: Request) -> Json<Greeting> {
-    Json(Greeting::seed())
-}
-
-async fn big_json(_req: Request) -> Json<&'static BigJson> {
-    static BIG: std::sync::LazyLock<BigJson> = std::sync::LazyLock::new(BigJson::seed);
-    Json(&BIG)
-}
-
-/// Registers the benchmark routes on `api`: `/plaintext`, `/json` and `/data` (the seed's
-/// JSON), `/bigjson` (3.5 KiB of JSON, encoded per request).
-pub fn bench_routes(api: &mut Api) {
-    api.get("/plaintext", plaintext);
-    api.get("/json", json);
-    api.get("/data", get_data);
-    api.get("/bigjson", big_json);
-}
-
 // ---------------------------------------------------------------- JSON
-
-async fn get_data(_req: Request) -> Json<Greeting> {
-    Json(Greeting::seed())
-}
 
 async fn get_items(_req: Request) -> serde_json::Value {
     json!([{"id": 1}, {"id": 2}])
@@ -191,7 +127,7 @@ async fn cookies(_req: Request) -> JsonResponse {
                 .http_only(true)
                 .secure(true)
                 .same_site(SameSite::Lax)
-                .max_age(crate::cookie::time::Duration::hours(1)),
+                .max_age(ringbolt::cookie::time::Duration::hours(1)),
         )
         .set_cookie(Cookie::build(("theme", "dark")).path("/"))
         .delete_cookie("old")
@@ -253,13 +189,10 @@ async fn echo(mut req: Request) -> Result<Response, Error> {
         .unwrap_or("application/octet-stream")
         .to_owned();
     let body: Bytes = req.body().await?;
-    let mut resp = Response::new(StatusCode::OK);
-    match http::HeaderValue::from_str(&content_type) {
-        Ok(v) => resp.insert_header(CONTENT_TYPE, v),
-        Err(_) => return Err(Error::bad_request("Invalid Content-Type")),
+    match HeaderValue::from_str(&content_type) {
+        Ok(v) => Ok(Response::with_body(StatusCode::OK, v, body)),
+        Err(_) => Err(Error::bad_request("Invalid Content-Type")),
     }
-    resp.set_body(crate::Body::Bytes(body));
-    Ok(resp)
 }
 
 // ---------------------------------------------------------------- files
@@ -330,32 +263,6 @@ pub fn file_routes(api: &mut Api, media: &std::path::Path) {
     files_mount(api, media);
 }
 
-/// Registers `GET /files/{*path}`: `FileResponse` of the path beneath `dir` (which must be in
-/// the server's allow-list; the allow-list, not this route, keeps requests inside it). Names
-/// with a segment that starts with `.` (`.env`, `.git/config`) are 404, as `StaticDir` hides
-/// them.
-pub fn files_mount(api: &mut Api, dir: &std::path::Path) {
-    let root = dir.to_path_buf();
-    api.get("/files/{*path}", move |req: Request| {
-        let rel = req.param_str("path").unwrap_or_default();
-        let hidden = hidden(&rel);
-        let path = root.join(rel.trim_start_matches('/'));
-        async move {
-            if hidden {
-                return Err(Error::not_found());
-            }
-            Ok(FileResponse::new(path))
-        }
-    });
-}
-
-/// Whether a relative name has a segment that names a dotfile or a dot-directory (`.` and
-/// `..` are left to the allow-list, which refuses a path that leaves the directory: 403).
-fn hidden(rel: &str) -> bool {
-    rel.split('/')
-        .any(|segment| segment.starts_with('.') && segment != "." && segment != "..")
-}
-
 /// The whole demo app, with its file routes serving `media`.
 pub fn app_with_media(media: &std::path::Path) -> Api {
     let mut api = app();
@@ -364,40 +271,6 @@ pub fn app_with_media(media: &std::path::Path) -> Api {
 }
 
 // ---------------------------------------------------------------- streams
-
-/// Registers the benchmark stream routes: `/stream` (100 chunks `chunk {i}\n`, text/plain)
-/// and `/sse` (100 events `data: message-{i}\n\n`), both from async streams with every item
-/// ready at once.
-pub fn bench_stream_routes(api: &mut Api) {
-    api.get("/stream", |_req: Request| async {
-        StreamingResponse::new(stream::iter((0..100).map(|i| format!("chunk {i}\n"))))
-            .media_type("text/plain")
-    });
-    api.get("/sse", |_req: Request| async {
-        StreamingResponse::new(stream::iter(
-            (0..100).map(|i| format!("data: message-{i}\n\n")),
-        ))
-        .media_type("text/event-stream")
-    });
-    // The same bodies from items made once: what the server costs without the app's
-    // formatting (each item is a `&'static str`, written without a copy of its own).
-    static READY: std::sync::LazyLock<[Vec<&'static str>; 2]> = std::sync::LazyLock::new(|| {
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        [
-            (0..100).map(|i| leak(format!("chunk {i}\n"))).collect(),
-            (0..100)
-                .map(|i| leak(format!("data: message-{i}\n\n")))
-                .collect(),
-        ]
-    });
-    api.get("/stream-ready", |_req: Request| async {
-        StreamingResponse::new(stream::iter(READY[0].iter().copied())).media_type("text/plain")
-    });
-    api.get("/sse-ready", |_req: Request| async {
-        StreamingResponse::new(stream::iter(READY[1].iter().copied()))
-            .media_type("text/event-stream")
-    });
-}
 
 /// A stream of `n` items made by `item(i)`, with a pause of `every` after each (the seed's
 /// "yield, then sleep" generators: the end of the body follows the last pause).
@@ -410,7 +283,7 @@ fn ticking<T: 'static>(
         let out = (i < n).then(|| item(i));
         async move {
             if i > 0 {
-                monoio::time::sleep(every).await;
+                sleep(every).await;
             }
             out.map(|o| (o, i + 1))
         }
@@ -422,7 +295,7 @@ fn ticking<T: 'static>(
 fn paced<I: Iterator + 'static>(iter: I, every: Duration) -> impl Stream<Item = I::Item> {
     stream::unfold((iter, false), move |(mut iter, pause)| async move {
         if pause {
-            monoio::time::sleep(every).await;
+            sleep(every).await;
         }
         iter.next().map(|item| (item, (iter, true)))
     })
@@ -446,7 +319,7 @@ pub fn stream_routes(api: &mut Api) {
     });
     api.get("/async-stream", |_req: Request| async {
         let items = stream::iter(0..10).then(|i| async move {
-            monoio::time::sleep(Duration::from_millis(100)).await;
+            sleep(Duration::from_millis(100)).await;
             format!("data: {i}\n\n")
         });
         StreamingResponse::new(items).media_type("text/event-stream")
@@ -483,7 +356,7 @@ pub fn stream_routes(api: &mut Api) {
         let guard = Cleanup("/sse-with-cleanup");
         let start = stream::once(async { "data: START\n\n".to_owned() });
         let chunks = stream::iter(0..100).then(|i| async move {
-            monoio::time::sleep(Duration::from_millis(100)).await;
+            sleep(Duration::from_millis(100)).await;
             format!("data: chunk-{i}\n\n")
         });
         let end = stream::once(async { "data: END\n\n".to_owned() });
