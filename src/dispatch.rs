@@ -85,9 +85,10 @@ fn path_str<'b>(head: &Head, buf: &'b [u8]) -> Option<&'b str> {
     std::str::from_utf8(&buf[head.path.clone()]).ok()
 }
 
-/// The response to a routed request: its middleware and handler run (a panic is a 500),
-/// the route's options applied, a file body resolved. `too_large`: the body is over the
-/// route's limit (the handler never runs; 413). `end` is the connection's reusable chain end.
+/// Starts the answer to a routed request: its handler, or its middleware chain around its
+/// end, with panics contained (a 500). `too_large`: the body is over the route's limit (the
+/// handler never runs; 413). `end` is the connection's reusable chain end. The returned
+/// [`Run`] is the future to drive; what it gives goes to [`finish`] with the [`Answer`].
 pub(crate) fn answer(
     routed: Routed,
     request: Request,
@@ -95,38 +96,46 @@ pub(crate) fn answer(
     kept: &Kept,
     site: &Site,
     end: &mut Option<Rc<ChainEnd>>,
-) -> Answer {
+) -> (Run, Answer) {
     match routed.target {
         Target::Endpoint(e, _) if routed.chain.is_empty() => {
-            Answer::Direct(guarded(|| e.handler.call(request)), e)
+            (guarded(|| e.handler.call(request)), Answer::Direct(e))
         }
         target => {
             let end = ChainEnd::reuse(end, target, too_large, kept, site);
-            Answer::Chained(chained(routed.chain, end, request))
+            (chained(routed.chain, end, request), Answer::Chained)
         }
     }
 }
 
-/// A request's answer on its way: the handler's future, or the chain's.
+/// Whose response a [`Run`] gives: a handler's, called directly (its route's options still
+/// to apply), or a chain's (whose end applied them).
+#[derive(Clone, Copy)]
 pub(crate) enum Answer {
-    Direct(Run, &'static Endpoint),
-    Chained(Run),
+    Direct(&'static Endpoint),
+    Chained,
 }
 
-impl Answer {
-    /// The response, ready to send.
-    pub(crate) async fn response(self, kept: &Kept, site: &Site) -> Response {
-        match self {
-            Answer::Direct(run, e) => {
-                let resp = finish_response(run.await, e);
-                if matches!(resp.body(), Body::File(_)) {
-                    Box::pin(file_answer(resp, e.no_compress, kept, site)).await
-                } else {
-                    resp
-                }
+/// What a response needs before it is sent.
+pub(crate) enum Finished {
+    /// Nothing more: it is ready.
+    Ready(Response),
+    /// A file body to resolve for the request ([`file_answer`]) with this route's options.
+    File(Response, &'static Endpoint),
+}
+
+/// The response a [`Run`] gave, checked, with its route's options applied.
+pub(crate) fn finish(resp: Response, answer: Answer) -> Finished {
+    match answer {
+        Answer::Direct(e) => {
+            let resp = finish_response(resp, e);
+            if matches!(resp.body(), Body::File(_)) {
+                Finished::File(resp, e)
+            } else {
+                Finished::Ready(resp)
             }
-            Answer::Chained(run) => checked(run.await),
         }
+        Answer::Chained => Finished::Ready(checked(resp)),
     }
 }
 
@@ -255,7 +264,7 @@ impl Kept {
 
 /// The response to a request with middleware: the chain around its end, with panics
 /// contained. The chain is started now; the future holds only what is left to wait for.
-/// (What middleware returns is checked as a handler's answer is: [`Answer::response`].)
+/// (What middleware returns is checked as a handler's answer is: [`finish`].)
 fn chained(chain: &'static [Arc<dyn Middleware>], end: Rc<ChainEnd>, request: Request) -> Run {
     middleware::Next::new(chain, end).run(request)
 }
@@ -336,7 +345,12 @@ impl middleware::End for ChainEnd {
 /// A handler's file response (the route's options applied) resolved for the request, so
 /// that middleware sees the status and headers that go out (a 304, a 206, a 416, a 404 for
 /// a missing file, a compressed small file).
-async fn file_answer(resp: Response, no_compress: bool, kept: &Kept, site: &Site) -> Response {
+pub(crate) async fn file_answer(
+    resp: Response,
+    no_compress: bool,
+    kept: &Kept,
+    site: &Site,
+) -> Response {
     let compress = site
         .api
         .compression
@@ -560,12 +574,18 @@ mod tests {
         let body = RequestBody::Empty;
         let request = Request::new(head, bytes, params, body, None, &api.states, site.allow);
         let mut end = None;
-        let answer = answer(routed, request, too_large, &kept, &site, &mut end);
+        let (run, answer) = answer(routed, request, too_large, &kept, &site, &mut end);
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
             .expect("a runtime");
-        api.shape_error(rt.block_on(answer.response(&kept, &site)))
+        let resp = rt.block_on(async {
+            match finish(run.await, answer) {
+                Finished::Ready(resp) => resp,
+                Finished::File(resp, e) => file_answer(resp, e.no_compress, &kept, &site).await,
+            }
+        });
+        api.shape_error(resp)
     }
 
     fn text(resp: &Response) -> String {

@@ -80,11 +80,19 @@ pub(crate) async fn prepare(
     req: &FileRequest<'_>,
     allow: &'static AllowList,
 ) -> Prepared {
-    let entry = match open(&spec, allow).await {
-        Ok(entry) => entry,
-        Err(refused) => return Prepared::Done(refused),
+    let opened = match &spec.located {
+        Some((root, rel)) => cache::open_in(allow, *root, rel).await,
+        None => cache::open(allow, &spec.path).await,
     };
-    let (entry, encoded) = select(&mut resp, &spec, req, allow, entry).await;
+    let entry = match opened {
+        Ok(entry) => entry,
+        Err(e) => return Prepared::Done(refused(&spec, &e)),
+    };
+    let (entry, encoded) = if spec.precompressed {
+        select(&mut resp, &spec, req, allow, entry).await
+    } else {
+        (entry, None)
+    };
     let len = entry.opened.meta.len();
     let (etag, etag_value) = match encoded {
         Some(coding) => entry.coded_etag(coding),
@@ -120,7 +128,21 @@ pub(crate) async fn prepare(
     if spec.memory_cap.is_some()
         || (!zero_copy && (plan.total <= SMALL_FILE || len <= cache::SMALL))
     {
-        return in_memory(resp, &spec, req, &entry, encoded, plan, len).await;
+        let bytes = match entry.contents() {
+            // The whole of a file the cache keeps: its bytes, shared.
+            Some(contents) if plan.full && contents.len() as u64 == len => contents,
+            _ => {
+                let pieces = whole_or(plan.pieces, plan.full, len);
+                match read_pieces(&entry, &pieces, plan.total).await {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
+                        return Prepared::Done(internal_error());
+                    }
+                }
+            }
+        };
+        return in_memory(resp, req, &entry, encoded, plan.full, bytes);
     }
     let pieces = match *req.method {
         // Same headers, no body, no read: the length is announced as it would be sent.
@@ -145,29 +167,23 @@ struct Plan {
     full: bool,
 }
 
-/// The file, through the open-file cache and the allow-list; a refusal as the client's
-/// answer (404, 403, 500), with the reason in the log.
-async fn open(spec: &FileBody, allow: &'static AllowList) -> Result<Rc<cache::Entry>, Response> {
-    let opened = match &spec.located {
-        Some((root, rel)) => cache::open_in(allow, *root, rel).await,
-        None => cache::open(allow, &spec.path).await,
-    };
-    opened.map_err(|e| {
-        let path = Escaped(spec.path.display());
-        match &e {
-            FsError::NoRoots => tracing::error!(
-                path = %path,
-                "file response refused: no allowed directories are configured \
-                 (Server::builder().allow_dir(DIR), or --allow DIR)"
-            ),
-            FsError::Io(err) => tracing::error!(path = %path, error = %err, "cannot open file"),
-            other => tracing::info!(path = %path, reason = %other, "file refused"),
-        }
-        Response::detail(e.status(), e.detail())
-    })
+/// A file the open-file cache and the allow-list refused, as the client's answer (404, 403,
+/// 500), with the reason in the log.
+fn refused(spec: &FileBody, e: &FsError) -> Response {
+    let path = Escaped(spec.path.display());
+    match e {
+        FsError::NoRoots => tracing::error!(
+            path = %path,
+            "file response refused: no allowed directories are configured \
+             (Server::builder().allow_dir(DIR), or --allow DIR)"
+        ),
+        FsError::Io(err) => tracing::error!(path = %path, error = %err, "cannot open file"),
+        other => tracing::info!(path = %path, reason = %other, "file refused"),
+    }
+    Response::detail(e.status(), e.detail())
 }
 
-/// The representation sent: a precompressed sibling (`x.js.br`, ...) the client accepts,
+/// The representation sent for a precompressed file: a sibling (`x.js.br`, ...) the client accepts,
 /// and that is not older than the file (see `sibling`), replaces the file itself. It is then
 /// the selected representation, with its own validators (a tag of its own,
 /// `meta::coded_etag`), and conditions and ranges apply to it, to its encoded bytes (RFC
@@ -180,9 +196,6 @@ async fn select(
     allow: &'static AllowList,
     entry: Rc<cache::Entry>,
 ) -> (Rc<cache::Entry>, Option<Coding>) {
-    if !spec.precompressed {
-        return (entry, None);
-    }
     compress::add_vary(resp.headers_mut());
     match sibling(spec, allow, req.accept_encoding, &entry).await {
         Some((coding, sib)) => (sib, Some(coding)),
@@ -344,31 +357,16 @@ fn multipart(
     }
 }
 
-/// The body as bytes, sent with the head: the cache's bytes of a whole small file, or the
-/// planned pieces read now (off the worker when the page cache does not have them), and
-/// compressed as the app's setting and the request decide.
-async fn in_memory(
+/// The body as bytes, sent with the head (the cache's bytes of a whole small file, or the
+/// planned pieces read), compressed as the app's setting and the request decide.
+fn in_memory(
     mut resp: Response,
-    spec: &FileBody,
     req: &FileRequest<'_>,
     entry: &cache::Entry,
     encoded: Option<Coding>,
-    plan: Plan,
-    len: u64,
+    full: bool,
+    bytes: Bytes,
 ) -> Prepared {
-    let full = plan.full;
-    let read = match entry.contents() {
-        // The whole of a file the cache keeps: its bytes, shared.
-        Some(contents) if full && contents.len() as u64 == len => Ok(contents),
-        _ => read_pieces(entry, &whole_or(plan.pieces, full, len), plan.total).await,
-    };
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            tracing::error!(path = %Escaped(spec.path.display()), error = %e, "cannot read file");
-            return Prepared::Done(internal_error());
-        }
-    };
     let bytes = match req.compress {
         Some((setting, accept)) if full && encoded.is_none() => {
             compressed(&mut resp, entry, bytes, setting, accept)

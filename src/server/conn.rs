@@ -26,7 +26,7 @@ use crate::api::Api;
 use crate::blocking::{ConnJobs, InConn};
 use crate::body::RequestBody;
 use crate::compress::Encoder;
-use crate::dispatch::{self, ChainEnd, Compressed, Kept, Routed};
+use crate::dispatch::{self, Answer, ChainEnd, Compressed, Finished, Kept, Routed};
 use crate::error::Error;
 use crate::escape::Escaped;
 use crate::files::{self, Prepared};
@@ -35,6 +35,7 @@ use crate::http::{
     BodyEncoder, BodyKind, ConnectionHeader, ConnectionOption, Head, ResponseHead, Status, date,
     encode::status_allows_body, encode_head, parse::leading_empty_lines, parse_head,
 };
+use crate::middleware::Run;
 use crate::request::Request;
 use crate::response::{Body, IntoResponse, Response, stream_defaults};
 use crate::task::BUSY_RETRY;
@@ -193,7 +194,7 @@ impl<'c> Conn<'c> {
             }
         };
         let (kind, expect_continue) = (head.body, head.expect_continue);
-        let reply = Reply {
+        let mut reply = Reply {
             version: head.version,
             head_only: head.method == Method::HEAD,
             keep_alive,
@@ -210,27 +211,48 @@ impl<'c> Conn<'c> {
             &api.states,
             ctx.allow,
         );
-        let answered = self
-            .run(routed, request, too_large, &reply.kept, lent.held())
-            .await;
-        let Some(resp) = answered else {
+        // The middleware and the handler: the future pinned where it is made (it is large,
+        // and a move costs a copy); earlier pipelined answers go out while it waits.
+        let (run, answer, span, started) = self.start(routed, request, too_large, &reply.kept);
+        let fut = pin!(run);
+        let (jobs, wbuf) = (&self.slot.jobs, &mut self.wbuf);
+        let Some(resp) = drive_in(&span, fut, jobs, lent.held(), wbuf, stall).await else {
             return After::Drop;
         };
-        let resp = api.shape_error(resp);
-        let Some((mut io, keep_alive)) = self
-            .settle_body(lent, kind, limit, expect_continue, reply.keep_alive)
-            .await
-        else {
-            return After::Drop;
+        let resp = match dispatch::finish(resp, answer) {
+            Finished::Ready(resp) => resp,
+            // On the heap: only file answers need this future.
+            Finished::File(resp, e) => {
+                let file = dispatch::file_answer(resp, e.no_compress, &reply.kept, &ctx.site);
+                Box::pin(file).await
+            }
         };
-        let Ok((resp, encoder)) = self.prepare(resp, &reply, &mut io).await else {
-            return After::Drop;
+        let resp = self.answered(resp, &span, started);
+        // The socket back, and a body the handler left unread settled.
+        let (mut io, keep_alive) = match lent {
+            Lent::Held(io) => (io, reply.keep_alive),
+            Lent::Shared(shared) => {
+                let settle = self.settle_body(shared, kind, limit, expect_continue, keep_alive);
+                let Some(settled) = settle.await else {
+                    return After::Drop;
+                };
+                settled
+            }
+        };
+        let mut resp = self.admit(resp, &reply);
+        // On the heap, and only when the app compresses: the connection's future stays the
+        // size of what every request needs (it is what an idle connection costs).
+        let encoder = if ctx.api.compression.is_none() || reply.no_compress {
+            None
+        } else {
+            let accept = reply.kept.accept_encoding.as_deref();
+            match Box::pin(self.compress(&mut resp, accept, &mut io)).await {
+                Ok(encoder) => encoder,
+                Err(_) => return After::Drop,
+            }
         };
         // A shutdown that began while the handler ran ends the connection after this answer.
-        let reply = Reply {
-            keep_alive: keep_alive && !ctx.draining(),
-            ..reply
-        };
+        reply.keep_alive = keep_alive && !ctx.draining();
         let done = match resp.body() {
             // On the heap: only streamed answers need this future.
             Body::Stream(_) => {
@@ -238,7 +260,19 @@ impl<'c> Conn<'c> {
                 Box::pin(send).await
             }
             Body::File(_) => self.send_file(&mut io, resp, &reply, &mut entry).await,
-            _ => self.send_bytes(&mut io, resp, &reply, &mut entry).await,
+            _ => match self.encode_bytes(&io, resp, &reply, &mut entry) {
+                InMemory::Buffered(done) => done,
+                InMemory::Flush(mut done) => {
+                    let flushed = io.flush(&mut self.wbuf, stall).await;
+                    done.sent.result = flushed.map_err(SendError::from);
+                    done
+                }
+                InMemory::WithHead(big, mut done) => {
+                    let write = io.write_head_body(&mut self.wbuf, big, stall);
+                    done.sent.result = Box::pin(write).await.map_err(SendError::from);
+                    done
+                }
+            },
         };
         self.record(io, done, &mut entry)
     }
@@ -344,59 +378,51 @@ impl<'c> Conn<'c> {
         }
     }
 
-    /// Runs the request's middleware and handler, with panics contained, inside the
+    /// Starts the request's middleware and handler, with panics contained, inside the
     /// request's span (a disabled one when no subscriber wants it: nothing is recorded).
-    /// `None` when the connection is gone. The request moves into its answer before the
-    /// future is made, so that the future does not hold it twice.
-    fn run<'a>(
-        &'a mut self,
+    fn start(
+        &mut self,
         routed: Routed,
         request: Request,
         too_large: bool,
-        kept: &'a Kept,
-        held: Option<&'a mut Io>,
-    ) -> impl Future<Output = Option<Response>> + use<'a, 'c> {
+        kept: &Kept,
+    ) -> (Run, Answer, tracing::Span, Option<std::time::Instant>) {
         let ctx = self.ctx;
         let span = dispatch::request_span(ctx.api, &kept.method, routed.endpoint().map(|e| e.id));
         let started = (!span.is_disabled()).then(std::time::Instant::now);
-        let answer = dispatch::answer(
-            routed,
-            request,
-            too_large,
-            kept,
-            &ctx.site,
-            &mut self.chain_end,
-        );
-        async move {
-            // Pinned where it is made: the future is large, and a move costs a copy.
-            let fut = pin!(answer.response(kept, &ctx.site));
-            let stall = ctx.config.timeouts.write;
-            let resp = drive_in(&span, fut, &self.slot.jobs, held, &mut self.wbuf, stall).await?;
-            ChainEnd::release(&mut self.chain_end);
-            if let Some(started) = started {
-                span.record("status", resp.status_code().as_u16());
-                span.record("latency_us", started.elapsed().as_micros() as u64);
-            }
-            Some(resp)
-        }
+        let end = &mut self.chain_end;
+        let (run, answer) = dispatch::answer(routed, request, too_large, kept, &ctx.site, end);
+        (run, answer, span, started)
     }
 
-    /// Takes the socket back from the handler's body reader and settles a body it left
-    /// unread: skipped (up to the limit) so that the connection can go on, or the connection
-    /// closes after the answer. Returns the socket and whether the connection stays open;
-    /// `None` when the socket is gone.
+    /// The handler's (or the chain's) response, shaped as the app shapes errors; the chain's
+    /// end lets go of the request, and the span records the answer.
+    fn answered(
+        &mut self,
+        resp: Response,
+        span: &tracing::Span,
+        started: Option<std::time::Instant>,
+    ) -> Response {
+        ChainEnd::release(&mut self.chain_end);
+        if let Some(started) = started {
+            span.record("status", resp.status_code().as_u16());
+            span.record("latency_us", started.elapsed().as_micros() as u64);
+        }
+        self.ctx.api.shape_error(resp)
+    }
+
+    /// Takes the socket back from the handler's body reader (the body was left on the
+    /// socket) and settles a body it left unread: skipped (up to the limit) so that the
+    /// connection can go on, or the connection closes after the answer. Returns the socket
+    /// and whether the connection stays open; `None` when the socket is gone.
     async fn settle_body(
         &mut self,
-        lent: Lent,
+        shared: Rc<BodyShared>,
         kind: BodyKind,
         limit: u64,
         expect_continue: bool,
         keep_alive: bool,
     ) -> Option<(Io, bool)> {
-        let shared = match lent {
-            Lent::Held(io) => return Some((io, keep_alive)),
-            Lent::Shared(shared) => shared,
-        };
         let Some(mut io) = shared.io.take() else {
             // Something the handler left behind still reads the body (a request moved into
             // a spawned task or into a response stream): it holds the socket, so no answer
@@ -421,30 +447,14 @@ impl<'c> Conn<'c> {
         Some((io, keep_alive))
     }
 
-    /// Makes a response ready to send: a producer for the blocking pool is admitted (503
-    /// when the pool is full), then compression, where the app asks for it and the route does
-    /// not refuse it. `Err` when the connection is gone.
-    async fn prepare(
-        &mut self,
-        resp: Response,
-        reply: &Reply,
-        io: &mut Io,
-    ) -> Result<(Response, Option<Encoder>), ConnError> {
-        let ctx = self.ctx;
-        let mut resp = if reply.head_only || !dispatch::iter_refused(&resp, &ctx.pool) {
-            resp
-        } else {
-            ctx.api
-                .shape_error(Error::unavailable(BUSY_RETRY).into_response())
-        };
-        // On the heap, and only when the app compresses: the connection's future stays the
-        // size of what every request needs (it is what an idle connection costs).
-        if ctx.api.compression.is_none() || reply.no_compress {
-            return Ok((resp, None));
+    /// A response that streams an iterator gets a producer on the blocking pool, or a 503
+    /// when the pool is full (not for HEAD, whose stream is never polled).
+    fn admit(&self, resp: Response, reply: &Reply) -> Response {
+        if reply.head_only || !dispatch::iter_refused(&resp, &self.ctx.pool) {
+            return resp;
         }
-        let accept = reply.kept.accept_encoding.as_deref();
-        let encoder = Box::pin(self.compress(&mut resp, accept, io)).await?;
-        Ok((resp, encoder))
+        let busy = Error::unavailable(BUSY_RETRY).into_response();
+        self.ctx.api.shape_error(busy)
     }
 
     /// Compresses a body (a small one here, a large one on the blocking pool once the
@@ -498,41 +508,38 @@ impl<'c> Conn<'c> {
         }
     }
 
-    /// A body in memory: copied after its head into the write buffer (small, or joining a
-    /// batch of pipelined answers), or written with the head in one vectored write. The
-    /// response is encoded before the future is made, so that the future holds only what
-    /// is left to write.
-    fn send_bytes<'a>(
-        &'a mut self,
-        io: &'a mut Io,
+    /// A body in memory, encoded with its head into the write buffer (a small one, or one
+    /// that joins a batch of pipelined answers). What is left to write, if anything, the
+    /// loop writes: the buffer once it is full, or the head with a larger body in one
+    /// vectored write.
+    fn encode_bytes(
+        &mut self,
+        io: &Io,
         resp: Response,
         reply: &Reply,
         entry: &mut Option<Entry<'_>>,
-    ) -> impl Future<Output = Done> + use<'a, 'c> {
+    ) -> InMemory {
         let bytes = body_len(&resp, reply.head_only);
         note(entry, resp.status_code(), bytes);
         let connection = connection_header(reply.version, reply.keep_alive);
         let big = encode_response(&mut self.wbuf, resp, reply.head_only, connection);
-        let (keep_alive, stall) = (reply.keep_alive, self.ctx.config.timeouts.write);
-        async move {
-            let wbuf = &mut self.wbuf;
-            let result = match big {
-                // Pipelined requests wait behind this one: it joins their batch.
-                Some(big) if !io.rbuf.is_empty() && wbuf.len() + big.len() <= FLUSH_AT => {
-                    wbuf.extend_from_slice(&big);
-                    Ok(())
-                }
-                Some(big) => Box::pin(io.write_head_body(wbuf, big, stall)).await,
-                None if wbuf.len() >= FLUSH_AT => io.flush(wbuf, stall).await,
-                None => Ok(()),
-            };
-            let mut sent = Sent::start();
-            sent.bytes = bytes;
-            Done {
-                sent: sent.ended(result.map_err(SendError::from)),
-                kind: metrics::Kind::Bytes,
-                keep_alive,
+        let mut sent = Sent::start();
+        sent.bytes = bytes;
+        let done = Done {
+            sent,
+            kind: metrics::Kind::Bytes,
+            keep_alive: reply.keep_alive,
+        };
+        let wbuf = &mut self.wbuf;
+        match big {
+            // Pipelined requests wait behind this one: it joins their batch.
+            Some(big) if !io.rbuf.is_empty() && wbuf.len() + big.len() <= FLUSH_AT => {
+                wbuf.extend_from_slice(&big);
+                InMemory::Buffered(done)
             }
+            Some(big) => InMemory::WithHead(big, done),
+            None if wbuf.len() >= FLUSH_AT => InMemory::Flush(done),
+            None => InMemory::Buffered(done),
         }
     }
 
@@ -596,7 +603,20 @@ impl<'c> Conn<'c> {
                 // A file response made by middleware, refused only now.
                 Prepared::Done(resp) => {
                     let resp = ctx.api.shape_error(resp);
-                    self.send_bytes(io, resp, reply, entry).await
+                    let stall = ctx.config.timeouts.write;
+                    match self.encode_bytes(io, resp, reply, entry) {
+                        InMemory::Buffered(done) => done,
+                        InMemory::Flush(mut done) => {
+                            let flushed = io.flush(&mut self.wbuf, stall).await;
+                            done.sent.result = flushed.map_err(SendError::from);
+                            done
+                        }
+                        InMemory::WithHead(big, mut done) => {
+                            let write = io.write_head_body(&mut self.wbuf, big, stall);
+                            done.sent.result = Box::pin(write).await.map_err(SendError::from);
+                            done
+                        }
+                    }
                 }
                 Prepared::Stream(resp, stream) => {
                     let send = self.send_extents(io, resp, stream, reply, entry);
@@ -702,6 +722,16 @@ fn body_on_socket(head: &Head, io: &Io, limit: u64, routed: &Routed) -> bool {
         BodyKind::Length(n) => (io.rbuf.len() as u64) < n,
         BodyKind::Chunked => true,
     }
+}
+
+/// What is left to write of a body in memory once it is encoded.
+enum InMemory {
+    /// Nothing now: it waits in the write buffer for the next flush.
+    Buffered(Done),
+    /// The write buffer is full: flush it.
+    Flush(Done),
+    /// The head is in the write buffer; this larger body goes out with it.
+    WithHead(Bytes, Done),
 }
 
 /// What a body's send did, what kind of body it was, and whether the connection goes on.
