@@ -897,7 +897,10 @@ def main(argv=None):
     parser.add_argument("--no-fuzzing", action="store_true", help="leave out items under #[cfg(fuzzing)]")
     parser.add_argument("--design", default=os.path.join(REPO, "DESIGN.md"), help="the design document")
     parser.add_argument("--src", default=os.path.join(REPO, "src"), help="the crate's source folder")
+    parser.add_argument("src_dir", nargs="?", metavar="SRC", help="the same as --src")
     args = parser.parse_args(argv)
+    if args.src_dir:
+        args.src = args.src_dir
 
     design_name = os.path.basename(args.design)
     try:

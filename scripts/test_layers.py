@@ -497,4 +497,5 @@ class RealTreeTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    # Only options go to unittest: a path given as the layer check's argument (`src`) names no test.
+    unittest.main(argv=[sys.argv[0]] + [a for a in sys.argv[1:] if a.startswith("-")])
